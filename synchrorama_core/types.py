@@ -1,0 +1,597 @@
+"""The typed values that flow between SynchroRaMa stages (DESIGN.md: data contracts).
+
+Each type is a dataclass that validates itself on construction and converts losslessly to a
+JSON-safe dict (``to_dict``/``from_dict``) or to a ``.safetensors`` file (``save``/``load``),
+so creators can save, inspect, hand-edit and share every intermediate result.
+
+ComfyUI type names: ``SR_SPEECH`` -> :class:`SpeechData`, ``SR_EMOTION`` -> :class:`EmotionData`,
+``SR_SCENE`` -> :class:`SceneData`, ``SR_MOTION`` -> :class:`MotionData`,
+``SR_FACE`` -> :class:`FaceData`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import InvalidDataError
+from .timing import check_fps, n_frames
+
+#: The 8 MEAD emotions, in this order everywhere (columns of every ``probs`` array).
+EMOTIONS: Tuple[str, ...] = ("angry", "contempt", "disgusted", "fear", "happy", "neutral", "sad", "surprised")
+
+#: Named expression coefficients of ``SR_MOTION``, each in [0, 1] per frame.
+EXPRESSIONS: Tuple[str, ...] = (
+    "jaw_open",      # lower jaw / lip opening
+    "mouth_wide",    # lip corners stretched sideways (ee, s)
+    "mouth_pucker",  # rounded, forward lips (oo, w)
+    "mouth_press",   # lips pressed together (m, b, p)
+    "smile",         # mouth corners up, cheeks raised
+    "frown",         # mouth corners down
+    "brow_raise",    # inner and outer brows up
+    "brow_furrow",   # brows down and together
+    "blink_l",       # left eyelid closed (subject's left)
+    "blink_r",       # right eyelid closed (subject's right)
+    "eye_wide",      # eyes opened wider than rest
+    "eye_squint",    # lower lids up
+    "nose_wrinkle",  # sneer / disgust
+)
+
+#: Frame-aligned features every ``SR_SPEECH`` carries; each has ``n_frames`` rows.
+SPEECH_FEATURES: Dict[str, str] = {
+    "rms": "RMS amplitude of the frame's audio (linear, full scale = 1)",
+    "loudness": "RMS level mapped from -60..0 dBFS to 0..1",
+    "vad": "voice activity, 0 or 1 (energy + spectral detector with hysteresis)",
+    "f0_hz": "fundamental frequency in Hz, 0 where unvoiced",
+    "voiced": "1 where the frame is voiced (periodic), else 0",
+    "bands": "[n_frames, 8] log energies (dB) of 8 mel-spaced bands from 60 Hz to 7.6 kHz",
+    "centroid_hz": "spectral centroid in Hz (brightness)",
+    "f1_proxy_hz": "energy centroid of 250-1000 Hz (first-formant / jaw-opening proxy)",
+    "f2_proxy_hz": "energy centroid of 900-2800 Hz (second-formant / lip spreading proxy)",
+    "tilt": "spectral tilt in dB per octave (flatter = more vocal effort)",
+    "zcr": "zero-crossing rate per sample (fricatives are high)",
+    "flux": "onset strength (positive spectral flux), 0..1 over the clip",
+    "rate": "speaking-rate proxy: syllable nuclei per second in a 2 s window",
+}
+
+SPEECH_SAMPLE_RATE = 16000
+LANDMARK_COUNT = 478
+
+
+# --------------------------------------------------------------------------------------
+# validation helpers
+# --------------------------------------------------------------------------------------
+
+def _array(x: Any, name: str, dtype=np.float32, ndim: Optional[int] = None,
+           shape: Optional[Sequence[Optional[int]]] = None, finite: bool = True) -> np.ndarray:
+    try:
+        a = np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError) as e:
+        raise InvalidDataError(f"{name}: cannot be read as a {np.dtype(dtype).name} array ({e})") from e
+    if ndim is not None and a.ndim != ndim:
+        raise InvalidDataError(f"{name}: expected {ndim} dimensions, got shape {a.shape}")
+    if shape is not None:
+        if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
+            want = "x".join("*" if s is None else str(s) for s in shape)
+            raise InvalidDataError(f"{name}: expected shape [{want}], got {list(a.shape)}")
+    if finite and a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
+        raise InvalidDataError(f"{name}: contains NaN or infinite values")
+    return a
+
+
+def _in_range(a: np.ndarray, lo: float, hi: float, name: str, tol: float = 1e-4) -> np.ndarray:
+    if a.size and (a.min() < lo - tol or a.max() > hi + tol):
+        raise InvalidDataError(f"{name}: values must lie in [{lo}, {hi}], got [{a.min():.4g}, {a.max():.4g}]")
+    return np.clip(a, lo, hi).astype(a.dtype, copy=False)
+
+
+def _frames(a: np.ndarray, n: int, name: str) -> None:
+    if a.shape[0] != n:
+        raise InvalidDataError(f"{name}: has {a.shape[0]} frames, expected {n} (frames must match the audio)")
+
+
+def _finite_float(x: Any, name: str, lo: float = -math.inf, hi: float = math.inf) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError) as e:
+        raise InvalidDataError(f"{name}: expected a number, got {x!r}") from e
+    if not math.isfinite(v) or v < lo or v > hi:
+        raise InvalidDataError(f"{name}: {v!r} is outside [{lo}, {hi}]")
+    return v
+
+
+def _json_safe(meta: Any, name: str = "meta") -> dict:
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict):
+        raise InvalidDataError(f"{name}: must be a dict, got {type(meta).__name__}")
+    try:
+        return json.loads(json.dumps(meta, allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise InvalidDataError(f"{name}: must be JSON-serialisable ({e})") from e
+
+
+# --------------------------------------------------------------------------------------
+# lossless (de)serialisation of nested values with numpy arrays
+# --------------------------------------------------------------------------------------
+
+_ARRAY_TAG = "__ndarray__"
+_TENSOR_TAG = "__tensor__"
+
+
+def _encode(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        # float32 -> Python float is exact and JSON keeps float64 exactly, so this is lossless.
+        return {_ARRAY_TAG: {"dtype": v.dtype.name, "shape": list(v.shape), "data": v.ravel().tolist()}}
+    if isinstance(v, np.generic):
+        return v.item()
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return {f.name: _encode(getattr(v, f.name)) for f in dataclasses.fields(v)}
+    if isinstance(v, dict):
+        return {str(k): _encode(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_encode(x) for x in v]
+    return v
+
+
+def _decode(v: Any) -> Any:
+    if isinstance(v, dict):
+        if set(v) == {_ARRAY_TAG}:
+            spec = v[_ARRAY_TAG]
+            return np.asarray(spec["data"], dtype=spec["dtype"]).reshape(spec["shape"])
+        return {k: _decode(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_decode(x) for x in v]
+    return v
+
+
+def _split_tensors(v: Any, out: Dict[str, np.ndarray], path: str = "t") -> Any:
+    """Replace arrays in an encoded dict by references, collecting them for safetensors."""
+    if isinstance(v, dict):
+        if set(v) == {_ARRAY_TAG}:
+            key = path
+            out[key] = _decode(v)
+            return {_TENSOR_TAG: key}
+        return {k: _split_tensors(x, out, f"{path}.{k}") for k, x in v.items()}
+    if isinstance(v, list):
+        return [_split_tensors(x, out, f"{path}.{i}") for i, x in enumerate(v)]
+    return v
+
+
+def _join_tensors(v: Any, tensors: Dict[str, np.ndarray]) -> Any:
+    if isinstance(v, dict):
+        if set(v) == {_TENSOR_TAG}:
+            return _encode(np.ascontiguousarray(tensors[v[_TENSOR_TAG]]))
+        return {k: _join_tensors(x, tensors) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_join_tensors(x, tensors) for x in v]
+    return v
+
+
+class SRData:
+    """Serialisation shared by every SynchroRaMa type."""
+
+    TYPE: ClassVar[str] = ""
+    FORMAT_VERSION: ClassVar[int] = 1
+
+    def to_dict(self) -> dict:
+        """A JSON-safe dict (arrays as tagged flat lists) that :meth:`from_dict` restores exactly."""
+        d = {f.name: _encode(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        d.update(self._derived())
+        return {"type": self.TYPE, "version": self.FORMAT_VERSION, **d}
+
+    def _derived(self) -> dict:
+        """Read-only values added to ``to_dict`` for people reading the file; ignored on load."""
+        return {}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        if not isinstance(d, dict):
+            raise InvalidDataError(f"{cls.TYPE}: expected a dict, got {type(d).__name__}")
+        if d.get("type") not in (None, cls.TYPE):
+            raise InvalidDataError(f"this is a {d.get('type')} value, not {cls.TYPE}")
+        if int(d.get("version", 1)) > cls.FORMAT_VERSION:
+            raise InvalidDataError(f"{cls.TYPE} format version {d['version']} is newer than this "
+                                   f"SynchroRaMa ({cls.FORMAT_VERSION}); update the node pack")
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: _decode(v) for k, v in d.items() if k in names}
+        return cls._from_fields(kwargs)
+
+    @classmethod
+    def _from_fields(cls, kwargs: dict):
+        return cls(**kwargs)
+
+    def save(self, path: str) -> str:
+        """Write to ``path``: ``.json`` (readable, hand-editable) or ``.safetensors`` (compact)."""
+        path = os.fspath(path)
+        d = self.to_dict()
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        if path.endswith(".safetensors"):
+            from safetensors.numpy import save_file
+            tensors: Dict[str, np.ndarray] = {}
+            skeleton = _split_tensors(d, tensors)
+            save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, path,
+                      metadata={"synchrorama": json.dumps(skeleton)})
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(d, f, allow_nan=False)
+        return path
+
+    @classmethod
+    def load(cls, path: str):
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{cls.TYPE} file not found: {path}")
+        if path.endswith(".safetensors"):
+            from safetensors import safe_open
+            from safetensors.numpy import load_file
+            with safe_open(path, "np") as f:
+                meta = f.metadata() or {}
+            if "synchrorama" not in meta:
+                raise InvalidDataError(f"{path} is a safetensors file but not a SynchroRaMa {cls.TYPE} file")
+            d = _join_tensors(json.loads(meta["synchrorama"]), load_file(path))
+        else:
+            try:
+                with open(path, "r", encoding="utf-8") as f:
+                    d = json.load(f)
+            except json.JSONDecodeError as e:
+                raise InvalidDataError(f"{path} is not valid JSON: {e}") from e
+        return cls.from_dict(d)
+
+
+# --------------------------------------------------------------------------------------
+# SR_SPEECH
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class SpeechData(SRData):
+    """Speech audio (mono, 16 kHz) with features aligned to video frames.
+
+    ``features[name]`` has ``n_frames`` rows for every name in :data:`SPEECH_FEATURES`;
+    frame ``i`` summarises audio ``[i/fps, (i+1)/fps)``.  ``embeddings`` optionally holds
+    per-frame audio-encoder vectors ``[n_frames, D]`` (name of the encoder in
+    ``embedding_model``).
+    """
+
+    TYPE: ClassVar[str] = "SR_SPEECH"
+
+    waveform: np.ndarray
+    fps: float
+    features: Dict[str, np.ndarray]
+    sample_rate: int = SPEECH_SAMPLE_RATE
+    source: str = ""
+    start_s: float = 0.0
+    embeddings: Optional[np.ndarray] = None
+    embedding_model: str = ""
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.fps = check_fps(self.fps)
+        self.sample_rate = int(self.sample_rate)
+        if self.sample_rate != SPEECH_SAMPLE_RATE:
+            raise InvalidDataError(f"SR_SPEECH audio must be resampled to {SPEECH_SAMPLE_RATE} Hz, "
+                                   f"got {self.sample_rate} Hz")
+        self.waveform = _array(self.waveform, "SR_SPEECH.waveform", ndim=1)
+        self.start_s = _finite_float(self.start_s, "SR_SPEECH.start_s", lo=0.0)
+        n = self.n_frames
+        if not isinstance(self.features, dict):
+            raise InvalidDataError("SR_SPEECH.features must be a dict of arrays")
+        missing = [k for k in SPEECH_FEATURES if k not in self.features]
+        if missing:
+            raise InvalidDataError(f"SR_SPEECH.features lacks {missing}")
+        feats = {}
+        for k, v in self.features.items():
+            a = _array(v, f"SR_SPEECH.features[{k!r}]")
+            if a.ndim not in (1, 2):
+                raise InvalidDataError(f"SR_SPEECH.features[{k!r}] must be [n_frames] or [n_frames, k]")
+            _frames(a, n, f"SR_SPEECH.features[{k!r}]")
+            feats[str(k)] = a
+        self.features = feats
+        if self.embeddings is not None:
+            self.embeddings = _array(self.embeddings, "SR_SPEECH.embeddings", ndim=2)
+            _frames(self.embeddings, n, "SR_SPEECH.embeddings")
+        self.source = str(self.source)
+        self.embedding_model = str(self.embedding_model)
+        self.meta = _json_safe(self.meta, "SR_SPEECH.meta")
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.waveform) / float(self.sample_rate)
+
+    @property
+    def n_frames(self) -> int:
+        return n_frames(self.duration_s, self.fps)
+
+    def _derived(self) -> dict:
+        return {"duration_s": self.duration_s, "n_frames": self.n_frames}
+
+
+# --------------------------------------------------------------------------------------
+# SR_EMOTION
+# --------------------------------------------------------------------------------------
+
+def _emotion_arrays(obj, name: str, n: Optional[int]) -> int:
+    obj.probs = _array(obj.probs, f"{name}.probs", shape=(n, len(EMOTIONS)))
+    n = obj.probs.shape[0]
+    obj.probs = _in_range(obj.probs, 0.0, 1.0, f"{name}.probs")
+    if n and np.abs(obj.probs.sum(axis=1) - 1.0).max() > 1e-3:
+        raise InvalidDataError(f"{name}.probs: each frame's probabilities must sum to 1")
+    obj.valence = _in_range(_array(obj.valence, f"{name}.valence", shape=(n,)), -1, 1, f"{name}.valence")
+    obj.arousal = _in_range(_array(obj.arousal, f"{name}.arousal", shape=(n,)), -1, 1, f"{name}.arousal")
+    return n
+
+
+@dataclass
+class EmotionPart:
+    """One modality's contribution (``text``, ``speech`` or ``va``) per frame.
+
+    ``confidence`` in [0, 1] per frame is how much the modality trusts itself there (e.g. 0
+    where nobody speaks); fusion multiplies it by the user's weight.
+    """
+
+    probs: np.ndarray
+    valence: np.ndarray
+    arousal: np.ndarray
+    confidence: np.ndarray
+    backend: str = ""
+
+    def validate(self, n: int, name: str) -> None:
+        _emotion_arrays(self, name, n)
+        self.confidence = _in_range(_array(self.confidence, f"{name}.confidence", shape=(n,)), 0, 1,
+                                    f"{name}.confidence")
+        self.backend = str(self.backend)
+
+
+@dataclass
+class EmotionData(SRData):
+    """Per-frame emotion: probabilities over :data:`EMOTIONS`, valence/arousal in [-1, 1],
+    intensity in [0, 1], plus the per-modality parts and fusion weights that produced it."""
+
+    TYPE: ClassVar[str] = "SR_EMOTION"
+
+    fps: float
+    duration_s: float
+    probs: np.ndarray
+    valence: np.ndarray
+    arousal: np.ndarray
+    intensity: np.ndarray
+    parts: Dict[str, EmotionPart] = field(default_factory=dict)
+    weights: Dict[str, float] = field(default_factory=dict)
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.fps = check_fps(self.fps)
+        self.duration_s = _finite_float(self.duration_s, "SR_EMOTION.duration_s", lo=0.0)
+        n = n_frames(self.duration_s, self.fps)
+        _emotion_arrays(self, "SR_EMOTION", n)
+        self.intensity = _in_range(_array(self.intensity, "SR_EMOTION.intensity", shape=(n,)), 0, 1,
+                                   "SR_EMOTION.intensity")
+        parts = {}
+        for k, p in (self.parts or {}).items():
+            if isinstance(p, dict):
+                p = EmotionPart(**p)
+            if not isinstance(p, EmotionPart):
+                raise InvalidDataError(f"SR_EMOTION.parts[{k!r}] must be an EmotionPart")
+            p.validate(n, f"SR_EMOTION.parts[{k!r}]")
+            parts[str(k)] = p
+        self.parts = parts
+        self.weights = {str(k): _finite_float(v, f"SR_EMOTION.weights[{k!r}]", lo=0.0)
+                        for k, v in (self.weights or {}).items()}
+        self.meta = _json_safe(self.meta, "SR_EMOTION.meta")
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.probs.shape[0])
+
+    def dominant(self) -> List[str]:
+        """Most probable emotion per frame."""
+        return [EMOTIONS[i] for i in self.probs.argmax(axis=1)]
+
+    def _derived(self) -> dict:
+        n = max(self.n_frames, 1)
+        return {"n_frames": self.n_frames, "emotions": list(EMOTIONS),
+                "mean_probs": dict(zip(EMOTIONS, (self.probs.sum(0) / n).round(4).tolist())),
+                "mean_valence": float(self.valence.mean()) if self.n_frames else 0.0,
+                "mean_arousal": float(self.arousal.mean()) if self.n_frames else 0.0}
+
+
+# --------------------------------------------------------------------------------------
+# SR_SCENE
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class SceneSegment:
+    start_s: float
+    end_s: float
+    description: str
+    actions: List[str] = field(default_factory=list)
+    attributes: List[str] = field(default_factory=list)
+
+
+@dataclass
+class SceneData(SRData):
+    """Timed scene descriptions (actions, attributes) and the sampler's prompt text."""
+
+    TYPE: ClassVar[str] = "SR_SCENE"
+
+    duration_s: float
+    segments: List[SceneSegment]
+    prompt: str = ""
+    backend: str = ""
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.duration_s = _finite_float(self.duration_s, "SR_SCENE.duration_s", lo=0.0)
+        segs = []
+        for i, s in enumerate(self.segments or []):
+            if isinstance(s, dict):
+                try:
+                    s = SceneSegment(**s)
+                except TypeError as e:
+                    raise InvalidDataError(f"SR_SCENE.segments[{i}]: {e}") from e
+            if not isinstance(s, SceneSegment):
+                raise InvalidDataError(f"SR_SCENE.segments[{i}] must be a SceneSegment or dict")
+            name = f"SR_SCENE.segments[{i}]"
+            s.start_s = _finite_float(s.start_s, f"{name}.start_s", lo=0.0, hi=self.duration_s + 1e-6)
+            s.end_s = _finite_float(s.end_s, f"{name}.end_s", lo=0.0, hi=self.duration_s + 1e-6)
+            if s.end_s <= s.start_s:
+                raise InvalidDataError(f"{name}: end_s ({s.end_s}) must be after start_s ({s.start_s})")
+            if segs and s.start_s < segs[-1].end_s - 1e-6:
+                raise InvalidDataError(f"{name}: starts at {s.start_s} s, before the previous segment ends "
+                                       f"({segs[-1].end_s} s); segments must be in order and not overlap")
+            s.description = str(s.description)
+            if not isinstance(s.actions, (list, tuple)) or not isinstance(s.attributes, (list, tuple)):
+                raise InvalidDataError(f"{name}: actions and attributes must be lists of strings")
+            s.actions = [str(a) for a in s.actions]
+            s.attributes = [str(a) for a in s.attributes]
+            segs.append(s)
+        self.segments = segs
+        self.prompt = str(self.prompt)
+        self.backend = str(self.backend)
+        self.meta = _json_safe(self.meta, "SR_SCENE.meta")
+
+    def segment_at(self, t_s: float) -> Optional[SceneSegment]:
+        for s in self.segments:
+            if s.start_s <= t_s < s.end_s:
+                return s
+        return None
+
+
+# --------------------------------------------------------------------------------------
+# SR_MOTION
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class MotionData(SRData):
+    """Per-frame head pose and expression coefficients.
+
+    ``rotation[:, 0:3]`` is yaw, pitch, roll in degrees (yaw > 0 turns the face to the
+    subject's left = image right; pitch > 0 tips the chin down (nod); roll > 0 tilts
+    clockwise in the image); ``translation[:, 0:2]`` is x, y in face widths (image axes);
+    ``scale`` is a size factor (1 = unchanged); ``expressions[name]`` in [0, 1] for every
+    name in :data:`EXPRESSIONS`.
+    """
+
+    TYPE: ClassVar[str] = "SR_MOTION"
+
+    fps: float
+    duration_s: float
+    rotation: np.ndarray
+    translation: np.ndarray
+    scale: np.ndarray
+    expressions: Dict[str, np.ndarray]
+    generator: str = ""
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.fps = check_fps(self.fps)
+        self.duration_s = _finite_float(self.duration_s, "SR_MOTION.duration_s", lo=0.0)
+        n = n_frames(self.duration_s, self.fps)
+        self.rotation = _array(self.rotation, "SR_MOTION.rotation", shape=(n, 3))
+        self.rotation = _in_range(self.rotation, -90, 90, "SR_MOTION.rotation")
+        self.translation = _array(self.translation, "SR_MOTION.translation", shape=(n, 2))
+        self.scale = _array(self.scale, "SR_MOTION.scale", shape=(n,))
+        if n and self.scale.min() <= 0:
+            raise InvalidDataError("SR_MOTION.scale must be > 0")
+        if not isinstance(self.expressions, dict):
+            raise InvalidDataError("SR_MOTION.expressions must be a dict of name -> [n_frames]")
+        unknown = sorted(set(self.expressions) - set(EXPRESSIONS))
+        if unknown:
+            raise InvalidDataError(f"SR_MOTION.expressions: unknown names {unknown}; known: {list(EXPRESSIONS)}")
+        ex = {}
+        for k in EXPRESSIONS:
+            v = self.expressions.get(k)
+            a = np.zeros(n, np.float32) if v is None else _array(v, f"SR_MOTION.expressions[{k!r}]", shape=(n,))
+            ex[k] = _in_range(a, 0.0, 1.0, f"SR_MOTION.expressions[{k!r}]")
+        self.expressions = ex
+        self.generator = str(self.generator)
+        self.meta = _json_safe(self.meta, "SR_MOTION.meta")
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.rotation.shape[0])
+
+    def expression_matrix(self) -> np.ndarray:
+        """``[n_frames, len(EXPRESSIONS)]`` in :data:`EXPRESSIONS` order."""
+        return np.stack([self.expressions[k] for k in EXPRESSIONS], axis=1) if self.n_frames else \
+            np.zeros((0, len(EXPRESSIONS)), np.float32)
+
+    @classmethod
+    def neutral(cls, duration_s: float, fps: float, generator: str = "neutral") -> "MotionData":
+        n = n_frames(duration_s, fps)
+        return cls(fps=fps, duration_s=duration_s, rotation=np.zeros((n, 3), np.float32),
+                   translation=np.zeros((n, 2), np.float32), scale=np.ones(n, np.float32),
+                   expressions={}, generator=generator)
+
+    def _derived(self) -> dict:
+        stats = {}
+        if self.n_frames:
+            stats = {k: {"mean": float(v.mean()), "max": float(v.max())} for k, v in self.expressions.items()}
+            for i, k in enumerate(("yaw", "pitch", "roll")):
+                r = self.rotation[:, i]
+                stats[k] = {"mean": float(r.mean()), "std": float(r.std()), "min": float(r.min()), "max": float(r.max())}
+        return {"n_frames": self.n_frames, "stats": stats}
+
+
+# --------------------------------------------------------------------------------------
+# SR_FACE
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class FaceData(SRData):
+    """Analysed reference portrait(s).
+
+    ``images[k]`` is ``[H, W, 3]`` float32 in 0..1 (sizes may differ between references);
+    ``landmarks[k]`` is ``[478, 3]`` in MediaPipe's face-mesh topology, x and y in pixels of
+    that image, z in the same pixel scale (smaller = nearer the camera);
+    ``boxes[k]`` is the face crop box ``(x0, y0, x1, y1)`` in pixels.
+    """
+
+    TYPE: ClassVar[str] = "SR_FACE"
+
+    images: List[np.ndarray]
+    landmarks: List[np.ndarray]
+    boxes: List[Tuple[float, float, float, float]]
+    sources: List[str] = field(default_factory=list)
+    detector: str = ""
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.images:
+            raise InvalidDataError("SR_FACE needs at least one reference image")
+        k = len(self.images)
+        if len(self.landmarks) != k or len(self.boxes) != k:
+            raise InvalidDataError(f"SR_FACE: {k} images but {len(self.landmarks)} landmark sets and "
+                                   f"{len(self.boxes)} boxes")
+        imgs, lms, boxes = [], [], []
+        for i in range(k):
+            img = _array(self.images[i], f"SR_FACE.images[{i}]", shape=(None, None, 3))
+            imgs.append(_in_range(img, 0.0, 1.0, f"SR_FACE.images[{i}]", tol=1e-3))
+            lm = _array(self.landmarks[i], f"SR_FACE.landmarks[{i}]", shape=(LANDMARK_COUNT, 3))
+            lms.append(lm)
+            b = [_finite_float(x, f"SR_FACE.boxes[{i}]") for x in self.boxes[i]]
+            if len(b) != 4 or b[2] <= b[0] or b[3] <= b[1]:
+                raise InvalidDataError(f"SR_FACE.boxes[{i}] must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0")
+            boxes.append(tuple(b))
+        self.images, self.landmarks, self.boxes = imgs, lms, boxes
+        self.sources = [str(s) for s in (self.sources or [""] * k)]
+        if len(self.sources) != k:
+            raise InvalidDataError(f"SR_FACE: {k} images but {len(self.sources)} sources")
+        self.detector = str(self.detector)
+        self.meta = _json_safe(self.meta, "SR_FACE.meta")
+
+    @property
+    def count(self) -> int:
+        return len(self.images)
+
+    def _derived(self) -> dict:
+        return {"count": self.count, "sizes": [list(im.shape[:2]) for im in self.images]}
+
+
+#: ComfyUI type name -> core class.
+SR_TYPES = {c.TYPE: c for c in (SpeechData, EmotionData, SceneData, MotionData, FaceData)}
