@@ -1,0 +1,93 @@
+"""Shared test fixtures: real speech from espeak-ng, the astronaut portrait, the node pack."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from synchrorama_core.audio import load_speech_waveform  # noqa: E402
+
+
+def espeak(path: str, text: str, speed: int = 160, pitch: int = 50, amplitude: int = 100,
+           voice: str = "en-us") -> str:
+    """Synthesise ``text`` with espeak-ng into the wav ``path`` (speed wpm, pitch 0-99, amplitude 0-200)."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        pytest.fail("espeak-ng is not installed: `apt-get install espeak-ng` (.ci/setup does it)")
+    subprocess.run([exe, "-v", voice, "-s", str(speed), "-p", str(pitch), "-a", str(amplitude),
+                    "-w", path, text], check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def speech_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("speech")
+
+
+@pytest.fixture(scope="session")
+def make_speech(speech_dir):
+    """``make_speech(text, **espeak_opts) -> wav path`` (cached per session)."""
+    cache = {}
+
+    def make(text: str, **kw) -> str:
+        key = (text, tuple(sorted(kw.items())))
+        if key not in cache:
+            cache[key] = espeak(str(speech_dir / f"s{len(cache)}.wav"), text, **kw)
+        return cache[key]
+    return make
+
+
+SENTENCE = ("Hello there. I am really happy to see you today, it is a wonderful morning. "
+            "Shall we take a walk along the river before lunch?")
+
+
+@pytest.fixture(scope="session")
+def speech_wav(make_speech):
+    """About 8 s of real synthesised English speech with pauses (wav, 22.05 kHz mono)."""
+    return make_speech(SENTENCE)
+
+
+@pytest.fixture(scope="session")
+def speech_16k(speech_wav):
+    return load_speech_waveform(speech_wav)
+
+
+@pytest.fixture(scope="session")
+def astronaut():
+    """``skimage.data.astronaut()`` as float32 [512, 512, 3] in 0..1: a real frontal face photo."""
+    from skimage import data
+    return data.astronaut().astype(np.float32) / 255.0
+
+
+@pytest.fixture(scope="session")
+def pack():
+    """The node pack imported the way ComfyUI imports a custom node folder (as a package)."""
+    name = "synchrorama_pack_under_test"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "__init__.py"),
+                                                  submodule_search_locations=[ROOT])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture()
+def comfy_dirs(tmp_path, monkeypatch):
+    """Standalone input/output/model folders for node tests."""
+    for k, v in {"SYNCHRORAMA_INPUT": "input", "SYNCHRORAMA_OUTPUT": "output",
+                 "SYNCHRORAMA_MODELS": "models/synchrorama"}.items():
+        p = tmp_path / v
+        p.mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv(k, str(p))
+    return tmp_path
