@@ -92,7 +92,8 @@ def _in_range(a: np.ndarray, lo: float, hi: float, name: str, tol: float = 1e-4)
 
 def _frames(a: np.ndarray, n: int, name: str) -> None:
     if a.shape[0] != n:
-        raise InvalidDataError(f"{name}: has {a.shape[0]} frames, expected {n} (frames must match the audio)")
+        raise InvalidDataError(f"{name}: has {a.shape[0]} frames, expected {n} "
+                               f"(n_frames = round(duration_s * fps); frames must match the audio)")
 
 
 def _finite_float(x: Any, name: str, lo: float = -math.inf, hi: float = math.inf) -> float:
@@ -316,6 +317,9 @@ class SpeechData(SRData):
 # --------------------------------------------------------------------------------------
 
 def _emotion_arrays(obj, name: str, n: Optional[int]) -> int:
+    obj.probs = _array(obj.probs, f"{name}.probs", ndim=2)
+    if n is not None:
+        _frames(obj.probs, n, f"{name}.probs")
     obj.probs = _array(obj.probs, f"{name}.probs", shape=(n, len(EMOTIONS)))
     n = obj.probs.shape[0]
     obj.probs = _in_range(obj.probs, 0.0, 1.0, f"{name}.probs")
@@ -492,6 +496,8 @@ class MotionData(SRData):
         self.fps = check_fps(self.fps)
         self.duration_s = _finite_float(self.duration_s, "SR_MOTION.duration_s", lo=0.0)
         n = n_frames(self.duration_s, self.fps)
+        self.rotation = _array(self.rotation, "SR_MOTION.rotation", ndim=2)
+        _frames(self.rotation, n, "SR_MOTION.rotation")
         self.rotation = _array(self.rotation, "SR_MOTION.rotation", shape=(n, 3))
         self.rotation = _in_range(self.rotation, -90, 90, "SR_MOTION.rotation")
         self.translation = _array(self.translation, "SR_MOTION.translation", shape=(n, 2))

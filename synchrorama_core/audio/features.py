@@ -32,11 +32,11 @@ YIN_W = 1024         # 64 ms pitch frames
 F0_MIN, F0_MAX = 60.0, 500.0
 YIN_THRESHOLD = 0.15
 VOICED_MAX_APERIODICITY = 0.3
-WINDOW_S = 20.0      # analysis window (memory bound); a multiple of the hop
+WINDOW_S = 5.0       # analysis window (bounds the transient memory of one window)
 N_BANDS = 8
 SILENCE_DB = -100.0
 
-_CTX = YIN_W // 2 + HOP  # context samples on each side of a window
+_CTX = YIN_W // 2 + 2 * HOP  # context samples on each side of a window (+1 frame for the flux)
 
 
 def _frames_at(x: np.ndarray, centers: np.ndarray, width: int) -> np.ndarray:
@@ -79,10 +79,20 @@ class _Analyzer:
         self.tau_min = int(SR / F0_MAX)
         self.tau_max = int(SR / F0_MIN)
 
-    def fine(self, padded: np.ndarray, centers: np.ndarray) -> Dict[str, np.ndarray]:
-        """Fine (10 ms) tracks for frames centred at ``centers`` of ``padded``."""
-        fr = _frames_at(padded, centers, N_FFT)
-        power = np.abs(scipy.fft.rfft(fr * self.window, axis=1)) ** 2  # [F, 257] float32
+    def fine(self, padded: np.ndarray, centers: np.ndarray, first: bool) -> Dict[str, np.ndarray]:
+        """Fine (10 ms) tracks for frames centred at ``centers`` of ``padded``.
+
+        ``padded`` holds context before ``centers[0]``: one extra frame before it is analysed for
+        the spectral flux, except for the very first window (``first``), whose flux starts at 0.
+        """
+        prev = centers[:1] - HOP
+        fr = _frames_at(padded, np.concatenate([prev, centers]), N_FFT)
+        power_all = np.abs(scipy.fft.rfft(fr * self.window, axis=1)) ** 2  # [F + 1, 257] float32
+        logspec = np.log1p(1000.0 * power_all)
+        flux = np.maximum(np.diff(logspec, axis=0), 0).mean(axis=1)
+        if first:
+            flux[0] = 0.0
+        power, fr = power_all[1:], fr[1:]
         ms = (fr.astype(np.float64) ** 2).mean(axis=1)
         eps = 1e-10
         total = power.sum(axis=1) + eps
@@ -95,7 +105,7 @@ class _Analyzer:
             "f2": (power @ (self.freqs * self.f2_mask)) / ((power @ self.f2_mask) + eps),
             "bands": bands_db.astype(np.float32),
             "zcr": (np.abs(np.diff(np.signbit(fr), axis=1)).sum(axis=1) / (N_FFT - 1)).astype(np.float32),
-            "logspec": np.log1p(1000.0 * power).astype(np.float32),
+            "flux": flux.astype(np.float32),
         }
         # tilt: slope of band level (dB) against octave, least squares
         xo = self.band_oct - self.band_oct.mean()
@@ -148,7 +158,7 @@ def _fine_tracks(y: np.ndarray, steps: Steps, analyzer: _Analyzer) -> Dict[str, 
         seg = y[max(a, 0):min(b, len(y))]
         seg = np.pad(seg, (max(0, -a), max(0, b - len(y))))
         centers = np.arange(w0, w1) * HOP - a
-        parts.append(analyzer.fine(seg.astype(np.float32, copy=False), centers))
+        parts.append(analyzer.fine(seg.astype(np.float32, copy=False), centers, first=w0 == 0))
         steps.tick()
     return {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
 
@@ -215,8 +225,7 @@ def compute_features(waveform: np.ndarray, fps: float, progress: Optional[Progre
     vad_fine = _hysteresis(active | voiced_fine, min_on=5, hang=8)
     voiced_fine &= vad_fine
     # onset strength (positive spectral flux) and syllable-nucleus rate
-    ls = f["logspec"]
-    flux_fine = np.concatenate([[0.0], np.maximum(np.diff(ls, axis=0), 0).mean(axis=1)])
+    flux_fine = f["flux"]
     smooth_db = scipy.ndimage.uniform_filter1d(db, 5)
     peaks, _ = scipy.signal.find_peaks(np.where(vad_fine, smooth_db, SILENCE_DB), prominence=4.0, distance=10)
     peak_train = np.zeros(len(db))
