@@ -1,0 +1,29 @@
+"""Face analysis (``SR_FACE``): detection, MediaPipe 478-point face-mesh landmarks, tracking.
+
+Zero-download default: MediaPipe 0.10.21's Apache-2.0 TFLite models (shipped in ``assets/``)
+run by ``ai-edge-litert``; see ``docs/face.md``.
+
+Public API::
+
+    analyze_faces(images, face_index=-1, sources=None, model="", search_dirs=None,
+                  progress=None, cancelled=None) -> FaceData
+    analyze_face(image, face_index=-1, source="", **kw) -> FaceData
+    find_faces(image, model="", search_dirs=None) -> list[FaceResult]      # every face, left to right
+    detect_faces(image, model="", search_dirs=None, threshold=0.5) -> list[Detection]
+    FaceTracker(model="", search_dirs=None)(frame) -> [478, 3] array | None
+    track_landmarks(frames, model="", search_dirs=None, progress=None, cancelled=None) -> list[array | None]
+    to_rgb_float(image) -> float32 [H, W, 3]
+    draw_landmarks(image, landmarks, box=None) -> float32 [H, W, 3] (a preview)
+    load_face_models(model="", search_dirs=None) -> FaceModels
+    topology: index groups, TRIANGLES, mouth_opening, eye_openness, face_size, ...
+"""
+from . import topology
+from .analysis import (DETECTOR_NAME, Detection, FaceImageError, FaceResult, FaceTracker, analyze_face,
+                       analyze_faces, detect_faces, find_faces, to_rgb_float, track_landmarks)
+from .draw import draw_landmarks
+from .models import FaceModels, clear_model_cache, load_face_models
+from .topology import eye_openness, face_size, mouth_opening, mouth_width
+
+__all__ = ["topology", "DETECTOR_NAME", "Detection", "FaceImageError", "FaceResult", "FaceTracker", "analyze_face",
+           "analyze_faces", "detect_faces", "find_faces", "to_rgb_float", "track_landmarks", "FaceModels",
+           "clear_model_cache", "load_face_models", "draw_landmarks", "eye_openness", "face_size", "mouth_opening", "mouth_width"]

@@ -1,0 +1,511 @@
+"""Face detection, 478-point face-mesh landmarks and per-frame tracking (TFLite, CPU).
+
+The pipeline follows MediaPipe's face mesh: a BlazeFace short-range detector finds faces in a
+letterboxed 128x128 copy of the image; a square region 1.5x the face box, rotated so the eyes
+are level, is resampled to the landmark model's input (192x192) which gives 468 points with
+depth; two eye regions (2.3x the eye width) go through the iris model, which adds the 5+5 iris
+points (468..477).  In tracking mode the region of the next frame comes from the previous
+frame's landmarks, and the detector runs only when the face is lost.
+
+Coordinates: x, y in pixels of the image (continuous: pixel ``i`` covers ``[i, i+1)``), z in
+the same pixel scale, smaller = nearer the camera (MediaPipe's convention).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..errors import FaceNotFoundError, InvalidDataError
+from ..progress import CancelFn, ProgressFn, Steps
+from ..types import LANDMARK_COUNT, FaceData
+from . import topology as T
+from .models import FaceModels, load_face_models
+
+#: smallest image side the detector can work with
+MIN_IMAGE_SIDE = 32
+DETECTION_THRESHOLD = 0.5
+PRESENCE_THRESHOLD = 0.5
+NMS_IOU = 0.3
+ROI_SCALE = 1.5
+EYE_ROI_SCALE = 2.3
+
+
+class FaceImageError(InvalidDataError):
+    """A reference image that cannot be analysed at all (wrong shape, too small, NaN)."""
+
+
+@dataclass
+class Detection:
+    """One detected face: box ``(x0, y0, x1, y1)`` in pixels, score, 6 key points [6, 2] in pixels
+    (subject's right eye, left eye, nose tip, mouth centre, right ear, left ear)."""
+
+    box: Tuple[float, float, float, float]
+    score: float
+    keypoints: np.ndarray
+
+    @property
+    def area(self) -> float:
+        return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1])
+
+
+@dataclass
+class FaceResult:
+    """Landmarks of one face in one image, with what produced them."""
+
+    landmarks: np.ndarray          # [478, 3] float32
+    box: Tuple[float, float, float, float]
+    presence: float
+    detection: Optional[Detection]
+    roi: Tuple[float, float, float, float]   # centre x, centre y, side, rotation (radians)
+
+
+# ---------------------------------------------------------------------------- images
+
+def _describe(index: int, total: int, source: str = "") -> str:
+    s = f"reference image {index + 1} of {total}" if total > 1 else "the reference image"
+    return s + (f" ({source})" if source else "")
+
+
+def to_rgb_float(image, what: str = "the image") -> np.ndarray:
+    """Any of [H, W], [H, W, 1|3|4] (float 0..1 or uint8), a torch tensor, or a PIL image ->
+    float32 ``[H, W, 3]`` in 0..1.  Grey is repeated to RGB; alpha is composited over white."""
+    if hasattr(image, "detach"):
+        image = image.detach().cpu().float().numpy()
+    elif hasattr(image, "mode") and hasattr(image, "size"):  # PIL
+        image = np.asarray(image.convert("RGBA") if "A" in image.mode else image.convert("RGB"))
+    a = np.asarray(image)
+    if a.ndim == 4 and a.shape[0] == 1:
+        a = a[0]
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+        raise FaceImageError(f"{what}: expected an image [H, W] or [H, W, 1|3|4], got shape {list(a.shape)}")
+    if a.dtype == np.uint8:
+        a = a.astype(np.float32) / 255.0
+    elif a.dtype == np.uint16:
+        a = a.astype(np.float32) / 65535.0
+    else:
+        a = a.astype(np.float32)
+        if not np.isfinite(a).all():
+            raise FaceImageError(f"{what} contains NaN or infinite pixel values")
+        a = np.clip(a, 0.0, 1.0)
+    c = a.shape[2]
+    if c in (2, 4):  # with alpha: composite over white
+        alpha = a[:, :, -1:]
+        a = a[:, :, :-1] * alpha + (1.0 - alpha)
+        c -= 1
+    if c == 1:
+        a = np.repeat(a, 3, axis=2)
+    h, w = a.shape[:2]
+    if min(h, w) < MIN_IMAGE_SIDE:
+        raise FaceImageError(f"{what} is only {w}x{h} pixels; face analysis needs at least "
+                             f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} (a portrait of 256 px or more works best)")
+    return np.ascontiguousarray(a)
+
+
+class _Image:
+    """An image prepared once for the several crops taken from it (with a box-filtered
+    pyramid, so large downscales do not alias)."""
+
+    def __init__(self, rgb: np.ndarray):
+        self.rgb = rgb
+        self.h, self.w = rgb.shape[:2]
+        self._levels = {1: rgb}
+        self._u8 = None
+
+    def u8(self) -> np.ndarray:
+        if self._u8 is None:
+            self._u8 = (self.rgb * 255.0 + 0.5).astype(np.uint8)
+        return self._u8
+
+    def level(self, f: int) -> np.ndarray:
+        if f not in self._levels:
+            from PIL import Image
+            im = Image.fromarray(self.u8()).reduce(f)
+            self._levels[f] = np.asarray(im, dtype=np.float32) / 255.0
+        return self._levels[f]
+
+
+def _bilinear(img: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Sample ``img`` at continuous array coordinates (pixel centres at integers); 0 outside."""
+    h, w = img.shape[:2]
+    x0 = np.floor(xs).astype(np.int64)
+    y0 = np.floor(ys).astype(np.int64)
+    fx = (xs - x0).astype(np.float32)[..., None]
+    fy = (ys - y0).astype(np.float32)[..., None]
+    out = np.zeros(xs.shape + (img.shape[2],), np.float32)
+    for dy, wy in ((0, 1 - fy), (1, fy)):
+        for dx, wx in ((0, 1 - fx), (1, fx)):
+            xi, yi = x0 + dx, y0 + dy
+            ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+            v = img[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
+            out += np.where(ok[..., None], v, 0.0) * (wx * wy)
+    return out
+
+
+def _crop(im: _Image, cx: float, cy: float, side: float, rot: float, out_hw: Tuple[int, int],
+          flip: bool = False) -> np.ndarray:
+    """The rotated square ``side`` x ``side`` around (cx, cy) resampled to ``out_hw``."""
+    oh, ow = out_hw
+    s = side / ow
+    f = max(1, int(s))
+    src = im.level(f)
+    u = (np.arange(ow, dtype=np.float32) + 0.5 - ow / 2.0) * s
+    v = (np.arange(oh, dtype=np.float32) + 0.5 - oh / 2.0) * (side / oh)
+    if flip:
+        u = u[::-1]
+    uu, vv = np.meshgrid(u, v)
+    c, sn = math.cos(rot), math.sin(rot)
+    x = cx + c * uu - sn * vv
+    y = cy + sn * uu + c * vv
+    return _bilinear(src, x / f - 0.5, y / f - 0.5)
+
+
+def _to_image(pts: np.ndarray, cx: float, cy: float, side: float, rot: float, in_w: int, in_h: int,
+              flip: bool = False) -> np.ndarray:
+    """Model-input pixel coordinates [N, 2|3] -> image pixels (z scaled like x)."""
+    p = np.asarray(pts, np.float64).copy()
+    sx, sy = side / in_w, side / in_h
+    u = (p[:, 0] - in_w / 2.0) * sx
+    if flip:
+        u = -u
+    v = (p[:, 1] - in_h / 2.0) * sy
+    c, sn = math.cos(rot), math.sin(rot)
+    out = p.copy()
+    out[:, 0] = cx + c * u - sn * v
+    out[:, 1] = cy + sn * u + c * v
+    if p.shape[1] > 2:
+        out[:, 2] = p[:, 2] * sx
+    return out
+
+
+# ---------------------------------------------------------------------------- detection
+
+def _anchors(size: int) -> np.ndarray:
+    """BlazeFace short-range SSD anchors (strides 8, 16, 16, 16 -> 2 and 6 anchors per cell)."""
+    out = []
+    for stride, per_cell in ((8, 2), (16, 6)):
+        n = size // stride
+        ys, xs = np.meshgrid((np.arange(n) + 0.5) / n, (np.arange(n) + 0.5) / n, indexing="ij")
+        c = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        out.append(np.repeat(c, per_cell, axis=0))
+    return np.concatenate(out).astype(np.float32)
+
+
+_ANCHORS = {}
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x0 = np.maximum(a[0], b[:, 0])
+    y0 = np.maximum(a[1], b[:, 1])
+    x1 = np.minimum(a[2], b[:, 2])
+    y1 = np.minimum(a[3], b[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = lambda r: (r[..., 2] - r[..., 0]) * (r[..., 3] - r[..., 1])
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
+
+
+def _detect_window(models: FaceModels, im: _Image, x0: int, y0: int, x1: int, y1: int,
+                   threshold: float) -> List[Detection]:
+    from PIL import Image
+    size = models.detector.input_hw[0]
+    if size not in _ANCHORS:
+        _ANCHORS[size] = _anchors(size)
+    anchors = _ANCHORS[size]
+    ww, wh = x1 - x0, y1 - y0
+    side = max(ww, wh)
+    scale = size / side
+    nw, nh = max(1, round(ww * scale)), max(1, round(wh * scale))
+    small = Image.fromarray(im.u8()[y0:y1, x0:x1]).resize((nw, nh), Image.BILINEAR)
+    canvas = np.zeros((size, size, 3), np.float32)
+    ox, oy = (size - nw) // 2, (size - nh) // 2
+    canvas[oy:oy + nh, ox:ox + nw] = np.asarray(small, np.float32) / 255.0
+    out = models.detector.run(canvas * 2.0 - 1.0)
+    reg = cls = None
+    for v in out.values():
+        if v.size == len(anchors) * 16:
+            reg = v.reshape(-1, 16)
+        elif v.size == len(anchors):
+            cls = v
+    if reg is None or cls is None:
+        raise InvalidDataError(f"face detector {models.detector.name} is not a BlazeFace short-range model "
+                               f"({len(anchors)} anchors)")
+    score = 1.0 / (1.0 + np.exp(-np.clip(cls, -80.0, 80.0)))
+    keep = np.nonzero(score >= threshold)[0]
+    if not len(keep):
+        return []
+    r = reg[keep] / size
+    a = anchors[keep]
+    cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
+    w, h = r[:, 2], r[:, 3]
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    kps = r[:, 4:16].reshape(-1, 6, 2) + a[:, None, :]
+
+    def back(px, py):  # letterboxed normalised -> image pixels
+        return (px * size - ox) / scale + x0, (py * size - oy) / scale + y0
+    bx0, by0 = back(boxes[:, 0], boxes[:, 1])
+    bx1, by1 = back(boxes[:, 2], boxes[:, 3])
+    boxes = np.stack([bx0, by0, bx1, by1], axis=1)
+    kx, ky = back(kps[..., 0], kps[..., 1])
+    kps = np.stack([kx, ky], axis=-1)
+    s = score[keep]
+    # weighted non-maximum suppression (MediaPipe's default for faces)
+    order = np.argsort(-s)
+    boxes, kps, s = boxes[order], kps[order], s[order]
+    dets = []
+    left = np.ones(len(s), bool)
+    for i in range(len(s)):
+        if not left[i]:
+            continue
+        same = left & (_iou(boxes[i], boxes) > NMS_IOU)
+        wts = s[same][:, None]
+        box = (boxes[same] * wts).sum(0) / wts.sum()
+        kp = (kps[same] * wts[:, :, None]).sum(0) / wts.sum()
+        dets.append(Detection(tuple(float(v) for v in box), float(s[i]), kp.astype(np.float32)))
+        left &= ~same
+    return dets
+
+
+def detect_faces(image, model: str = "", search_dirs: Optional[Sequence[str]] = None,
+                 threshold: float = DETECTION_THRESHOLD, models: Optional[FaceModels] = None) -> List[Detection]:
+    """All faces the detector finds, largest first.  When the whole image yields none and it is
+    larger than 256 px, overlapping tiles are searched too (small faces in large photos)."""
+    models = models or load_face_models(model, search_dirs)
+    im = image if isinstance(image, _Image) else _Image(to_rgb_float(image))
+    dets = _detect_window(models, im, 0, 0, im.w, im.h, threshold)
+    if not dets and max(im.w, im.h) > 256:
+        tile = max(128, int(min(im.w, im.h) * 0.6))
+        cand = []
+        for ty in np.linspace(0, im.h - tile, 3).astype(int) if im.h > tile else [0]:
+            for tx in np.linspace(0, im.w - tile, 3).astype(int) if im.w > tile else [0]:
+                cand += _detect_window(models, im, int(tx), int(ty), int(min(im.w, tx + tile)),
+                                       int(min(im.h, ty + tile)), threshold)
+        cand.sort(key=lambda d: -d.score)
+        for d in cand:  # merge the same face seen in several tiles
+            if all(_iou(np.asarray(d.box), np.asarray([e.box])).item() <= NMS_IOU for e in dets):
+                dets.append(d)
+    dets.sort(key=lambda d: -d.area)
+    return dets
+
+
+# ---------------------------------------------------------------------------- landmarks
+
+def _roi_from_detection(d: Detection) -> Tuple[float, float, float, float]:
+    x0, y0, x1, y1 = d.box
+    k = d.keypoints
+    rot = math.atan2(float(k[1, 1] - k[0, 1]), float(k[1, 0] - k[0, 0]))
+    side = max(x1 - x0, y1 - y0) * ROI_SCALE
+    return (x0 + x1) / 2.0, (y0 + y1) / 2.0, side, rot
+
+
+def _roi_from_landmarks(lm: np.ndarray) -> Tuple[float, float, float, float]:
+    p = lm[:468, :2].astype(np.float64)
+    a, b = p[T.RIGHT_EYE_OUTER], p[T.LEFT_EYE_OUTER]
+    rot = math.atan2(b[1] - a[1], b[0] - a[0])
+    c, s = math.cos(rot), math.sin(rot)
+    ctr = p.mean(0)
+    q = (p - ctr) @ np.array([[c, -s], [s, c]])  # into the face's upright frame
+    lo, hi = q.min(0), q.max(0)
+    mid = (lo + hi) / 2.0
+    centre = ctr + np.array([c * mid[0] - s * mid[1], s * mid[0] + c * mid[1]])
+    side = float((hi - lo).max()) * ROI_SCALE
+    return float(centre[0]), float(centre[1]), side, rot
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(x, 60.0), -60.0)))
+
+
+def _landmarks_in_roi(models: FaceModels, im: _Image, roi) -> Tuple[np.ndarray, float]:
+    cx, cy, side, rot = roi
+    ih, iw = models.landmarks.input_hw
+    crop = _crop(im, cx, cy, side, rot, (ih, iw))
+    out = models.landmarks.run(crop)
+    mesh = flag = None
+    for v in out.values():
+        if v.size in (1404, 1434):
+            mesh = v.reshape(-1, 3)
+        elif v.size == 1:
+            flag = _sigmoid(float(v[0]))
+    if mesh is None or flag is None:
+        raise InvalidDataError(f"face landmark model {models.landmarks.name} lacks the mesh or face-flag output")
+    pts = _to_image(mesh, cx, cy, side, rot, iw, ih)
+    if len(pts) == LANDMARK_COUNT:
+        return pts.astype(np.float32), flag
+    full = np.zeros((LANDMARK_COUNT, 3), np.float64)
+    full[:468] = pts
+    # the iris model is trained on right eyes (image left); the left eye is mirrored in and out
+    for (a, b), flip, dst, contour in (((T.RIGHT_EYE_OUTER, T.RIGHT_EYE_INNER), False, T.RIGHT_IRIS, T.RIGHT_EYE),
+                                        ((T.LEFT_EYE_INNER, T.LEFT_EYE_OUTER), True, T.LEFT_IRIS, T.LEFT_EYE)):
+        pa, pb = pts[a, :2], pts[b, :2]
+        ectr = (pa + pb) / 2.0
+        d = pb - pa
+        eside = max(float(np.hypot(*d)) * EYE_ROI_SCALE, 4.0)
+        erot = math.atan2(d[1], d[0])
+        eh, ew = models.iris.input_hw
+        ecrop = _crop(im, float(ectr[0]), float(ectr[1]), eside, erot, (eh, ew), flip=flip)
+        eo = models.iris.run(ecrop)
+        iris = next(v for v in eo.values() if v.size == 15).reshape(5, 3)
+        ip = _to_image(iris, float(ectr[0]), float(ectr[1]), eside, erot, ew, eh, flip=flip)
+        full[dst, :2] = ip[:, :2]
+        full[dst, 2] = pts[contour, 2].mean()
+    return full.astype(np.float32), flag
+
+
+def _result(models, im, det: Optional[Detection], roi) -> Optional[FaceResult]:
+    lm, presence = _landmarks_in_roi(models, im, roi)
+    if presence < PRESENCE_THRESHOLD or not np.isfinite(lm).all():
+        return None
+    x0, y0, x1, y1 = T.bounding_box(lm)
+    box = (max(0.0, x0), max(0.0, y0), min(float(im.w), x1), min(float(im.h), y1))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return None
+    return FaceResult(lm, box, presence, det, roi)
+
+
+def find_faces(image, model: str = "", search_dirs: Optional[Sequence[str]] = None,
+               models: Optional[FaceModels] = None) -> List[FaceResult]:
+    """Landmarks of every face found in one image, ordered left to right (by box centre)."""
+    models = models or load_face_models(model, search_dirs)
+    im = image if isinstance(image, _Image) else _Image(to_rgb_float(image))
+    results = []
+    for d in detect_faces(im, models=models):
+        r = _result(models, im, d, _roi_from_detection(d))
+        if r is not None:
+            # refine once from the landmarks themselves (tighter, better-centred region)
+            r2 = _result(models, im, d, _roi_from_landmarks(r.landmarks))
+            results.append(r2 if r2 is not None else r)
+    results.sort(key=lambda r: (r.box[0] + r.box[2]) / 2.0)
+    return results
+
+
+def analyze_faces(images: Union[Sequence, np.ndarray], face_index: int = -1, sources: Optional[Sequence[str]] = None,
+                  model: str = "", search_dirs: Optional[Sequence[str]] = None,
+                  progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None) -> FaceData:
+    """Analyse one or several reference portraits into an ``SR_FACE`` value.
+
+    ``images``: a list of images (any of the forms :func:`to_rgb_float` takes; sizes may
+    differ), a batch ``[B, H, W, C]`` or one image.  ``face_index``: ``-1`` picks the largest
+    face in each image, ``k >= 0`` the k-th face counted from the left.  Raises
+    :class:`FaceNotFoundError` naming the image when no face is found.
+    """
+    if isinstance(images, np.ndarray) or hasattr(images, "detach"):
+        arr = images.detach().cpu().float().numpy() if hasattr(images, "detach") else images
+        images = list(arr) if arr.ndim == 4 else [arr]
+    images = list(images)
+    if not images:
+        raise FaceImageError("no reference image given; connect at least one portrait")
+    k = len(images)
+    sources = [str(s) for s in (sources or [""] * k)]
+    if len(sources) != k:
+        raise FaceImageError(f"{k} images but {len(sources)} source names")
+    face_index = int(face_index)
+    if face_index < -1:
+        raise FaceImageError(f"face_index must be -1 (largest face) or >= 0, got {face_index}")
+    models = load_face_models(model, search_dirs)
+    steps = Steps(k, progress, cancelled, "face analysis")
+    imgs, lms, boxes, meta = [], [], [], {"faces_found": [], "face_index": [], "presence": [], "detection_score": [],
+                                          "roll_deg": [], "roi": []}
+    for i, img in enumerate(images):
+        what = _describe(i, k, sources[i])
+        im = _Image(to_rgb_float(img, what))
+        faces = find_faces(im, models=models)
+        if not faces:
+            raise FaceNotFoundError(f"no face found in {what} ({im.w}x{im.h}); use a frontal portrait where the "
+                                    f"face is clearly visible and at least ~64 px wide")
+        if face_index == -1:
+            j = max(range(len(faces)), key=lambda n: (faces[n].box[2] - faces[n].box[0]) *
+                    (faces[n].box[3] - faces[n].box[1]))
+        elif face_index < len(faces):
+            j = face_index
+        else:
+            raise FaceNotFoundError(f"{what} has {len(faces)} face(s) (numbered 0..{len(faces) - 1} from the left) "
+                                    f"but face_index is {face_index}; pick a smaller index or -1 for the largest")
+        f = faces[j]
+        imgs.append(im.rgb)
+        lms.append(f.landmarks)
+        boxes.append(f.box)
+        meta["faces_found"].append(len(faces))
+        meta["face_index"].append(j)
+        meta["presence"].append(round(f.presence, 4))
+        meta["detection_score"].append(round(f.detection.score, 4) if f.detection else None)
+        meta["roll_deg"].append(round(math.degrees(f.roi[3]), 3))
+        meta["roi"].append([round(float(v), 3) for v in f.roi])
+        steps.tick()
+    meta["models"] = {r: p for r, p in models.sources.items()}
+    meta["landmarks"] = ("468-point face mesh + 5+5 iris points (MediaPipe topology); eye contours and lips are "
+                         "not refined by the attention model")
+    return FaceData(images=imgs, landmarks=lms, boxes=boxes, sources=sources, detector=DETECTOR_NAME, meta=meta)
+
+
+DETECTOR_NAME = "mediapipe-tflite (BlazeFace short-range + face_landmark + iris_landmark, 0.10.21 models)"
+
+
+def analyze_face(image, face_index: int = -1, source: str = "", **kw) -> FaceData:
+    """:func:`analyze_faces` for a single image."""
+    return analyze_faces([image], face_index=face_index, sources=[source], **kw)
+
+
+# ---------------------------------------------------------------------------- tracking
+
+class FaceTracker:
+    """Per-frame landmarks for a video: the region of each frame comes from the previous
+    frame's landmarks; the detector runs on the first frame and whenever the face is lost.
+
+    ``tracker(frame) -> [478, 3] float32 array or None``.  Follows the largest face.
+    """
+
+    def __init__(self, model: str = "", search_dirs: Optional[Sequence[str]] = None,
+                 models: Optional[FaceModels] = None):
+        self.models = models or load_face_models(model, search_dirs)
+        self._prev: Optional[np.ndarray] = None
+        self.detections = 0   # how often the detector had to run
+
+    def reset(self) -> None:
+        self._prev = None
+
+    def __call__(self, frame) -> Optional[np.ndarray]:
+        im = _Image(to_rgb_float(frame, "video frame"))
+        if self._prev is not None:
+            r = _result(self.models, im, None, _roi_from_landmarks(self._prev))
+            if r is not None:
+                self._prev = r.landmarks
+                return r.landmarks
+        self.detections += 1
+        dets = detect_faces(im, models=self.models)
+        for d in dets:
+            r = _result(self.models, im, d, _roi_from_detection(d))
+            if r is not None:
+                r2 = _result(self.models, im, d, _roi_from_landmarks(r.landmarks))
+                self._prev = (r2 or r).landmarks
+                return self._prev
+        self._prev = None
+        return None
+
+
+def _iter_frames(frames) -> Iterable:
+    if hasattr(frames, "detach"):
+        frames = frames.detach().cpu()
+        return (f.float().numpy() for f in frames)
+    if isinstance(frames, np.ndarray) and frames.ndim == 3 and frames.shape[-1] not in (1, 3, 4):
+        raise FaceImageError(f"frames must be [N, H, W, C] or a sequence of images, got {list(frames.shape)}")
+    return frames
+
+
+def track_landmarks(frames, model: str = "", search_dirs: Optional[Sequence[str]] = None,
+                    progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None,
+                    total: Optional[int] = None) -> List[Optional[np.ndarray]]:
+    """Landmarks ``[478, 3]`` (or ``None`` where no face is found) for every frame of ``frames``
+    (a batch ``[N, H, W, C]`` array/tensor or any iterable of images)."""
+    tracker = FaceTracker(model, search_dirs)
+    if total is None and hasattr(frames, "__len__"):
+        total = len(frames)
+    steps = Steps(total or 1, progress, cancelled, "face tracking")
+    out = []
+    for f in _iter_frames(frames):
+        out.append(tracker(f))
+        steps.tick()
+    return out
