@@ -1,0 +1,149 @@
+"""Motion frames: per-frame face-mesh drawings of driven landmarks (the sampler's conditioning).
+
+Styles (all on black, at the reference image's size):
+
+* ``"mediapipe"``: MediaPipe's own face-mesh drawing (``drawing_styles`` defaults): the
+  tessellation in grey (128) 1 px; contours 2 px: lips and face oval white (224), the subject's
+  right eye/brow/iris red (255, 48, 48) and left eye/brow/iris green (48, 255, 48).
+* ``"laion_face"``: the colour scheme the public MediaPipe-face ControlNet (LAION-Face
+  training set) was trained with: no tessellation; oval, mouth, each eye, brow and iris in
+  its own colour, 2 px.
+* ``"outline"``: a plain pose/outline: face oval, brows, eyes, nose and lips in white, 2 px.
+
+Lines are drawn with PIL in long polylines (the mesh edges are chained once, so a 1 300-edge
+tessellation is ~200 draw calls), which keeps drawing well above 100 frames/s at 512 x 512.
+Thickness grows with the image (1x up to 768 px, 2x up to 1 280 px, ...).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from functools import lru_cache
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from ..errors import InvalidDataError
+from ..face import topology as topo
+from ..progress import CancelFn, ProgressFn, Steps
+from ..types import LANDMARK_COUNT
+
+STYLES = ("mediapipe", "laion_face", "outline")
+
+GREY, WHITE = (128, 128, 128), (224, 224, 224)
+MP_RED, MP_GREEN = (255, 48, 48), (48, 255, 48)
+
+
+def _chains(edges: np.ndarray) -> List[List[int]]:
+    """Cover an edge set with few polylines (greedy walks starting at odd-degree vertices)."""
+    nb: Dict[int, set] = defaultdict(set)
+    for a, b in np.asarray(edges).tolist():
+        if a != b:
+            nb[a].add(b)
+            nb[b].add(a)
+    chains = []
+    while True:
+        live = [v for v in nb if nb[v]]
+        if not live:
+            break
+        odd = [v for v in live if len(nb[v]) % 2 == 1]
+        cur = min(odd) if odd else min(live)
+        chain = [cur]
+        while nb[cur]:
+            nxt = min(nb[cur])
+            nb[cur].discard(nxt)
+            nb[nxt].discard(cur)
+            chain.append(nxt)
+            cur = nxt
+        chains.append(chain)
+    return chains
+
+
+def _loop(name: str) -> List[int]:
+    c = list(topo.CONTOURS[name])
+    return c + c[:1]
+
+
+@lru_cache(maxsize=None)
+def style_layers(style: str) -> Tuple[Tuple[Tuple[Tuple[int, ...], ...], Tuple[int, int, int], int], ...]:
+    """``((polylines, rgb, base_width), ...)`` for a style, drawn in order."""
+    if style not in STYLES:
+        raise InvalidDataError(f"unknown motion-frame style {style!r}; choose one of {list(STYLES)}")
+
+    def pl(*lines):
+        return tuple(tuple(int(i) for i in l) for l in lines)
+
+    brows = {k: _chains(topo.EDGES[k]) for k in ("left_brow", "right_brow")}
+    if style == "mediapipe":
+        return (
+            (pl(*_chains(topo.EDGES["tessellation"])), GREY, 1),
+            (pl(_loop("face_oval")), WHITE, 2),
+            (pl(_loop("lips_outer"), _loop("lips_inner")), WHITE, 2),
+            (pl(_loop("right_eye"), *brows["right_brow"]), MP_RED, 2),
+            (pl(_loop("left_eye"), *brows["left_brow"]), MP_GREEN, 2),
+            (pl(_loop("right_iris")), MP_RED, 2),
+            (pl(_loop("left_iris")), MP_GREEN, 2),
+        )
+    if style == "laion_face":
+        return (
+            (pl(_loop("face_oval")), (10, 200, 10), 2),
+            (pl(_loop("lips_outer"), _loop("lips_inner")), (10, 180, 10), 2),
+            (pl(_loop("right_eye")), (10, 200, 180), 2),
+            (pl(*brows["right_brow"]), (10, 220, 180), 2),
+            (pl(_loop("left_eye")), (180, 200, 10), 2),
+            (pl(*brows["left_brow"]), (180, 220, 10), 2),
+            (pl(_loop("right_iris")), (10, 200, 250), 2),
+            (pl(_loop("left_iris")), (250, 200, 10), 2),
+        )
+    nose = _chains(topo.EDGES["nose"])
+    return ((pl(_loop("face_oval"), _loop("lips_outer"), _loop("lips_inner"), _loop("right_eye"),
+                _loop("left_eye"), *brows["right_brow"], *brows["left_brow"], *nose), (255, 255, 255), 2),)
+
+
+def auto_thickness(height: int, width: int) -> int:
+    return max(1, int(round(max(height, width) / 640.0)))
+
+
+def draw_landmarks(landmarks: np.ndarray, height: int, width: int, style: str = "mediapipe",
+                   thickness: Optional[int] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """One ``[H, W, 3]`` uint8 drawing of one landmark set ``[478, 2|3]`` (pixels)."""
+    layers = style_layers(style)
+    k = auto_thickness(height, width) if thickness is None else max(int(thickness), 1)
+    img = Image.new("RGB", (int(width), int(height)))
+    d = ImageDraw.Draw(img)
+    xy = np.asarray(landmarks, np.float64)[:, :2]
+    pts = [tuple(p) for p in xy.tolist()]
+    for lines, color, w in layers:
+        for line in lines:
+            d.line([pts[i] for i in line], fill=color, width=w * k)
+    if out is not None:
+        out[...] = np.asarray(img)
+        return out
+    return np.asarray(img)
+
+
+def render_motion_frames(landmarks: np.ndarray, height: int, width: int, style: str = "mediapipe",
+                         thickness: Optional[int] = None, progress: Optional[ProgressFn] = None,
+                         cancelled: Optional[CancelFn] = None) -> np.ndarray:
+    """``[n, H, W, 3]`` uint8 drawings of ``[n, 478, 2|3]`` landmarks (see module doc for styles)."""
+    lm = np.asarray(landmarks)
+    if lm.ndim == 2:
+        lm = lm[None]
+    if lm.ndim != 3 or lm.shape[1] != LANDMARK_COUNT or lm.shape[2] not in (2, 3):
+        raise InvalidDataError(f"landmarks must be [n, {LANDMARK_COUNT}, 2|3], got {list(lm.shape)}")
+    height, width = int(height), int(width)
+    if height < 8 or width < 8 or height > 8192 or width > 8192:
+        raise InvalidDataError(f"motion-frame size {width}x{height} is outside 8..8192 pixels")
+    style_layers(style)  # validate before allocating
+    if not np.isfinite(lm).all():
+        raise InvalidDataError("landmarks contain NaN or infinite values")
+    n = lm.shape[0]
+    out = np.empty((n, height, width, 3), np.uint8)
+    steps = Steps(n, progress, cancelled, what="drawing motion frames")
+    steps.check()
+    every = max(1, n // 100)
+    for i in range(n):
+        draw_landmarks(lm[i], height, width, style, thickness, out=out[i])
+        if (i + 1) % every == 0 or i + 1 == n:
+            steps.tick(every if (i + 1) % every == 0 else (i + 1) % every)
+    return out

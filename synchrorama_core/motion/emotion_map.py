@@ -1,0 +1,90 @@
+"""Emotion -> expression coefficients, and aligning an ``SR_EMOTION`` to the speech frames.
+
+:data:`EMOTION_EXPRESSIONS` is the facial-action recipe of each of the 8 MEAD emotions, loosely
+after the FACS prototypes (Ekman & Friesen): happy = AU6+12 (cheek raise, lip-corner pull),
+sad = AU1+4+15 (inner brow raise, brow lowerer, lip-corner depressor), surprised = AU1+2+5+26,
+fear = AU1+2+4+5+20, angry = AU4+5+7+23, disgusted = AU9+10+15, contempt = unilateral AU14
+(approximated symmetrically here).  Values are the coefficients at full intensity.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Dict, Optional
+
+import numpy as np
+
+from ..errors import InvalidDataError
+from ..timing import frame_centers_s
+from ..types import EMOTIONS, EXPRESSIONS, EmotionData
+
+log = logging.getLogger("synchrorama.motion")
+
+EMOTION_EXPRESSIONS: Dict[str, Dict[str, float]] = {
+    "angry": {"brow_furrow": 0.85, "frown": 0.3, "mouth_press": 0.35, "eye_wide": 0.25, "eye_squint": 0.2,
+              "nose_wrinkle": 0.15},
+    "contempt": {"smile": 0.2, "mouth_press": 0.25, "eye_squint": 0.25, "brow_furrow": 0.1},
+    "disgusted": {"nose_wrinkle": 0.8, "frown": 0.45, "brow_furrow": 0.45, "eye_squint": 0.4,
+                  "mouth_press": 0.1},
+    "fear": {"brow_raise": 0.7, "brow_furrow": 0.3, "eye_wide": 0.8, "mouth_wide": 0.35, "frown": 0.15},
+    "happy": {"smile": 0.9, "eye_squint": 0.35, "mouth_wide": 0.15, "brow_raise": 0.1},
+    "neutral": {},
+    "sad": {"frown": 0.65, "brow_raise": 0.3, "brow_furrow": 0.3, "eye_squint": 0.1, "mouth_press": 0.1},
+    "surprised": {"brow_raise": 0.9, "eye_wide": 0.75, "jaw_open": 0.15, "mouth_pucker": 0.1},
+}
+
+#: ``[8, len(EXPRESSIONS)]`` matrix form of :data:`EMOTION_EXPRESSIONS` (rows in EMOTIONS order).
+EMOTION_MATRIX = np.array([[EMOTION_EXPRESSIONS[e].get(x, 0.0) for x in EXPRESSIONS] for e in EMOTIONS],
+                          np.float32)
+
+
+def neutral_emotion(duration_s: float, fps: float) -> EmotionData:
+    """A calm neutral ``SR_EMOTION`` (used when no emotion is connected)."""
+    from ..timing import n_frames
+    n = n_frames(duration_s, fps)
+    p = np.zeros((n, len(EMOTIONS)), np.float32)
+    p[:, EMOTIONS.index("neutral")] = 1.0
+    z = np.zeros(n, np.float32)
+    return EmotionData(fps=fps, duration_s=duration_s, probs=p, valence=z, arousal=z, intensity=z,
+                       meta={"backend": "neutral default"})
+
+
+def emotion_on_frames(emotion: Optional[EmotionData], n: int, fps: float, duration_s: float
+                      ) -> Dict[str, np.ndarray]:
+    """``probs [n, 8]``, ``valence``, ``arousal``, ``intensity`` ``[n]`` on the speech frames.
+
+    The same fps and frame count are used as they are; otherwise the emotion is sampled at the
+    speech frame centres (nearest frame).  An emotion for clearly different audio (durations
+    more than 0.5 s apart) is refused with an actionable error.
+    """
+    if emotion is None:
+        p = np.zeros((n, len(EMOTIONS)), np.float32)
+        p[:, EMOTIONS.index("neutral")] = 1.0
+        z = np.zeros(n, np.float32)
+        return {"probs": p, "valence": z, "arousal": z, "intensity": z}
+    if not isinstance(emotion, EmotionData):
+        raise InvalidDataError(f"expected an SR_EMOTION value, got {type(emotion).__name__}")
+    if abs(emotion.duration_s - duration_s) > 0.5:
+        raise InvalidDataError(
+            f"the SR_EMOTION covers {emotion.duration_s:.2f} s but the speech is {duration_s:.2f} s long; "
+            f"compute the emotion from the same audio (same trim) as the speech features")
+    if emotion.n_frames == n and abs(emotion.fps - fps) < 1e-6:
+        idx = np.arange(n)
+    else:
+        if emotion.n_frames == 0:
+            raise InvalidDataError("the SR_EMOTION has no frames; compute it from the speech")
+        log.info("SynchroRaMa motion: resampling emotion from %d frames @ %g fps to %d @ %g fps",
+                 emotion.n_frames, emotion.fps, n, fps)
+        idx = np.clip(np.floor(frame_centers_s(n, fps) * emotion.fps).astype(np.int64), 0, emotion.n_frames - 1)
+    return {"probs": emotion.probs[idx].astype(np.float32), "valence": emotion.valence[idx].astype(np.float32),
+            "arousal": emotion.arousal[idx].astype(np.float32),
+            "intensity": emotion.intensity[idx].astype(np.float32)}
+
+
+def emotion_expressions(probs: np.ndarray, intensity: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Expression coefficients ``[n, len(EXPRESSIONS)]`` implied by per-frame emotion.
+
+    The probability-weighted recipe is scaled by ``0.45 + 0.55 * intensity`` (a clear emotion
+    shows even at low intensity; full intensity shows the full recipe) and by ``scale``.
+    """
+    gain = (0.45 + 0.55 * np.asarray(intensity, np.float32))[:, None] * float(scale)
+    return np.clip((np.asarray(probs, np.float32) @ EMOTION_MATRIX) * gain, 0.0, 1.0).astype(np.float32)
