@@ -1,0 +1,16 @@
+"""Diffusion video sampler (DESIGN.md: video sampler, diffusers backend).
+
+An SD1.5-family UNet + VAE + CLIP text encoder (single-file checkpoint or diffusers folder) with
+reference attention from the portrait(s), a face-landmark ControlNet fed with the A2M motion
+frames, an optional AnimateDiff motion module, scene text + emotion phrases per segment, and the
+optional trainable SynchroRaMa adapters (audio cross-attention, emotion projection).
+"""
+from .adapters import SRAdapters, emotion_condition, speech_condition
+from .checkpoint import CheckpointFormatError
+from .conditioning import DEFAULT_NEGATIVE, DEFAULT_PROMPT, emotion_phrase, frame_prompts
+from .loader import DiffusionModels, LowVRAM, load_models
+from .sampler import SCHEDULERS, SamplerSettings, generate_video, plan_windows
+
+__all__ = ["CheckpointFormatError", "DEFAULT_NEGATIVE", "DEFAULT_PROMPT", "DiffusionModels", "LowVRAM",
+           "SCHEDULERS", "SRAdapters", "SamplerSettings", "emotion_condition", "emotion_phrase", "frame_prompts",
+           "generate_video", "load_models", "plan_windows", "speech_condition"]

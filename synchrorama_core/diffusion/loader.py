@@ -1,0 +1,192 @@
+"""Loading the sampler's components into one :class:`DiffusionModels` value (``SR_DIFFUSION_MODELS``)."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Sequence
+
+from ..errors import InvalidDataError
+from ..models import default_dirs, resolve_model
+from .adapters import SRAdapters
+from .attention import AttentionState, install_processors
+from .checkpoint import (find_model, is_diffusers_sd_folder, load_controlnet, load_motion_adapter, load_sd_folder,
+                         load_sd_single_file)
+
+log = logging.getLogger("synchrorama")
+
+CHECKPOINT_HINT = ("an SD1.5-family checkpoint (.safetensors single file, as in ComfyUI's models/checkpoints, "
+                   "or a diffusers folder with unet/, vae/, text_encoder/)")
+CONTROLNET_HINT = ("a face-landmark ControlNet for SD1.5 (e.g. a MediaPipe-face ControlNet .safetensors, or a "
+                   "diffusers ControlNet folder with config.json)")
+MOTION_HINT = ("an AnimateDiff motion module for SD1.5 (e.g. mm_sd_v15_v2.safetensors/.ckpt, or a diffusers "
+               "MotionAdapter folder)")
+
+
+@dataclass
+class LowVRAM:
+    """Memory options. ``cpu_offload`` keeps every model on the CPU and moves each to the GPU only
+    while it runs; ``attention_slice`` runs attention in chunks of that many batch rows (0 = off)."""
+
+    vae_slicing: bool = False
+    vae_tiling: bool = False
+    cpu_offload: bool = False
+    attention_slice: int = 0
+
+
+@dataclass
+class DiffusionModels:
+    """Everything the video sampler needs, loaded and placed (the ``SR_DIFFUSION_MODELS`` value)."""
+
+    unet: object
+    vae: object
+    text_encoder: object
+    tokenizer: object
+    scheduler_config: Dict[str, object]
+    controlnet: Optional[object] = None
+    adapters: Optional[SRAdapters] = None
+    has_motion: bool = False
+    motion_max_frames: int = 0
+    device: object = None
+    dtype: object = None
+    vae_dtype: object = None
+    low_vram: LowVRAM = field(default_factory=LowVRAM)
+    state: AttentionState = field(default_factory=AttentionState)
+    sources: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def vae_scale(self) -> int:
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    @property
+    def size_multiple(self) -> int:
+        """Width and height must be multiples of this (VAE factor x UNet downsampling)."""
+        return self.vae_scale * 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+    @contextlib.contextmanager
+    def on_device(self, *modules):
+        """Run ``modules`` on the compute device (moved there and back with ``cpu_offload``)."""
+        mods = [m for m in modules if m is not None]
+        if self.low_vram.cpu_offload:
+            for m in mods:
+                m.to(self.device)
+        try:
+            yield
+        finally:
+            if self.low_vram.cpu_offload:
+                import torch
+                for m in mods:
+                    m.to("cpu")
+                if getattr(self.device, "type", str(self.device)) == "cuda":
+                    torch.cuda.empty_cache()
+
+    def describe(self) -> str:
+        parts = [f"{k}: {os.path.basename(v)}" for k, v in self.sources.items() if v]
+        return "; ".join(parts) + f"; device {self.device}, {str(self.dtype).replace('torch.', '')}"
+
+
+def _dtype(name: str, device):
+    import torch
+    name = (name or "auto").lower()
+    cuda = getattr(device, "type", str(device)) == "cuda"
+    if name == "auto":
+        return torch.float16 if cuda else torch.float32
+    table = {"fp16": torch.float16, "float16": torch.float16, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+             "fp32": torch.float32, "float32": torch.float32}
+    if name not in table:
+        raise InvalidDataError(f"unknown dtype {name!r}; use auto, fp16, bf16 or fp32")
+    if not cuda and table[name] == torch.float16:
+        log.warning("fp16 on CPU is slow and poorly supported; using fp32")
+        return torch.float32
+    return table[name]
+
+
+def _place(module, device, dtype) -> None:
+    """Move ``module`` to ``device``/``dtype`` (dtype cast only when it changes)."""
+    p = next(module.parameters(), None)
+    if p is not None and p.dtype != dtype:
+        module.to(dtype=dtype)
+    module.to(device)
+
+
+def load_models(checkpoint: str, controlnet: str = "", motion_adapter: str = "", adapters: str = "",
+                tokenizer: str = "", checkpoint_dirs: Sequence[str] = (), controlnet_dirs: Sequence[str] = (),
+                motion_dirs: Sequence[str] = (), adapter_dirs: Sequence[str] = (), device=None,
+                dtype: str = "auto", low_vram: Optional[LowVRAM] = None) -> DiffusionModels:
+    """Load the sampler's models from local files only.
+
+    ``checkpoint``/``controlnet``/``motion_adapter`` are paths or names inside ``*_dirs`` (ComfyUI's
+    ``models/checkpoints``, ``models/controlnet``, ``models/animatediff_models``); ``adapters`` a
+    ``.safetensors`` name in ``models/synchrorama/adapters`` or a path.  Empty strings leave the
+    optional parts out.  Raises :class:`~synchrorama_core.errors.ModelNotFoundError` naming the
+    expected path when something is missing.
+    """
+    import torch
+    low_vram = low_vram or LowVRAM()
+    if device is None:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    dt = _dtype(dtype, device)
+    vae_dt = torch.float32 if dt == torch.float16 else dt
+
+    ck = find_model("checkpoint", checkpoint, list(checkpoint_dirs), CHECKPOINT_HINT)
+    if os.path.isdir(ck):
+        unet, vae, te, tok, sched = load_sd_folder(ck, tokenizer or None)
+    else:
+        unet, vae, te, tok, sched = load_sd_single_file(ck, tokenizer or None)
+    sources = {"checkpoint": ck}
+
+    cn = None
+    if controlnet and controlnet.strip().lower() != "none":
+        p = find_model("ControlNet", controlnet, list(controlnet_dirs), CONTROLNET_HINT)
+        cn = load_controlnet(p)
+        sources["controlnet"] = p
+        if cn.config.block_out_channels != unet.config.block_out_channels or \
+                cn.config.cross_attention_dim != unet.config.cross_attention_dim:
+            raise InvalidDataError(f"the ControlNet {p} was made for another UNet architecture than {ck}; "
+                                   f"use an SD1.5 ControlNet with an SD1.5 checkpoint")
+
+    has_motion, max_frames = False, 0
+    if motion_adapter and motion_adapter.strip().lower() != "none":
+        from diffusers import UNetMotionModel
+        p = find_model("motion module", motion_adapter, list(motion_dirs), MOTION_HINT)
+        ma = load_motion_adapter(p)
+        if list(ma.config.block_out_channels) != list(unet.config.block_out_channels):
+            raise InvalidDataError(f"the motion module {p} has block widths {list(ma.config.block_out_channels)}, "
+                                   f"the checkpoint's UNet {list(unet.config.block_out_channels)}; use an SD1.5 "
+                                   f"AnimateDiff module with an SD1.5 checkpoint")
+        unet = UNetMotionModel.from_unet2d(unet, ma)
+        unet.eval().requires_grad_(False)
+        has_motion, max_frames = True, int(ma.config.motion_max_seq_length)
+        sources["motion"] = p
+        del ma
+        sched = dict(sched, beta_schedule="linear")  # AnimateDiff was trained with linear betas
+
+    ad = None
+    if adapters and adapters.strip().lower() != "none":
+        p = resolve_model("adapters", adapters, list(adapter_dirs) or default_dirs("adapters"))
+        ad = SRAdapters.load(p)
+        ad.check_unet(unet)
+        sources["adapters"] = p
+
+    state = AttentionState(slice_size=int(low_vram.attention_slice), adapters=ad)
+    install_processors(unet, state)
+    if cn is not None:
+        # The ControlNet's own attention also gets chunking (no reference bank: its names differ).
+        cn_state = AttentionState(slice_size=int(low_vram.attention_slice))
+        install_processors(cn, cn_state)
+
+    if low_vram.vae_slicing:
+        vae.enable_slicing()
+    if low_vram.vae_tiling:
+        vae.enable_tiling()
+
+    place = torch.device("cpu") if low_vram.cpu_offload else device
+    for m, want in ((unet, dt), (te, dt), (vae, vae_dt), (cn, dt), (ad, dt)):
+        if m is not None:
+            _place(m, place, want)
+    return DiffusionModels(unet=unet, vae=vae, text_encoder=te, tokenizer=tok, scheduler_config=sched,
+                           controlnet=cn, adapters=ad, has_motion=has_motion, motion_max_frames=max_frames,
+                           device=device, dtype=dt, vae_dtype=vae_dt, low_vram=low_vram, state=state,
+                           sources=sources)
