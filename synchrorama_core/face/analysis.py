@@ -107,61 +107,56 @@ def to_rgb_float(image, what: str = "the image") -> np.ndarray:
 
 
 class _Image:
-    """An image prepared once for the several crops taken from it (with a box-filtered
-    pyramid, so large downscales do not alias)."""
+    """An image prepared once for the several crops taken from it: uint8 RGB as a PIL image,
+    with a box-filtered pyramid so large downscales do not alias.  ``rgb`` (float) is made
+    only when asked for."""
 
-    def __init__(self, rgb: np.ndarray):
-        self.rgb = rgb
-        self.h, self.w = rgb.shape[:2]
-        self._levels = {1: rgb}
-        self._u8 = None
+    def __init__(self, rgb: Optional[np.ndarray] = None, u8: Optional[np.ndarray] = None):
+        self._rgb = rgb
+        self._u8 = u8
+        a = rgb if rgb is not None else u8
+        self.h, self.w = a.shape[:2]
+        self._levels = {}
+
+    @property
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None:
+            self._rgb = self._u8.astype(np.float32) / 255.0
+        return self._rgb
 
     def u8(self) -> np.ndarray:
         if self._u8 is None:
-            self._u8 = (self.rgb * 255.0 + 0.5).astype(np.uint8)
+            self._u8 = (self._rgb * 255.0 + 0.5).astype(np.uint8)
         return self._u8
 
-    def level(self, f: int) -> np.ndarray:
+    def level(self, f: int):
+        """PIL image of this image reduced ``f`` times (box filter)."""
         if f not in self._levels:
             from PIL import Image
-            im = Image.fromarray(self.u8()).reduce(f)
-            self._levels[f] = np.asarray(im, dtype=np.float32) / 255.0
+            base = self._levels.get(1) or Image.fromarray(self.u8())
+            self._levels[1] = base
+            if f != 1:
+                self._levels[f] = base.reduce(f)
         return self._levels[f]
-
-
-def _bilinear(img: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Sample ``img`` at continuous array coordinates (pixel centres at integers); 0 outside."""
-    h, w = img.shape[:2]
-    x0 = np.floor(xs).astype(np.int64)
-    y0 = np.floor(ys).astype(np.int64)
-    fx = (xs - x0).astype(np.float32)[..., None]
-    fy = (ys - y0).astype(np.float32)[..., None]
-    out = np.zeros(xs.shape + (img.shape[2],), np.float32)
-    for dy, wy in ((0, 1 - fy), (1, fy)):
-        for dx, wx in ((0, 1 - fx), (1, fx)):
-            xi, yi = x0 + dx, y0 + dy
-            ok = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
-            v = img[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
-            out += np.where(ok[..., None], v, 0.0) * (wx * wy)
-    return out
 
 
 def _crop(im: _Image, cx: float, cy: float, side: float, rot: float, out_hw: Tuple[int, int],
           flip: bool = False) -> np.ndarray:
-    """The rotated square ``side`` x ``side`` around (cx, cy) resampled to ``out_hw``."""
+    """The rotated square ``side`` x ``side`` around (cx, cy) resampled (bilinear) to ``out_hw``,
+    float32 in 0..1; black outside the image.  ``flip`` mirrors the crop left-right."""
+    from PIL import Image
     oh, ow = out_hw
-    s = side / ow
+    s, t = side / ow, side / oh
     f = max(1, int(s))
-    src = im.level(f)
-    u = (np.arange(ow, dtype=np.float32) + 0.5 - ow / 2.0) * s
-    v = (np.arange(oh, dtype=np.float32) + 0.5 - oh / 2.0) * (side / oh)
-    if flip:
-        u = u[::-1]
-    uu, vv = np.meshgrid(u, v)
     c, sn = math.cos(rot), math.sin(rot)
-    x = cx + c * uu - sn * vv
-    y = cy + sn * uu + c * vv
-    return _bilinear(src, x / f - 0.5, y / f - 0.5)
+    sx = -s if flip else s
+    # output pixel (u, v) -> image point; PIL samples at pixel centres, as we do
+    a, b = c * sx / f, -sn * t / f
+    d, e = sn * sx / f, c * t / f
+    c0 = cx / f - a * ow / 2 - b * oh / 2
+    f0 = cy / f - d * ow / 2 - e * oh / 2
+    out = im.level(f).transform((ow, oh), Image.AFFINE, (a, b, c0, d, e, f0), resample=Image.BILINEAR)
+    return np.asarray(out, np.float32) * (1.0 / 255.0)
 
 
 def _to_image(pts: np.ndarray, cx: float, cy: float, side: float, rot: float, in_w: int, in_h: int,
@@ -468,7 +463,7 @@ class FaceTracker:
         self._prev = None
 
     def __call__(self, frame) -> Optional[np.ndarray]:
-        im = _Image(to_rgb_float(frame, "video frame"))
+        im = _frame_image(frame)
         if self._prev is not None:
             r = _result(self.models, im, None, _roi_from_landmarks(self._prev))
             if r is not None:
@@ -484,6 +479,21 @@ class FaceTracker:
                 return self._prev
         self._prev = None
         return None
+
+
+def _frame_image(frame) -> _Image:
+    """A video frame as an :class:`_Image`, converting float frames straight to uint8."""
+    if hasattr(frame, "detach"):
+        frame = frame.detach().cpu().numpy()
+    a = np.asarray(frame)
+    if a.ndim == 3 and a.shape[2] == 3 and min(a.shape[:2]) >= MIN_IMAGE_SIDE:
+        if a.dtype == np.uint8:
+            return _Image(u8=np.ascontiguousarray(a))
+        if a.dtype.kind == "f":
+            if not np.isfinite(a.sum()):
+                raise FaceImageError("video frame contains NaN or infinite pixel values")
+            return _Image(u8=(np.clip(a, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
+    return _Image(to_rgb_float(a, "video frame"))
 
 
 def _iter_frames(frames) -> Iterable:
