@@ -345,6 +345,8 @@ def _landmarks_in_roi(models: FaceModels, im: _Image, roi) -> Tuple[np.ndarray, 
         eo = models.iris.run(ecrop)
         iris = next(v for v in eo.values() if v.size == 15).reshape(5, 3)
         ip = _to_image(iris, float(ectr[0]), float(ectr[1]), eside, erot, ew, eh, flip=flip)
+        if flip:  # mirroring swapped the outer and inner contour points; keep MediaPipe's order
+            ip = ip[[0, 3, 2, 1, 4]]
         full[dst, :2] = ip[:, :2]
         full[dst, 2] = pts[contour, 2].mean()
     return full.astype(np.float32), flag
