@@ -10,7 +10,8 @@ import pytest
 
 from synchrorama_core.errors import BackendError, FaceNotFoundError, ModelNotFoundError
 from synchrorama_core.face import (FaceImageError, FaceTracker, analyze_face, analyze_faces, clear_model_cache,
-                                   find_faces, load_face_models, to_rgb_float, track_landmarks)
+                                   find_faces, load_face_models, measure_landmarks, to_rgb_float,
+                                   track_landmarks)
 from synchrorama_core.face import models as face_models
 from synchrorama_core.face import topology as T
 from synchrorama_core.types import FaceData
@@ -192,6 +193,10 @@ def test_tracking_follows_motion_and_recovers_after_losing_the_face(ref, astrona
     res = track_landmarks(torch.from_numpy(frames[:3]), progress=lambda d, t: seen.append((d, t)))
     assert len(res) == 3 and seen[-1] == (3, 3)
     assert np.abs(res[2][:, :2] - out[2][:, :2]).mean() < 0.5
+    m = measure_landmarks(out)
+    assert m["found"].tolist() == [True] * 5 + [False, True, True]
+    assert np.isnan(m["mouth_opening"][5]) and np.allclose(m["mouth_opening"][0], T.mouth_opening(out[0]))
+    assert np.nanmax(np.abs(m["roll_deg"])) < 10 and np.all(m["face_size"][~np.isnan(m["face_size"])] > 80)
 
 
 def test_tracking_measures_a_mouth_opened_in_the_pixels(ref, astronaut):
@@ -311,6 +316,15 @@ def test_without_bundled_models_the_error_says_where_to_put_which_file(tmp_path,
     clear_model_cache()
     fd = analyze_face(astronaut)
     assert fd.meta["models"]["iris"] == os.path.join(where, "iris_landmark.tflite")
+
+
+def test_missing_tflite_runtime_says_what_to_install(monkeypatch, fresh_models):
+    import sys
+    for mod in ("ai_edge_litert", "ai_edge_litert.interpreter", "tflite_runtime", "tflite_runtime.interpreter",
+                "tensorflow"):
+        monkeypatch.setitem(sys.modules, mod, None)
+    with pytest.raises(BackendError, match="pip install ai-edge-litert"):
+        load_face_models()
 
 
 def test_extract_assets_reads_topology_as_data():

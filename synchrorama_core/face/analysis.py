@@ -521,3 +521,24 @@ def track_landmarks(frames, model: str = "", search_dirs: Optional[Sequence[str]
         out.append(tracker(f))
         steps.tick()
     return out
+
+
+def measure_landmarks(landmarks: Sequence[Optional[np.ndarray]]) -> dict:
+    """Per-frame measurements of a landmark sequence (e.g. :func:`track_landmarks`'s result):
+    ``found`` (bool), ``mouth_opening``, ``mouth_width``, ``eye_left``, ``eye_right``,
+    ``face_size``, ``roll_deg`` — float arrays with NaN where no face was found."""
+    n = len(landmarks)
+    out = {k: np.full(n, np.nan) for k in ("mouth_opening", "mouth_width", "eye_left", "eye_right", "face_size",
+                                             "roll_deg")}
+    found = np.array([lm is not None for lm in landmarks], bool)
+    out["found"] = found
+    if found.any():
+        idx = np.nonzero(found)[0]
+        lm = np.stack([landmarks[i] for i in idx])
+        out["mouth_opening"][idx] = T.mouth_opening(lm)
+        out["mouth_width"][idx] = T.mouth_width(lm)
+        out["eye_left"][idx], out["eye_right"][idx] = T.eye_openness(lm)
+        out["face_size"][idx] = T.face_size(lm)
+        d = lm[:, T.LEFT_EYE_OUTER, :2] - lm[:, T.RIGHT_EYE_OUTER, :2]
+        out["roll_deg"][idx] = np.degrees(np.arctan2(d[:, 1], d[:, 0]))
+    return out
