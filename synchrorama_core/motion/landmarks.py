@@ -62,6 +62,13 @@ def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
     return u * u * (3.0 - 2.0 * u)
 
 
+def _kernel(d2: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian-like weight ``~exp(-d^2 / 2 sigma^2)`` with compact support (exactly 0 beyond 2.5 sigma),
+    so every expression leaves the rest of the face (forehead, nose bridge, temples) exactly still."""
+    r2 = d2 / (2.5 * sigma) ** 2
+    return np.where(r2 < 1.0, (1.0 - r2) ** 3, 0.0)
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     n = np.linalg.norm(v)
     if not np.isfinite(n) or n < 1e-9:
@@ -257,9 +264,8 @@ def _expression_basis(P: np.ndarray, W: float, H: float) -> np.ndarray:
     B[X["mouth_press"], :, 0] = 0.03 * (x - xm) * g_mouth
 
     # ---- smile / frown: corner pulls
-    sig2 = 2.0 * (0.32 * mw) ** 2
     for c in (cR, cL):
-        wk = np.exp(-((x - P[c, 0]) ** 2 + (y - P[c, 1]) ** 2) / sig2)
+        wk = _kernel((x - P[c, 0]) ** 2 + (y - P[c, 1]) ** 2, 0.32 * mw)
         wk[eyes] = 0.0
         side = np.sign(P[c, 0] - xm)
         B[X["smile"], :, 0] += wk * side * 0.10 * mw
@@ -271,7 +277,8 @@ def _expression_basis(P: np.ndarray, W: float, H: float) -> np.ndarray:
     le_c = P[topo.LEFT_EYE].mean(axis=0)
     for ec, c in ((re_c, cR), (le_c, cL)):
         cheek = np.array([ec[0] + 0.1 * (ec[0] - xm), 0.5 * (ec[1] + P[c, 1])])
-        wc = np.exp(-((x - cheek[0]) ** 2 + (y - cheek[1]) ** 2) / (2 * (0.22 * W) ** 2))
+        wc = _kernel((x - cheek[0]) ** 2 + (y - cheek[1]) ** 2, 0.13 * W)
+        wc *= _smoothstep(ec[1], ec[1] + 0.06 * H, y)     # cheeks below the eyes only
         wc[iris] = 0.0
         B[X["smile"], :, 1] += -0.03 * H * wc
 
@@ -280,15 +287,17 @@ def _expression_basis(P: np.ndarray, W: float, H: float) -> np.ndarray:
     brow_y = P[brows, 1].mean()
     d_brow = np.min(np.linalg.norm(P[:, None, :2] - P[None, brows, :2], axis=2), axis=1)
     eye_top = min(P[topo.LEFT_EYE, 1].min(), P[topo.RIGHT_EYE, 1].min())
-    wb = np.exp(-(d_brow ** 2) / (2 * (0.09 * H) ** 2))
-    wb = np.where(y < brow_y, np.maximum(wb, 0.5 * (y < brow_y)), wb)  # the forehead rises a little
+    wb = _kernel(d_brow ** 2, 0.09 * H)
+    # the lower forehead rises a little with the brows; the hairline region stays
+    fore = np.clip(1.0 - (brow_y - y) / (0.2 * H), 0.0, 1.0) * (y < brow_y) * (np.abs(x - x[brows].mean()) < 0.4 * W)
+    wb = np.maximum(wb, 0.5 * fore)
     wb = np.where(y > brow_y, wb * np.clip((eye_top - y) / max(eye_top - brow_y, 1e-3), 0, 1) * 0.6, wb)
     wb[brows] = 1.0
     wb[eyes] = 0.0
     wb[y > eye_top + 0.02 * H] = 0.0
     B[X["brow_raise"], :, 1] = -0.055 * H * wb
     xc = 0.5 * (re_c[0] + le_c[0])
-    wbf = np.exp(-(d_brow ** 2) / (2 * (0.06 * H) ** 2))
+    wbf = _kernel(d_brow ** 2, 0.06 * H)
     wbf[brows] = 1.0
     wbf[eyes] = 0.0
     wbf[y > eye_top + 0.02 * H] = 0.0
@@ -353,7 +362,7 @@ def _expression_basis(P: np.ndarray, W: float, H: float) -> np.ndarray:
     wings = nose[side & (P[nose, 1] > P[topo.NOSE_TIP, 1] - 0.12 * H)]
     if len(wings):
         d_w = np.min(np.linalg.norm(P[:, None, :2] - P[None, wings, :2], axis=2), axis=1)
-        ww = np.exp(-(d_w ** 2) / (2 * (0.05 * H) ** 2))
+        ww = _kernel(d_w ** 2, 0.05 * H)
         ww[eyes] = 0.0
         B[X["nose_wrinkle"], :, 1] += -0.025 * H * ww
     B[X["nose_wrinkle"], :, 1] += -0.012 * H * up_region

@@ -38,6 +38,7 @@ from .emotion_map import emotion_expressions, emotion_on_frames
 from .gestures import scene_gestures
 
 X = {k: i for i, k in enumerate(EXPRESSIONS)}
+F2_CENTER_HZ, F2_SCALE_HZ = 1850.0, 250.0   # second-formant proxy: neutral lip spreading, and its scale
 
 
 @dataclass
@@ -110,12 +111,11 @@ def mouth_tracks(f: Dict[str, np.ndarray], fps: float, lip_scale: float, lead_fr
     jaw_t = np.clip(0.8 * lip_scale * a * gain * vad, 0, 1)
 
     f2 = f["f2_proxy_hz"].astype(np.float64)
-    if voiced.sum() > 3:
-        m2 = np.median(f2[voiced])
-        s2 = max(np.subtract(*np.percentile(f2[voiced], [75, 25])) / 1.35, 120.0)
-        z2 = np.clip((f2 - m2) / s2, -4, 4)
-    else:
-        z2 = np.zeros(n)
+    # front vowels ("ee") have a high second formant, rounded back vowels ("oo") a low one; the
+    # centre is mostly absolute (so a clip of only "ee"s still spreads the lips), partly the
+    # speaker's own median (higher-voiced speakers have higher formants)
+    m2 = F2_CENTER_HZ if voiced.sum() <= 3 else 0.7 * F2_CENTER_HZ + 0.3 * float(np.median(f2[voiced]))
+    z2 = np.clip((f2 - m2) / F2_SCALE_HZ, -4, 4)
     sa = np.sqrt(np.clip(a, 0, 1))
     wide_t = 0.55 * lip_scale * (voiced * _sigmoid(1.6 * z2 - 0.4) * sa + fric * 0.45)
     pucker_t = 0.6 * lip_scale * voiced * _sigmoid(-1.6 * z2 - 0.6) * sa
@@ -124,7 +124,9 @@ def mouth_tracks(f: Dict[str, np.ndarray], fps: float, lip_scale: float, lead_fr
     env_max = scipy.ndimage.maximum_filter1d(rms, k, mode="nearest")
     dip = 1.0 - rms / np.maximum(env_max, 1e-9)
     closure = vad & ~fric & (rms < 0.35 * ref)
-    press_t = 0.7 * lip_scale * closure * np.clip((dip - 0.6) / 0.3, 0, 1)
+    # a voiced low murmur (m) presses fully; silent stop closures (p, b, but also t, k) half
+    murmur = voiced & (f["centroid_hz"] < 700)
+    press_t = 0.7 * lip_scale * closure * np.clip((dip - 0.6) / 0.3, 0, 1) * np.where(murmur, 1.0, 0.5)
 
     out = {
         "jaw_open": sig.attack_release(jaw_t, fps, 0.02, 0.04, start=0.0),
