@@ -93,7 +93,7 @@ def infer_unet_config(sd: Dict[str, object], prefix: str = "") -> dict:
     if "input_blocks.0.0.weight" not in u:
         raise CheckpointFormatError("no LDM UNet found (input_blocks.0.0.weight missing)")
     conv_in = u["input_blocks.0.0.weight"]
-    model_channels, in_channels = int(conv_in.shape[0]), int(conv_in.shape[1])
+    in_channels = int(conv_in.shape[1])
     blocks = _indices(u, r"input_blocks\.(\d+)\.")
     n_blocks = max(blocks) + 1
     downs = [i for i in blocks if f"input_blocks.{i}.0.op.weight" in u]
@@ -228,7 +228,6 @@ def detect_family(sd: Dict[str, object]) -> str:
 
 def load_sd_single_file(path: str, tokenizer_path: Optional[str] = None):
     """``(unet, vae, text_encoder, tokenizer, scheduler_config)`` of an SD1.5-family single file."""
-    import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 

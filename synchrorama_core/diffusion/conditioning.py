@@ -1,7 +1,7 @@
 """Text prompts per frame (scene segment + emotion phrase) and image preparation for the sampler."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 

@@ -11,7 +11,7 @@ from ..errors import InvalidDataError
 from ..models import default_dirs, resolve_model
 from .adapters import SRAdapters
 from .attention import AttentionState, install_processors
-from .checkpoint import (find_model, is_diffusers_sd_folder, load_controlnet, load_motion_adapter, load_sd_folder,
+from .checkpoint import (find_model, load_controlnet, load_motion_adapter, load_sd_folder,
                          load_sd_single_file)
 
 log = logging.getLogger("synchrorama")

@@ -1,0 +1,348 @@
+"""Train the SynchroRaMa adapters (audio cross-attention + emotion projection) on talking-face videos.
+
+    python -m synchrorama_core.diffusion.train --data VIDEOS_DIR --checkpoint SD15.safetensors \\
+        --out models/synchrorama/adapters/my_adapters.safetensors [--motion-adapter MM] [--controlnet CN] ...
+
+Every video (mp4, mov, mkv, webm, avi; with a speech track) under ``--data`` becomes a clip:
+its frames (centre-cropped to a square of ``--size``), its speech features (``SR_SPEECH`` at
+``--fps``), its emotion (an ``<video>.emotion.json``/``.safetensors`` SR_EMOTION beside it, else
+the emotion named in the path, MEAD style: ``.../happy/level_2/001.mp4``, else neutral), its
+first frame as the reference portrait and, when a ControlNet is given and the face analysis
+(``synchrorama_core.face``) is available, face-mesh drawings of every frame as motion frames.
+
+Only the adapters learn; the UNet, VAE, text encoder, ControlNet and motion module stay frozen.
+The objective is the denoising loss of the base model (epsilon or v prediction).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import logging
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import InvalidDataError
+from ..types import EMOTIONS, EmotionData
+from .adapters import SRAdapters, audio_windows, emotion_condition, speech_condition
+from .conditioning import DEFAULT_PROMPT, emotion_phrase, fit_images
+
+log = logging.getLogger("synchrorama")
+
+VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+
+
+@dataclass
+class Clip:
+    """One training video, prepared: latents and conditions per frame."""
+
+    source: str
+    latents: "object"          # [n, C, h, w] float32 (CPU)
+    ref_latents: "object"      # [1, C, h, w]
+    audio: np.ndarray          # [n, 2k+1, D]
+    emotion: np.ndarray        # [n, 11]
+    text: str
+    audio_source: str = ""
+    control: Optional[np.ndarray] = None   # [n, H, W, 3] uint8 face-mesh drawings
+
+    @property
+    def n(self) -> int:
+        return int(self.latents.shape[0])
+
+
+def find_videos(folder: str) -> List[str]:
+    if not os.path.isdir(folder):
+        raise InvalidDataError(f"training data folder not found: {folder}")
+    out = sorted(p for p in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
+                 if p.lower().endswith(VIDEO_EXTS) and os.path.isfile(p))
+    if not out:
+        raise InvalidDataError(f"no videos ({', '.join(VIDEO_EXTS)}) found under {folder}")
+    return out
+
+
+def read_frames(path: str, fps: float, n: int, size: int) -> np.ndarray:
+    """``n`` RGB frames at ``fps`` (frame i = the source frame on screen at ``(i + 0.5) / fps``),
+    centre-cropped and resized to ``size``x``size``, float32 in 0..1."""
+    import av
+
+    def fit(img):
+        return fit_images([img.astype(np.float32) / 255.0], size, size)[0].permute(1, 2, 0).numpy()
+
+    try:
+        container = av.open(path)
+    except Exception as e:  # noqa: BLE001 - PyAV raises many classes
+        raise InvalidDataError(f"cannot read the video {path}: {e}") from e
+    try:
+        if not container.streams.video:
+            raise InvalidDataError(f"{path} has no video stream")
+        stream = container.streams.video[0]
+        out = np.zeros((n, size, size, 3), np.float32)
+        centers = (np.arange(n) + 0.5) / fps
+        i, prev, k = 0, None, 0
+        for frame in container.decode(stream):
+            t = float(frame.pts * stream.time_base) if frame.pts is not None else k / fps
+            k += 1
+            cur = frame.to_ndarray(format="rgb24")
+            while i < n and centers[i] < t:
+                out[i] = fit(prev if prev is not None else cur)
+                i += 1
+            prev = cur
+            if i >= n:
+                break
+        if prev is None:
+            raise InvalidDataError(f"{path}: no video frames could be decoded")
+        if i < n:
+            out[i:] = fit(prev)
+        return out
+    finally:
+        container.close()
+
+
+def emotion_for(path: str, n: int, fps: float) -> np.ndarray:
+    """Per-frame emotion vector ``[n, 11]`` of a training video (see module docs)."""
+    stem = os.path.splitext(path)[0]
+    for side in (stem + ".emotion.json", stem + ".emotion.safetensors"):
+        if os.path.isfile(side):
+            em = EmotionData.load(side)
+            if em.n_frames != n:
+                raise InvalidDataError(f"{side} has {em.n_frames} frames, the video {n} at {fps:g} fps")
+            return emotion_condition(em, n)
+    parts = [p.lower() for p in re.split(r"[\\/_\-. ]+", os.path.relpath(path))]
+    v = emotion_condition(None, n)
+    for name in EMOTIONS:
+        if name in parts:
+            level = next((int(parts[j + 1]) for j, p in enumerate(parts[:-1])
+                          if p == "level" and parts[j + 1].isdigit()), 2)
+            v[:] = 0
+            v[:, EMOTIONS.index(name)] = 1.0
+            valence = {"angry": -0.6, "contempt": -0.4, "disgusted": -0.6, "fear": -0.6, "happy": 0.7,
+                       "neutral": 0.0, "sad": -0.6, "surprised": 0.3}[name]
+            arousal = {"angry": 0.7, "contempt": 0.1, "disgusted": 0.3, "fear": 0.6, "happy": 0.5,
+                       "neutral": 0.0, "sad": -0.4, "surprised": 0.7}[name]
+            inten = 0.0 if name == "neutral" else min(1.0, level / 3.0)
+            v[:, len(EMOTIONS):] = [valence * max(inten, 0.3), arousal * max(inten, 0.3), inten]
+            break
+    return v
+
+
+def _face_drawings(frames: np.ndarray, style: str) -> Optional[np.ndarray]:
+    """Face-mesh drawings of ``frames`` with the optional face analysis, or ``None`` if unavailable."""
+    try:
+        from ..face import track_landmarks
+        from ..motion import render_motion_frames
+    except ImportError as e:
+        log.warning("face analysis unavailable (%s): training without motion frames", e)
+        return None
+    try:
+        lms = track_landmarks(frames)
+    except Exception as e:  # noqa: BLE001 - a missing face model must not stop the training
+        log.warning("face tracking failed (%s): training without motion frames", e)
+        return None
+    if not any(lm is not None for lm in lms):
+        log.warning("no face found in the video: training this clip without motion frames")
+        return None
+    last = next(lm for lm in lms if lm is not None)
+    filled = []
+    for lm in lms:
+        last = lm if lm is not None else last
+        filled.append(last)
+    h, w = frames.shape[1:3]
+    return render_motion_frames(np.stack(filled), h, w, style)
+
+
+def prepare_clip(path: str, models, fps: float, size: int, max_seconds: float, with_control: bool,
+                 style: str = "mediapipe", audio_context: int = 2) -> Clip:
+    """Decode, analyse and VAE-encode one video."""
+    import torch
+    from ..audio import load_speech_waveform, speech_from_waveform
+    y = load_speech_waveform(path, duration_s=max_seconds or None)
+    speech = speech_from_waveform(y, fps, source=path)
+    n = speech.n_frames
+    if n < 2:
+        raise InvalidDataError(f"{path}: shorter than two frames")
+    frames = read_frames(path, fps, n, size)
+    cond, source = speech_condition(speech)
+    emo = emotion_for(path, n, fps)
+    control = _face_drawings(frames, style) if with_control else None
+    vae = models.vae
+    lat = []
+    with torch.no_grad(), models.on_device(vae):
+        for s in range(0, n, 8):
+            x = torch.from_numpy(frames[s:s + 8]).permute(0, 3, 1, 2).to(models.device, models.vae_dtype) * 2 - 1
+            lat.append((vae.encode(x).latent_dist.mean * vae.config.scaling_factor).float().cpu())
+    lat = torch.cat(lat)
+    text = f"{DEFAULT_PROMPT}, {emotion_phrase(emo[0, :len(EMOTIONS)], float(emo[0, -1]))}"
+    return Clip(source=path, latents=lat, ref_latents=lat[:1].clone(), audio=audio_windows(cond, audio_context),
+                emotion=emo, text=text, audio_source=source, control=control)
+
+
+def _prediction_target(sched, latents, noise, t):
+    pt = sched.config.get("prediction_type", "epsilon")
+    if pt == "v_prediction":
+        return sched.get_velocity(latents, noise, t)
+    return noise
+
+
+def adapter_loss(models, adapters: SRAdapters, latents, ref_latents, text_emb, audio, emotion, noise, t,
+                 control=None, sched=None):
+    """Denoising loss of one clip window with the adapters in the loop (differentiable in the adapters).
+
+    ``latents``/``noise`` ``[F, C, h, w]``; ``t`` one timestep (int tensor); ``text_emb`` ``[F, 77, C]``;
+    ``audio`` ``[F, 2k+1, D]``; ``emotion`` ``[F, 11]``; ``control`` ``[F, 3, H, W]`` in 0..1 or ``None``.
+    """
+    import torch
+    import torch.nn.functional as F
+    from diffusers import DDPMScheduler
+    from .sampler import _unet
+    sched = sched or DDPMScheduler.from_config(models.scheduler_config)
+    st = models.state
+    dev, dt = models.device, models.dtype
+    st.adapters = adapters
+    t = t.reshape(1).to(dev)
+    noisy = sched.add_noise(latents, noise, t.cpu()).to(dev, dt)
+    frames = latents.shape[0]
+    try:
+        with torch.no_grad():
+            st.mode = "write"
+            st.bank.clear()
+            r = sched.add_noise(ref_latents, noise[:1], t.cpu()).to(dev, dt)
+            _unet(models, r, t, text_emb[:1].expand(r.shape[0], -1, -1), frames=1)
+            down = mid = None
+            if control is not None and models.controlnet is not None:
+                down, mid = models.controlnet(noisy, t, encoder_hidden_states=text_emb, controlnet_cond=control.to(dev, dt),
+                                              return_dict=False)
+        st.mode = "read"
+        st.audio_tokens = adapters.audio_tokens(audio.to(dev)).to(dt)
+        st.emotion_tokens = adapters.emotion_tokens(emotion.to(dev)).to(dt)
+        st.audio_strength = st.emotion_strength = 1.0
+        st.ref_strength = 1.0
+        pred = _unet(models, noisy, t, text_emb, down, mid, frames=frames)
+        target = _prediction_target(sched, latents, noise, t.cpu()).to(dev)
+        return F.mse_loss(pred.float(), target.float())
+    finally:
+        st.clear()
+
+
+def train_step(models, adapters, optimizer, batch: dict, noise=None, t=None, generator=None) -> float:
+    """One optimisation step on ``batch`` (keys as :func:`adapter_loss`); returns the loss before it."""
+    import torch
+    lat = batch["latents"]
+    if noise is None:
+        noise = torch.randn(lat.shape, generator=generator)
+    if t is None:
+        t = torch.randint(0, int(models.scheduler_config.get("num_train_timesteps", 1000)), (1,), generator=generator)
+    adapters.train()
+    optimizer.zero_grad(set_to_none=True)
+    loss = adapter_loss(models, adapters, lat, batch["ref_latents"], batch["text_emb"], batch["audio"],
+                        batch["emotion"], noise, t, batch.get("control"))
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_([p for p in adapters.parameters() if p.requires_grad], 1.0)
+    optimizer.step()
+    return float(loss.detach())
+
+
+def clip_batch(models, clip: Clip, start: int, frames: int, text_cache: dict, size: int) -> dict:
+    import torch
+    from .sampler import encode_prompts
+    end = min(start + frames, clip.n)
+    if clip.text not in text_cache:
+        text_cache[clip.text] = encode_prompts(models, [clip.text])
+    emb = text_cache[clip.text].expand(end - start, -1, -1)
+    b = {"latents": clip.latents[start:end], "ref_latents": clip.ref_latents, "text_emb": emb,
+         "audio": torch.from_numpy(clip.audio[start:end]), "emotion": torch.from_numpy(clip.emotion[start:end])}
+    if clip.control is not None and models.controlnet is not None:
+        b["control"] = torch.from_numpy(clip.control[start:end]).float().permute(0, 3, 1, 2) / 255.0
+    return b
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m synchrorama_core.diffusion.train",
+                                description="Train SynchroRaMa adapters (audio cross-attention + emotion "
+                                            "projection) on a folder of talking-face videos with speech.")
+    p.add_argument("--data", required=True, help="folder of talking-face videos with speech (searched recursively)")
+    p.add_argument("--checkpoint", required=True, help="SD1.5-family checkpoint file or diffusers folder")
+    p.add_argument("--out", required=True, help="adapter file to write (.safetensors), e.g. "
+                                                 "ComfyUI/models/synchrorama/adapters/mine.safetensors")
+    p.add_argument("--motion-adapter", default="", help="AnimateDiff motion module (train with temporal layers)")
+    p.add_argument("--controlnet", default="", help="face-landmark ControlNet (needs synchrorama_core.face)")
+    p.add_argument("--resume", default="", help="adapter file to continue training from")
+    p.add_argument("--size", type=int, default=256, help="square training resolution (multiple of 64)")
+    p.add_argument("--fps", type=float, default=25.0)
+    p.add_argument("--frames", type=int, default=8, help="frames per training window")
+    p.add_argument("--max-seconds", type=float, default=20.0, help="use at most this much of each video")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--device", default="", help="cuda, cpu, ... (default: cuda if available)")
+    p.add_argument("--dtype", default="auto", help="auto, fp16, bf16 or fp32 (frozen models; adapters train in fp32)")
+    p.add_argument("--audio-context", type=int, default=2, help="neighbouring frames on each side in the audio tokens")
+    p.add_argument("--style", default="mediapipe", help="face-mesh drawing style of the motion frames")
+    p.add_argument("--gradient-checkpointing", action="store_true", help="trade compute for memory")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    import torch
+    from .loader import load_models
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.size % 64:
+        raise SystemExit(f"--size must be a multiple of 64, got {args.size}")
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    models = load_models(args.checkpoint, controlnet=args.controlnet, motion_adapter=args.motion_adapter,
+                         device=args.device or None, dtype=args.dtype)
+    if args.gradient_checkpointing:
+        models.unet.enable_gradient_checkpointing()
+    videos = find_videos(args.data)
+    clips = []
+    for i, v in enumerate(videos):
+        try:
+            clips.append(prepare_clip(v, models, args.fps, args.size, args.max_seconds,
+                                      with_control=bool(args.controlnet), style=args.style,
+                                      audio_context=args.audio_context))
+            print(f"[{i + 1}/{len(videos)}] {v}: {clips[-1].n} frames", flush=True)
+        except InvalidDataError as e:
+            print(f"[{i + 1}/{len(videos)}] skipped {v}: {e}", flush=True)
+    if not clips:
+        raise SystemExit("no usable training video")
+    audio_dim = clips[0].audio.shape[-1]
+    if args.resume:
+        adapters = SRAdapters.load(args.resume)
+        adapters.check_unet(models.unet)
+        adapters.requires_grad_(True)
+    else:
+        adapters = SRAdapters.for_unet(models.unet, audio_dim, clips[0].audio_source, audio_context=args.audio_context)
+    adapters.to(models.device, torch.float32)
+    models.state.adapters = adapters
+    opt = torch.optim.AdamW([p for p in adapters.parameters() if p.requires_grad], lr=args.lr, weight_decay=1e-2)
+    frames = args.frames if models.has_motion else max(1, args.frames)
+    if models.has_motion:
+        frames = min(frames, models.motion_max_frames)
+    text_cache: dict = {}
+    t0, ema = time.time(), None
+    meta = {"data": os.path.abspath(args.data), "videos": len(clips), "checkpoint": os.path.basename(args.checkpoint),
+            "motion_adapter": os.path.basename(args.motion_adapter), "controlnet": os.path.basename(args.controlnet),
+            "size": args.size, "fps": args.fps, "frames": frames, "lr": args.lr}
+    for step in range(1, args.steps + 1):
+        c = clips[int(torch.randint(0, len(clips), (1,), generator=gen))]
+        start = int(torch.randint(0, max(1, c.n - frames + 1), (1,), generator=gen))
+        batch = clip_batch(models, c, start, frames, text_cache, args.size)
+        loss = train_step(models, adapters, opt, batch, generator=gen)
+        ema = loss if ema is None else 0.98 * ema + 0.02 * loss
+        if step % 10 == 0 or step == 1 or step == args.steps:
+            print(f"step {step}/{args.steps}  loss {loss:.5f}  (avg {ema:.5f})  {time.time() - t0:.0f} s", flush=True)
+        if step % args.save_every == 0 or step == args.steps:
+            adapters.save(args.out, dict(meta, steps=step, loss=ema))
+    print(f"saved {args.out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,596 @@
+"""Diffusion video sampler: offline loading, generation, windows, cancel, adapters, training, nodes.
+
+Every model is a tiny randomly initialised SD1.5-architecture component built here and saved the
+way creators have them: an original-layout single-file checkpoint (as in ComfyUI's
+models/checkpoints), LDM-layout ControlNet and original AnimateDiff motion-module files, and
+diffusers folders.  The test-side exporter below writes the original key layout independently
+of the loader (which uses diffusers' own converters), so the two check each other.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import types
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from synchrorama_core.audio import speech_from_waveform  # noqa: E402
+from synchrorama_core.diffusion import (LowVRAM, SamplerSettings, SRAdapters, frame_prompts,  # noqa: E402
+                                        generate_video, load_models, plan_windows)
+from synchrorama_core.diffusion import checkpoint as ckpt  # noqa: E402
+from synchrorama_core.diffusion.adapters import AdapterFormatError, speech_condition  # noqa: E402
+from synchrorama_core.diffusion.conditioning import prompt_weights  # noqa: E402
+from synchrorama_core.errors import Cancelled, InvalidDataError, ModelNotFoundError  # noqa: E402
+from synchrorama_core.types import EMOTIONS, EmotionData, SceneData  # noqa: E402
+
+SIZE = 64
+
+
+# ------------------------------------------------------------------------------ diffusers -> original layout
+
+_RES = [("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("time_emb_proj", "emb_layers.1"),
+        ("norm2", "out_layers.0"), ("conv2", "out_layers.3"), ("conv_shortcut", "skip_connection")]
+
+
+def _res(rest):
+    for a, b in _RES:
+        if rest.startswith(a + "."):
+            return b + rest[len(a):]
+    raise KeyError(rest)
+
+
+def _unet_key(k, lpb, up_attn):
+    m = re.match(r"time_embedding\.linear_([12])\.(.*)", k)
+    if m:
+        return f"time_embed.{0 if m.group(1) == '1' else 2}.{m.group(2)}"
+    for a, b in (("conv_in.", "input_blocks.0.0."), ("conv_norm_out.", "out.0."), ("conv_out.", "out.2.")):
+        if k.startswith(a):
+            return b + k[len(a):]
+    m = re.match(r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)", k)
+    if m:
+        n = 1 + int(m.group(1)) * (lpb + 1) + int(m.group(3))
+        return f"input_blocks.{n}.0.{_res(m.group(4))}" if m.group(2) == "resnets" else f"input_blocks.{n}.1.{m.group(4)}"
+    m = re.match(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)", k)
+    if m:
+        return f"input_blocks.{(int(m.group(1)) + 1) * (lpb + 1)}.0.op.{m.group(2)}"
+    m = re.match(r"mid_block\.resnets\.(\d+)\.(.*)", k)
+    if m:
+        return f"middle_block.{2 * int(m.group(1))}.{_res(m.group(2))}"
+    m = re.match(r"mid_block\.attentions\.0\.(.*)", k)
+    if m:
+        return f"middle_block.1.{m.group(1)}"
+    m = re.match(r"up_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)", k)
+    if m:
+        n = int(m.group(1)) * (lpb + 1) + int(m.group(3))
+        return f"output_blocks.{n}.0.{_res(m.group(4))}" if m.group(2) == "resnets" else f"output_blocks.{n}.1.{m.group(4)}"
+    m = re.match(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", k)
+    if m:
+        i = int(m.group(1))
+        return f"output_blocks.{i * (lpb + 1) + lpb}.{2 if up_attn[i] else 1}.conv.{m.group(2)}"
+    m = re.match(r"controlnet_cond_embedding\.(conv_in|conv_out|blocks\.(\d+))\.(.*)", k)
+    if m:
+        idx = 0 if m.group(1) == "conv_in" else 14 if m.group(1) == "conv_out" else 2 * (int(m.group(2)) + 1)
+        return f"input_hint_block.{idx}.{m.group(3)}"
+    m = re.match(r"controlnet_down_blocks\.(\d+)\.(.*)", k)
+    if m:
+        return f"zero_convs.{m.group(1)}.0.{m.group(2)}"
+    if k.startswith("controlnet_mid_block."):
+        return "middle_block_out.0." + k[len("controlnet_mid_block."):]
+    raise KeyError(k)
+
+
+def unet_to_ldm(model, prefix="model.diffusion_model.", state=None):
+    cfg = model.config
+    up_attn = ["CrossAttn" in t for t in (getattr(cfg, "up_block_types", None) or [])]
+    sd = state if state is not None else model.state_dict()
+    return {prefix + _unet_key(k, cfg.layers_per_block, up_attn): v.contiguous() for k, v in sd.items()}
+
+
+def _vae_key(k, levels):
+    k = k.replace("conv_shortcut", "nin_shortcut")
+    for pat, fmt in ((r"encoder\.down_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", "encoder.down.{0}.block.{1}.{2}"),
+                     (r"encoder\.down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)", "encoder.down.{0}.downsample.conv.{1}")):
+        m = re.match(pat, k)
+        if m:
+            return fmt.format(*m.groups())
+    m = re.match(r"decoder\.up_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", k)
+    if m:
+        return f"decoder.up.{levels - 1 - int(m.group(1))}.block.{m.group(2)}.{m.group(3)}"
+    m = re.match(r"decoder\.up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", k)
+    if m:
+        return f"decoder.up.{levels - 1 - int(m.group(1))}.upsample.conv.{m.group(2)}"
+    m = re.match(r"(encoder|decoder)\.mid_block\.resnets\.(\d+)\.(.*)", k)
+    if m:
+        return f"{m.group(1)}.mid.block_{int(m.group(2)) + 1}.{m.group(3)}"
+    m = re.match(r"(encoder|decoder)\.mid_block\.attentions\.0\.(.*)", k)
+    if m:
+        for a, b in (("group_norm.", "norm."), ("to_q.", "q."), ("to_k.", "k."), ("to_v.", "v."), ("to_out.0.", "proj_out.")):
+            if m.group(2).startswith(a):
+                return f"{m.group(1)}.mid.attn_1.{b}{m.group(2)[len(a):]}"
+    m = re.match(r"(encoder|decoder)\.conv_norm_out\.(.*)", k)
+    if m:
+        return f"{m.group(1)}.norm_out.{m.group(2)}"
+    return k
+
+
+def vae_to_ldm(vae, prefix="first_stage_model.", state=None):
+    levels = len(vae.config.block_out_channels)
+    out = {}
+    for k, v in (state if state is not None else vae.state_dict()).items():
+        nk = _vae_key(k, levels)
+        if ".mid.attn_1." in nk and nk.endswith("weight") and v.ndim == 2:
+            v = v[:, :, None, None]  # the original VAE attention uses 1x1 convolutions
+        out[prefix + nk] = v.contiguous()
+    return out
+
+
+def clip_to_ldm(te, prefix="cond_stage_model.transformer."):
+    return {prefix + (k if k.startswith("text_model.") else "text_model." + k): v.contiguous()
+            for k, v in te.state_dict().items()}
+
+
+def motion_to_original(adapter, state=None):
+    out = {}
+    for k, v in (state if state is not None else adapter.state_dict()).items():
+        if k.endswith("pos_embed.pe"):
+            base = re.sub(r"(motion_modules\.\d+\.)", r"\1temporal_transformer.", k[:-len("pos_embed.pe")])
+            for a in (0, 1):
+                out[f"{base}attention_blocks.{a}.pos_encoder.pe"] = v.clone()
+            continue
+        nk = re.sub(r"(motion_modules\.\d+\.)", r"\1temporal_transformer.", k)
+        for a, b in ((".attn1.", ".attention_blocks.0."), (".attn2.", ".attention_blocks.1."),
+                     (".norm1.", ".norms.0."), (".norm2.", ".norms.1."), (".norm3.", ".ff_norm.")):
+            nk = nk.replace(a, b)
+        out[nk] = v.contiguous()
+    return out
+
+
+# ------------------------------------------------------------------------------ fixtures
+
+def _randomise(model, seed):
+    """diffusers zero-initialises ControlNet outputs and motion-module projections; give every
+    parameter random values so each component really acts on the output."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim >= 2:
+                p.copy_(torch.randn(p.shape, generator=g) * (1.0 / max(p[0].numel(), 1)) ** 0.5)
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.02 + (1.0 if torch.all(p == 1) else 0.0))
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from diffusers import AutoencoderKL, ControlNetModel, MotionAdapter, UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from synchrorama_core.diffusion.tokenizer import bundled_tokenizer_dir
+
+    torch.manual_seed(0)
+    unet = _randomise(UNet2DConditionModel(
+        sample_size=8, block_out_channels=(32, 64), layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=8), 1)
+    vae = _randomise(AutoencoderKL(
+        block_out_channels=(32, 32, 32, 32), down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=1, latent_channels=4, sample_size=SIZE), 2)
+    te = _randomise(CLIPTextModel(CLIPTextConfig(
+        vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=1,
+        max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=32)), 3)
+    cn = _randomise(ControlNetModel.from_unet(unet), 4)
+    ma = _randomise(MotionAdapter(block_out_channels=(32, 64), motion_layers_per_block=1, motion_num_attention_heads=8,
+                                  motion_norm_num_groups=32, motion_max_seq_length=32), 5)
+    # keep the motion adapter's sinusoidal tables as diffusers builds them
+    fresh = MotionAdapter(block_out_channels=(32, 64), motion_layers_per_block=1, motion_num_attention_heads=8,
+                          motion_norm_num_groups=32, motion_max_seq_length=32).state_dict()
+    with torch.no_grad():
+        for k, v in ma.state_dict().items():
+            if k.endswith("pos_embed.pe"):
+                v.copy_(fresh[k])
+
+    root = tmp_path_factory.mktemp("comfy_models")
+    for d in ("checkpoints", "controlnet", "animatediff_models", "synchrorama/adapters"):
+        (root / d).mkdir(parents=True)
+    single = {}
+    single.update(unet_to_ldm(unet))
+    single.update(vae_to_ldm(vae))
+    single.update(clip_to_ldm(te))
+    save_file(single, str(root / "checkpoints" / "tiny_sd15.safetensors"))
+    folder = root / "checkpoints" / "tiny_sd15_diffusers"
+    unet.save_pretrained(str(folder / "unet"), safe_serialization=True)
+    vae.save_pretrained(str(folder / "vae"), safe_serialization=True)
+    te.save_pretrained(str(folder / "text_encoder"), safe_serialization=True)
+    import shutil
+    shutil.copytree(bundled_tokenizer_dir(), str(folder / "tokenizer"))
+    save_file(unet_to_ldm(cn, prefix="control_model."), str(root / "controlnet" / "tiny_face_cn.safetensors"))
+    cn.save_pretrained(str(root / "controlnet" / "tiny_cn_diffusers"), safe_serialization=True)
+    save_file(motion_to_original(ma), str(root / "animatediff_models" / "tiny_mm.safetensors"))
+    ma.save_pretrained(str(root / "animatediff_models" / "tiny_mm_diffusers"), safe_serialization=True)
+    return types.SimpleNamespace(root=root, unet=unet, vae=vae, te=te, cn=cn, ma=ma,
+                                 dirs=dict(checkpoint_dirs=[str(root / "checkpoints")],
+                                           controlnet_dirs=[str(root / "controlnet")],
+                                           motion_dirs=[str(root / "animatediff_models")],
+                                           adapter_dirs=[str(root / "synchrorama" / "adapters")]))
+
+
+@pytest.fixture(scope="module")
+def models(tiny):
+    return load_models("tiny_sd15.safetensors", controlnet="tiny_face_cn.safetensors",
+                       motion_adapter="tiny_mm.safetensors", device="cpu", **tiny.dirs)
+
+
+@pytest.fixture(scope="module")
+def speech(speech_16k):
+    """Eight frames (0.32 s at 25 fps) of real synthesised speech."""
+    y = speech_16k[16000:16000 + 5120]
+    return speech_from_waveform(y, 25.0, source="espeak")
+
+
+def motion_frames(n, size=SIZE):
+    """Face-mesh-like drawings on black: an oval face, eyes and a mouth that opens and closes."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    out = np.zeros((n, size, size, 3), np.float32)
+    c = size / 2
+    for i in range(n):
+        face = np.abs(((xx - c) / (0.32 * size)) ** 2 + ((yy - c) / (0.42 * size)) ** 2 - 1) < 0.08
+        eyes = (((xx - c + 0.12 * size) ** 2 + (yy - 0.42 * size) ** 2) < 4) | \
+               (((xx - c - 0.12 * size) ** 2 + (yy - 0.42 * size) ** 2) < 4)
+        open_ = 0.02 + 0.06 * (0.5 + 0.5 * np.sin(i))
+        mouth = np.abs(((xx - c) / (0.12 * size)) ** 2 + ((yy - 0.68 * size) / (open_ * size)) ** 2 - 1) < 0.25
+        out[i][face | eyes | mouth] = 1.0
+    return out
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return SamplerSettings(width=SIZE, height=SIZE, steps=2, cfg=2.0, seed=7, window=8, overlap=2)
+
+
+@pytest.fixture(scope="module")
+def baseline(models, astronaut, speech, settings):
+    return generate_video(models, astronaut, motion_frames(speech.n_frames), speech, settings=settings)
+
+
+@pytest.fixture()
+def no_network(monkeypatch):
+    """Fail any attempt to open a network connection."""
+    def refuse(*a, **k):
+        raise AssertionError(f"network access attempted: {a[1:] if len(a) > 1 else a}")
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def _same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert set(sa) == set(sb)
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+# ------------------------------------------------------------------------------ loading
+
+def test_bundled_tokenizer_is_the_sd15_clip_tokenizer():
+    from synchrorama_core.diffusion.tokenizer import load_tokenizer
+    tok = load_tokenizer()
+    assert len(tok) == 49408
+    ids = tok("a photo of a cat", padding="max_length", max_length=77).input_ids
+    assert ids[:7] == [49406, 320, 1125, 539, 320, 2368, 49407] and len(ids) == 77
+
+
+def test_single_file_and_folder_load_the_exact_weights_offline(tiny, no_network):
+    ck = str(tiny.root / "checkpoints" / "tiny_sd15.safetensors")
+    for unet, vae, te, tok, sched in (ckpt.load_sd_single_file(ck),
+                                      ckpt.load_sd_folder(str(tiny.root / "checkpoints" / "tiny_sd15_diffusers"))):
+        _same_weights(unet, tiny.unet)
+        _same_weights(vae, tiny.vae)
+        _same_weights(te, tiny.te)
+        assert tok("hello").input_ids[0] == 49406 and sched["prediction_type"] == "epsilon"
+    _same_weights(ckpt.load_controlnet(str(tiny.root / "controlnet" / "tiny_face_cn.safetensors")), tiny.cn)
+    _same_weights(ckpt.load_controlnet(str(tiny.root / "controlnet" / "tiny_cn_diffusers")), tiny.cn)
+    _same_weights(ckpt.load_motion_adapter(str(tiny.root / "animatediff_models" / "tiny_mm.safetensors")), tiny.ma)
+    _same_weights(ckpt.load_motion_adapter(str(tiny.root / "animatediff_models" / "tiny_mm_diffusers")), tiny.ma)
+    # the whole loader, by folder names, with every part (still offline)
+    m = load_models("tiny_sd15_diffusers", controlnet="tiny_cn_diffusers", motion_adapter="tiny_mm_diffusers",
+                    device="cpu", **tiny.dirs)
+    assert m.has_motion and m.motion_max_frames == 32 and m.controlnet is not None
+
+
+def test_real_sd15_architecture_is_inferred_and_fully_mapped():
+    """Full-size SD1.5 / ControlNet / AnimateDiff shapes (on the meta device, no memory): the
+    architecture read from the original layout is SD1.5's and every weight finds its place."""
+    from diffusers import AutoencoderKL, ControlNetModel, MotionAdapter, UNet2DConditionModel
+    from diffusers.loaders import single_file_utils as sfu
+    sd15 = dict(block_out_channels=(320, 640, 1280, 1280), layers_per_block=2, cross_attention_dim=768,
+                attention_head_dim=8)
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**sd15)
+        vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
+                            up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, latent_channels=4)
+        cn = ControlNetModel(**sd15)
+        ma = MotionAdapter()
+    for model, ldm, infer, convert, keys in (
+            (unet, unet_to_ldm(unet), lambda s: ckpt.infer_unet_config(s, ckpt.UNET_PREFIX),
+             sfu.convert_ldm_unet_checkpoint, ("block_out_channels", "layers_per_block", "cross_attention_dim")),
+            (vae, {k[len("first_stage_model."):]: v for k, v in vae_to_ldm(vae).items()}, ckpt.infer_vae_config,
+             sfu.convert_ldm_vae_checkpoint, ("block_out_channels", "layers_per_block", "latent_channels")),
+            (cn, unet_to_ldm(cn, prefix=""), ckpt.infer_controlnet_config, sfu.convert_controlnet_checkpoint,
+             ("block_out_channels", "conditioning_embedding_out_channels", "cross_attention_dim")),
+            (ma, motion_to_original(ma), ckpt.infer_motion_config, lambda s, c: sfu.convert_animatediff_checkpoint_to_diffusers(s),
+             ("block_out_channels", "motion_layers_per_block", "motion_max_seq_length", "use_motion_mid_block"))):
+        cfg = infer(ldm)
+        for k in keys:
+            want = model.config[k]
+            assert (list(want) if isinstance(want, (tuple, list)) else want) == \
+                (list(cfg[k]) if isinstance(cfg[k], (tuple, list)) else cfg[k]), (type(model).__name__, k)
+        conv = convert(dict(ldm), cfg)
+        own = model.state_dict()
+        missing = [k for k in own if k not in conv and not k.endswith("pos_embed.pe")]
+        assert not missing, missing[:5]
+        assert all(tuple(conv[k].shape) == tuple(own[k].shape) for k in own if k in conv)
+    assert ckpt.infer_unet_config(unet_to_ldm(unet), ckpt.UNET_PREFIX)["down_block_types"] == \
+        ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"]
+
+
+def test_missing_models_name_the_expected_path(tiny):
+    d = tiny.dirs["checkpoint_dirs"][0]
+    with pytest.raises(ModelNotFoundError) as e:
+        load_models("dreamshaper_8.safetensors", **tiny.dirs)
+    assert os.path.join(d, "dreamshaper_8.safetensors") in str(e.value) and "never downloaded" in str(e.value)
+    with pytest.raises(ModelNotFoundError) as e:
+        load_models("tiny_sd15.safetensors", controlnet="control_v2p_sd15_mediapipe_face.safetensors", **tiny.dirs)
+    assert os.path.join(tiny.dirs["controlnet_dirs"][0], "control_v2p_sd15_mediapipe_face.safetensors") in str(e.value)
+    with pytest.raises(ModelNotFoundError) as e:
+        load_models("tiny_sd15.safetensors", motion_adapter="mm_sd_v15_v2.ckpt", **tiny.dirs)
+    assert os.path.join(tiny.dirs["motion_dirs"][0], "mm_sd_v15_v2.ckpt") in str(e.value)
+    with pytest.raises(ModelNotFoundError) as e:
+        load_models("tiny_sd15.safetensors", adapters="mine.safetensors", **tiny.dirs)
+    assert os.path.join(tiny.dirs["adapter_dirs"][0], "mine.safetensors") in str(e.value)
+
+
+def test_wrong_files_are_refused_clearly(tiny, tmp_path):
+    from safetensors.torch import save_file
+    sdxl = tmp_path / "sdxl.safetensors"
+    save_file({"conditioner.embedders.1.model.ln_final.weight": torch.zeros(4),
+               "model.diffusion_model.input_blocks.0.0.weight": torch.zeros(4, 4, 3, 3)}, str(sdxl))
+    with pytest.raises(ckpt.CheckpointFormatError, match="SDXL"):
+        load_models(str(sdxl))
+    with pytest.raises(ckpt.CheckpointFormatError, match="not a ControlNet"):
+        ckpt.load_controlnet(str(tiny.root / "animatediff_models" / "tiny_mm.safetensors"))
+    with pytest.raises(ckpt.CheckpointFormatError, match="motion module"):
+        ckpt.load_motion_adapter(str(tiny.root / "controlnet" / "tiny_face_cn.safetensors"))
+    bad = tmp_path / "junk.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(ckpt.CheckpointFormatError, match="not a readable"):
+        load_models(str(bad))
+
+
+# ------------------------------------------------------------------------------ generation
+
+def test_generation_shapes_range_and_determinism(models, astronaut, speech, settings, baseline):
+    n = speech.n_frames
+    assert n == 8 and baseline.shape == (n, SIZE, SIZE, 3) and baseline.dtype == np.float32
+    assert np.isfinite(baseline).all() and baseline.min() >= 0 and baseline.max() <= 1
+    assert baseline.std() > 0.01
+    again = generate_video(models, astronaut, motion_frames(n), speech, settings=settings)
+    np.testing.assert_array_equal(again, baseline)
+    other = generate_video(models, astronaut, motion_frames(n), speech,
+                           settings=SamplerSettings(**{**settings.__dict__, "seed": 8}))
+    assert np.abs(other - baseline).mean() > 1e-3
+
+
+def test_controls_change_the_frames(models, astronaut, speech, settings, baseline):
+    n = speech.n_frames
+    mf = motion_frames(n)
+
+    def run(refs=astronaut, frames=mf, **kw):
+        return generate_video(models, refs, frames, speech, settings=SamplerSettings(**{**settings.__dict__, **kw}))
+    diff = lambda a: float(np.abs(a - baseline).mean())  # noqa: E731
+    assert diff(run(reference_strength=0.0)) > 1e-4          # reference attention acts
+    assert diff(run(refs=astronaut[::-1, ::-1].copy())) > 1e-4  # ... and follows the reference image
+    assert diff(run(control_strength=0.0)) > 1e-4            # the ControlNet acts
+    assert diff(run(frames=mf[:, ::-1].copy())) > 1e-4        # ... and follows the motion frames
+    assert diff(run(prompt="an old man shouting")) > 1e-4    # the text condition acts
+
+
+def test_windows_cover_every_frame_exactly(models, astronaut, speech_16k):
+    assert plan_windows(11, 4, 2) == [(0, 4), (2, 6), (4, 8), (6, 10), (8, 11)]
+    assert plan_windows(16, 16, 4) == [(0, 16)]
+    for n, w, o in ((1, 4, 1), (17, 5, 0), (40, 16, 4), (33, 8, 7)):
+        win = plan_windows(n, w, o)
+        assert win[0][0] == 0 and win[-1][1] == n and all(b - a <= w for a, b in win)
+        assert all(win[i + 1][0] == win[i][1] - o for i in range(len(win) - 1))
+    sp = speech_from_waveform(speech_16k[8000:8000 + 7040], 25.0)  # 0.44 s -> 11 frames
+    assert sp.n_frames == 11
+    s = SamplerSettings(width=SIZE, height=SIZE, steps=2, cfg=1.0, window=4, overlap=2, seed=3)
+    seen = []
+    out = generate_video(models, astronaut, motion_frames(11), sp, settings=s, progress=lambda d, t: seen.append((d, t)))
+    assert out.shape == (11, SIZE, SIZE, 3) and np.isfinite(out).all()
+    assert seen[-1][0] == seen[-1][1] == 5 * (2 + 1)  # 5 windows x (2 steps + decode)
+    # carrying the previous window into the next pulls the overlap frames together
+    free = generate_video(models, astronaut, motion_frames(11), sp,
+                          settings=SamplerSettings(**{**s.__dict__, "carry_strength": 0.0}))
+    assert not np.array_equal(out, free)
+
+
+def test_cancel_stops_within_one_step(models, astronaut, speech, settings):
+    calls = []
+    h = models.unet.register_forward_hook(lambda *a: calls.append(1))
+    ticks = []
+    try:
+        with pytest.raises(Cancelled):
+            generate_video(models, astronaut, motion_frames(speech.n_frames), speech,
+                           settings=SamplerSettings(**{**settings.__dict__, "steps": 10}),
+                           progress=lambda d, t: ticks.append(d), cancelled=lambda: len(ticks) >= 1)
+    finally:
+        h.remove()
+    # one denoising step = one reference pass + one (guided) frame pass
+    assert ticks == [1] and len(calls) == 2
+    assert models.state.mode == "off" and not models.state.bank
+
+
+def test_bad_inputs_are_reported(models, astronaut, speech, settings):
+    n = speech.n_frames
+    with pytest.raises(InvalidDataError, match="motion frames"):
+        generate_video(models, astronaut, motion_frames(n - 1), speech, settings=settings)
+    with pytest.raises(InvalidDataError, match="reference"):
+        generate_video(models, None, motion_frames(n), speech, settings=settings)
+    with pytest.raises(InvalidDataError, match="multiples of"):
+        generate_video(models, astronaut, motion_frames(n), speech,
+                       settings=SamplerSettings(**{**settings.__dict__, "width": 72}))
+    with pytest.raises(InvalidDataError, match="motion module"):
+        generate_video(models, astronaut, motion_frames(n), speech,
+                       settings=SamplerSettings(**{**settings.__dict__, "window": 40}))
+    with pytest.raises(InvalidDataError, match="no motion frames"):
+        generate_video(models, astronaut, None, speech, settings=settings)
+
+
+def test_text_follows_scene_segments_and_emotion():
+    fps, n = 25.0, 100
+    scene = SceneData(duration_s=4.0, prompt="studio portrait", segments=[
+        {"start_s": 0.0, "end_s": 2.0, "description": "greets the viewer", "actions": ["waves"]},
+        {"start_s": 2.0, "end_s": 4.0, "description": "tells a sad story"}])
+    probs = np.zeros((n, len(EMOTIONS)), np.float32)
+    probs[:50, EMOTIONS.index("happy")] = 1
+    probs[50:, EMOTIONS.index("sad")] = 1
+    probs[20, :] = 0
+    probs[20, EMOTIONS.index("angry")] = 1  # a one-frame blip must not change the prompt
+    em = EmotionData(fps=fps, duration_s=4.0, probs=probs, valence=np.zeros(n), arousal=np.zeros(n),
+                     intensity=np.full(n, 0.9, np.float32))
+    prompts, idx = frame_prompts(n, fps, "", scene, em)
+    assert len(prompts) == 2 and idx[0] == 0 and idx[-1] == 1 and idx[49] == 0 and idx[50] == 1
+    assert "greets the viewer" in prompts[0] and "waves" in prompts[0] and "very happy" in prompts[0]
+    assert "sad story" in prompts[1] and "sad expression" in prompts[1] and "studio portrait" in prompts[1]
+    w = prompt_weights(idx, 2, 6)
+    np.testing.assert_allclose(w.sum(1), 1, atol=1e-6)
+    assert w[0, 0] == 1 and 0 < w[50, 1] < 1 and w[-1, 1] == 1
+
+
+def test_low_vram_options_give_the_same_frames(tiny, astronaut, speech, settings, baseline):
+    m = load_models("tiny_sd15.safetensors", controlnet="tiny_face_cn.safetensors", motion_adapter="tiny_mm.safetensors",
+                    device="cpu", low_vram=LowVRAM(vae_slicing=True, vae_tiling=True, cpu_offload=True,
+                                                   attention_slice=3), **tiny.dirs)
+    out = generate_video(m, astronaut, motion_frames(speech.n_frames), speech, settings=settings)
+    np.testing.assert_allclose(out, baseline, atol=2e-3)
+
+
+def test_without_motion_module_frames_share_the_noise(tiny, astronaut, speech):
+    m = load_models("tiny_sd15.safetensors", device="cpu", **tiny.dirs)
+    s = SamplerSettings(width=SIZE, height=SIZE, steps=2, cfg=1.0, window=4, overlap=0, reference_strength=0.0)
+    out = generate_video(m, astronaut, None, speech, settings=s)
+    assert out.shape == (speech.n_frames, SIZE, SIZE, 3) and not m.has_motion
+    # same noise, same text, no ControlNet: every frame is the same image
+    np.testing.assert_allclose(out[0], out[-1], atol=1e-5)
+
+
+# ------------------------------------------------------------------------------ adapters and training
+
+def test_adapters_zero_init_is_identity_trained_changes_output(tiny, models, astronaut, speech, settings, baseline):
+    cond, source = speech_condition(speech)
+    assert cond.shape == (speech.n_frames, 19) and source == "features:v1" and np.isfinite(cond).all()
+    adir = tiny.dirs["adapter_dirs"][0]
+    zero = SRAdapters.for_unet(models.unet, cond.shape[1], source)
+    zero.save(os.path.join(adir, "zero.safetensors"))
+    trained = SRAdapters.for_unet(models.unet, cond.shape[1], source)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, p in trained.named_parameters():
+            if "to_out" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    trained.save(os.path.join(adir, "trained.safetensors"))
+    kw = dict(controlnet="tiny_face_cn.safetensors", motion_adapter="tiny_mm.safetensors", device="cpu", **tiny.dirs)
+    m0 = load_models("tiny_sd15.safetensors", adapters="zero.safetensors", **kw)
+    assert m0.adapters is not None
+    out0 = generate_video(m0, astronaut, motion_frames(speech.n_frames), speech, settings=settings)
+    np.testing.assert_array_equal(out0, baseline)
+    m1 = load_models("tiny_sd15.safetensors", adapters="trained.safetensors", **kw)
+    out1 = generate_video(m1, astronaut, motion_frames(speech.n_frames), speech, settings=settings)
+    assert np.abs(out1 - baseline).mean() > 1e-4
+    off = generate_video(m1, astronaut, motion_frames(speech.n_frames), speech,
+                         settings=SamplerSettings(**{**settings.__dict__, "audio_strength": 0.0, "emotion_strength": 0.0}))
+    np.testing.assert_allclose(off, baseline, atol=1e-6)
+    # an adapter made for another audio condition is refused with the reason
+    m1.adapters.config["audio_dim"] = 768
+    with pytest.raises(AdapterFormatError, match="768"):
+        generate_video(m1, astronaut, motion_frames(speech.n_frames), speech, settings=settings)
+
+
+def test_one_training_step_lowers_the_loss(models, astronaut, speech):
+    from synchrorama_core.diffusion.adapters import audio_windows, emotion_condition
+    from synchrorama_core.diffusion.conditioning import fit_images
+    from synchrorama_core.diffusion.sampler import encode_prompts
+    from synchrorama_core.diffusion.train import adapter_loss, train_step
+    n = 4
+    frames = np.stack([np.roll(astronaut, 6 * i, axis=1) for i in range(n)])
+    with torch.no_grad():
+        px = fit_images(frames, SIZE, SIZE) * 2 - 1
+        lat = models.vae.encode(px).latent_dist.mean * models.vae.config.scaling_factor
+    cond, source = speech_condition(speech)
+    ad = SRAdapters.for_unet(models.unet, cond.shape[1], source).requires_grad_(True)
+    batch = {"latents": lat, "ref_latents": lat[:1], "text_emb": encode_prompts(models, ["a person talking"]).expand(n, -1, -1),
+             "audio": torch.from_numpy(audio_windows(cond, 2)[:n]), "emotion": torch.from_numpy(emotion_condition(None, n)),
+             "control": fit_images(motion_frames(n), SIZE, SIZE)}
+    noise = torch.randn(lat.shape, generator=torch.Generator().manual_seed(1))
+    t = torch.tensor([500])
+    with torch.no_grad():
+        before = float(adapter_loss(models, ad, lat, lat[:1], batch["text_emb"], batch["audio"], batch["emotion"],
+                                    noise, t, batch["control"]))
+    opt = torch.optim.Adam(ad.parameters(), lr=1e-3)
+    reported = train_step(models, ad, opt, batch, noise=noise, t=t)
+    with torch.no_grad():
+        after = float(adapter_loss(models, ad, lat, lat[:1], batch["text_emb"], batch["audio"], batch["emotion"],
+                                   noise, t, batch["control"]))
+    assert reported == pytest.approx(before, rel=1e-5)
+    assert after < before
+    assert all(not p.requires_grad for p in models.unet.parameters())
+
+
+def test_training_script_on_a_video_folder(tiny, tmp_path, make_speech, astronaut):
+    from synchrorama_core.audio import load_speech_waveform
+    from synchrorama_core.diffusion.train import main
+    from synchrorama_core.video import write_video
+    data = tmp_path / "videos" / "happy" / "level_3"
+    data.mkdir(parents=True)
+    wav = load_speech_waveform(make_speech("Good morning."))[:16000]
+    frames = np.stack([np.roll(astronaut[::8, ::8], i, axis=0) for i in range(25)])
+    write_video(str(data / "clip.mp4"), frames, 25.0, audio=wav, sample_rate=16000)
+    out = tmp_path / "adapters" / "trained.safetensors"
+    rc = main(["--data", str(tmp_path / "videos"), "--checkpoint", str(tiny.root / "checkpoints" / "tiny_sd15.safetensors"),
+               "--motion-adapter", str(tiny.root / "animatediff_models" / "tiny_mm.safetensors"),
+               "--out", str(out), "--size", "64", "--frames", "4", "--steps", "2", "--lr", "1e-3", "--device", "cpu"])
+    assert rc == 0 and out.is_file()
+    ad = SRAdapters.load(str(out))
+    assert ad.config["audio_source"] == "features:v1" and ad.config["audio_dim"] == 19
+    assert any(float(p.abs().max()) > 0 for n_, p in ad.named_parameters() if "to_out" in n_)  # it learned
+    from synchrorama_core.diffusion.train import emotion_for
+    v = emotion_for(str(data / "clip.mp4"), 3, 25.0)
+    assert v[0, EMOTIONS.index("happy")] == 1 and v[0, -1] == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------ nodes
+
+def test_nodes_load_and_sample(pack, tiny, monkeypatch, astronaut, speech):
+    monkeypatch.setenv("COMFYUI_MODELS", str(tiny.root))
+    monkeypatch.setenv("SYNCHRORAMA_MODELS", str(tiny.root / "synchrorama"))
+    maps = pack.NODE_CLASS_MAPPINGS
+    loader, sampler = maps["SynchroRaMaLoadDiffusionModels"], maps["SynchroRaMaVideoSampler"]
+    assert pack.NODE_DISPLAY_NAME_MAPPINGS["SynchroRaMaVideoSampler"] == "SynchroRaMa Video Sampler"
+    assert loader.CATEGORY == sampler.CATEGORY == "SynchroRaMa/diffusion"
+    req = loader.INPUT_TYPES()["required"]
+    assert {"tiny_sd15.safetensors", "tiny_sd15_diffusers"} <= set(req["checkpoint"][0])
+    assert {"none", "tiny_face_cn.safetensors", "tiny_cn_diffusers"} <= set(req["controlnet"][0])
+    assert {"none", "tiny_mm.safetensors", "tiny_mm_diffusers"} <= set(req["motion_module"][0])
+    (m,) = loader().load("tiny_sd15.safetensors", "tiny_face_cn.safetensors", "tiny_mm.safetensors", "none", "auto")
+    assert (m,) == loader().load("tiny_sd15.safetensors", "tiny_face_cn.safetensors", "tiny_mm.safetensors", "none", "auto")
+    ref = torch.from_numpy(astronaut)[None]
+    mf = torch.from_numpy(motion_frames(speech.n_frames))
+    (img,) = sampler().sample(m, speech, width=SIZE, height=SIZE, steps=2, cfg=2.0, seed=1, window=8, overlap=2,
+                              reference=ref, motion_frames=mf)
+    assert tuple(img.shape) == (speech.n_frames, SIZE, SIZE, 3) and img.dtype == torch.float32
+    assert torch.isfinite(img).all()
