@@ -306,10 +306,12 @@ def segments_of(value: Any) -> Tuple[List[dict], str]:
 
 
 def normalise_segments(raw: Sequence[dict], duration_s: float, repairs: Optional[List[str]] = None,
-                       tolerance_s: float = 1e-6) -> Tuple[List[SceneSegment], Dict[str, Any]]:
+                       tolerance_s: float = 1e-6, allow_ms: bool = True) -> Tuple[List[SceneSegment], Dict[str, Any]]:
     """Valid ``SceneSegment`` s tiling ``[0, duration_s]`` from raw dicts, repairing as described in
     the module docstring.  Returns the segments and ``{"repairs": [...], "unknown_actions": [...]}``.
-    Gaps, overlaps and overshoots up to ``tolerance_s`` are fixed without being reported."""
+    Gaps, overlaps and overshoots up to ``tolerance_s`` are fixed without being reported;
+    ``allow_ms``: times that all look like milliseconds (far beyond the clip, within it / 1000) are
+    divided by 1000."""
     tol = max(float(tolerance_s), 1e-6)
     repairs = repairs if repairs is not None else []
     unknown: List[str] = []
@@ -362,7 +364,7 @@ def normalise_segments(raw: Sequence[dict], duration_s: float, repairs: Optional
             keep.append(it)
         items = keep
         top = max((max(it["start_s"], it["end_s"]) for it in items), default=0.0)
-        if dur > 0 and top > dur * 5 + 1 and top / 1000.0 <= dur * 1.05 + 0.05:
+        if allow_ms and dur > 0 and top > dur * 50 + 5 and top / 1000.0 <= dur * 1.05 + 0.05:
             for it in items:
                 it["start_s"], it["end_s"] = it["start_s"] / 1000.0, it["end_s"] / 1000.0
             repairs.append("times looked like milliseconds: divided by 1000")

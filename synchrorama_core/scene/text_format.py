@@ -127,7 +127,7 @@ def parse_scene_text(text: str, duration_s: Optional[float] = None, backend: str
     repairs: List[str] = []
     try:
         # times are written with 3 decimals: slips below 6 ms are that rounding, not edits
-        segs, info = normalise_segments(raw, float(duration_s), repairs, tolerance_s=0.006)
+        segs, info = normalise_segments(raw, float(duration_s), repairs, tolerance_s=0.006, allow_ms=False)
     except SceneReplyError as e:
         raise SceneTextError(f"the scene text has no usable segment: {e}") from e
     warnings = list(info["repairs"])
