@@ -75,6 +75,17 @@ class ProceduralConfig:
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
+    @classmethod
+    def make(cls, config: Optional["ProceduralConfig"] = None, **controls) -> "ProceduralConfig":
+        """``config`` (or the defaults) with ``controls`` overriding fields, validated."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(controls) - names)
+        if unknown:
+            raise InvalidDataError(f"unknown motion controls {unknown}; known: {sorted(names)}")
+        if config is not None and not isinstance(config, ProceduralConfig):
+            raise InvalidDataError(f"config must be a ProceduralConfig, got {type(config).__name__}")
+        return dataclasses.replace(config or cls(), **controls).validated()
+
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
@@ -209,7 +220,7 @@ def generate_procedural(speech: SpeechData, emotion: Optional[EmotionData] = Non
     ``controls`` override fields of ``config`` (``head_scale=0.5, seed=3`` ...).
     """
     speech = _check_speech(speech)
-    cfg = dataclasses.replace(config or ProceduralConfig(), **controls).validated()
+    cfg = ProceduralConfig.make(config, **controls)
     steps = Steps(4, progress, cancelled, what="procedural motion")
     steps.check()
     fps, dur, n = speech.fps, speech.duration_s, speech.n_frames

@@ -1,0 +1,426 @@
+"""Train a neural A2M model from talking-face videos with audio.
+
+::
+
+    python -m synchrorama_core.motion.train --videos DIR --out DIR [--name NAME] [--steps 3000]
+        [--fps 25] [--batch 16] [--window 128] [--lr 1e-3] [--channels 128] [--dilations 1,2,4,8,1,2,4,8]
+        [--emotion-intensity 0.7] [--cache DIR] [--init MODEL] [--device cpu|cuda] [--seed 0]
+
+For every video in ``--videos`` (recursively: mp4, mov, mkv, webm, avi, m4v):
+
+1. the audio track becomes ``SR_SPEECH`` (the audio stage's own decoder and features) at ``--fps``;
+2. the frames are decoded with PyAV and the face is tracked frame by frame with the face
+   stage's tracker (MediaPipe 478-point mesh); frame ``i`` of the motion takes the video frame
+   shown at its centre time ``(i + 0.5) / fps``;
+3. landmarks become motion coefficients with :func:`.extract.motion_from_landmarks` (the
+   inverse of the landmark model the renderer uses): head pose by a rigid fit, expressions
+   by a box-constrained fit of the rig's expression fields; frames without a face are masked;
+4. emotion labels: ``<video>.emotion.json`` (a saved ``SR_EMOTION``) if present; else an
+   emotion name in the path (MEAD-style folders ``happy/``, ``angry/``, ... with ``level_1..3``
+   giving the intensity) as a constant label; else neutral.
+
+The extracted pairs are cached (``--cache``, default ``<out>/cache``) so later runs skip
+extraction.  Training samples random windows, minimises a masked, channel-weighted squared
+error, and writes ``<out>/<name>/config.json`` + ``model.safetensors``; copy that folder into
+``ComfyUI/models/synchrorama/a2m/`` to use it.  The last 10 % of every clip is held out and
+its loss is reported before and after training.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import AudioError, InvalidDataError, SynchroRaMaError
+from ..progress import CancelFn, ProgressFn, Steps
+from ..types import EMOTIONS, EXPRESSIONS, EmotionData, MotionData, SpeechData
+from .extract import motion_from_landmarks
+from .neural import (EMOTION_INPUTS, OUTPUTS, SPEECH_INPUTS, NeuralA2M, default_config, emotion_inputs,
+                     motion_targets, speech_inputs)
+
+log = logging.getLogger("synchrorama.motion.train")
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+#: loss weight of each output channel (pose in its output units; mouth shapes matter most for sync)
+CHANNEL_WEIGHTS = np.array([1.0, 1.0, 1.0, 0.5, 0.5, 0.5] +
+                           [4.0 if k in ("jaw_open", "mouth_wide", "mouth_pucker", "mouth_press") else 2.0
+                            for k in EXPRESSIONS], np.float32)
+_EMOTION_WORDS = {"angry": "angry", "anger": "angry", "contempt": "contempt", "disgusted": "disgusted",
+                  "disgust": "disgusted", "fear": "fear", "fearful": "fear", "happy": "happy",
+                  "happiness": "happy", "neutral": "neutral", "sad": "sad", "sadness": "sad",
+                  "surprised": "surprised", "surprise": "surprised"}
+
+
+@dataclass
+class Pair:
+    """One training clip: raw inputs ``x [n, in_dim]``, targets ``y [n, 19]``, ``mask [n]``."""
+    x: np.ndarray
+    y: np.ndarray
+    mask: np.ndarray
+    fps: float
+    source: str = ""
+    embedding_dim: int = 0
+
+
+def pair_from_motion(speech: SpeechData, motion: MotionData, emotion: Optional[EmotionData] = None,
+                     valid: Optional[np.ndarray] = None, source: str = "", use_embeddings: bool = False) -> Pair:
+    """A training pair from aligned speech and motion (e.g. extracted from a video)."""
+    if motion.n_frames != speech.n_frames or abs(motion.fps - speech.fps) > 1e-6:
+        raise InvalidDataError(f"motion ({motion.n_frames} frames @ {motion.fps}) and speech "
+                               f"({speech.n_frames} @ {speech.fps}) are not aligned")
+    parts = [speech_inputs(speech), emotion_inputs(emotion, speech)]
+    d = 0
+    if use_embeddings:
+        if speech.embeddings is None:
+            raise InvalidDataError("use_embeddings=True but the SR_SPEECH has no embeddings")
+        parts.append(np.asarray(speech.embeddings, np.float32))
+        d = speech.embeddings.shape[1]
+    mask = np.ones(speech.n_frames, bool) if valid is None else np.asarray(valid, bool)
+    return Pair(np.concatenate(parts, axis=1), motion_targets(motion), mask, speech.fps,
+                source or speech.source, d)
+
+
+# ------------------------------------------------------------------------------ videos
+
+def emotion_label(path: str, speech: SpeechData, intensity: float = 0.7) -> Optional[EmotionData]:
+    """The emotion of a training video: a sidecar ``.emotion.json``, an emotion word in its path, or None."""
+    side = os.path.splitext(path)[0] + ".emotion.json"
+    if os.path.isfile(side):
+        return EmotionData.load(side)
+    tokens = [t for t in re.split(r"[^a-z]+", os.path.abspath(path).lower()) if t]
+    name = next((_EMOTION_WORDS[t] for t in reversed(tokens) if t in _EMOTION_WORDS), None)
+    if name is None:
+        return None
+    m = re.search(r"level[_-]?([123])", path.lower())
+    if m:
+        intensity = {"1": 0.35, "2": 0.65, "3": 1.0}[m.group(1)]
+    n = speech.n_frames
+    p = np.zeros((n, len(EMOTIONS)), np.float32)
+    p[:, EMOTIONS.index(name)] = 1.0
+    va = {"angry": (-0.6, 0.7), "contempt": (-0.5, 0.2), "disgusted": (-0.6, 0.3), "fear": (-0.6, 0.7),
+          "happy": (0.8, 0.5), "neutral": (0.0, 0.0), "sad": (-0.7, -0.4), "surprised": (0.3, 0.8)}[name]
+    k = intensity if name != "neutral" else 0.0
+    return EmotionData(fps=speech.fps, duration_s=speech.duration_s, probs=p,
+                       valence=np.full(n, va[0] * k, np.float32), arousal=np.full(n, va[1] * k, np.float32),
+                       intensity=np.full(n, k, np.float32), meta={"backend": f"label from path: {name}"})
+
+
+def video_landmarks(path: str, fps: float, n: int, tracker=None, max_side: int = 720,
+                    cancelled: Optional[CancelFn] = None) -> List[Optional[np.ndarray]]:
+    """Tracked landmarks for frames ``0..n-1`` at ``fps`` (the video frame shown at each frame's centre).
+
+    Frames are decoded with PyAV and downscaled so the longer side is at most ``max_side``
+    (landmarks are then in that scale; motion coefficients do not depend on it).  Decoded
+    frames that no output frame needs are not tracked.
+    """
+    import av
+
+    if tracker is None:
+        from ..face import FaceTracker
+        tracker = FaceTracker()
+    out: List[Optional[np.ndarray]] = [None] * n
+    centres = (np.arange(n) + 0.5) / fps
+    try:
+        container = av.open(path)
+    except Exception as e:  # PyAV raises its own error classes
+        raise InvalidDataError(f"cannot open video {path}: {e}") from e
+    with container:
+        if not container.streams.video:
+            raise InvalidDataError(f"{path} has no video stream")
+        vs = container.streams.video[0]
+        vs.thread_type = "AUTO"
+        t0 = None
+        nxt = 0              # next output frame to fill
+        pending = None       # (time, frame) of the last decoded frame
+        cache = None         # landmarks of the pending frame, once tracked
+
+        def land(fr):
+            w, h = fr.width, fr.height
+            s = min(1.0, max_side / float(max(w, h)))
+            if s < 1.0:
+                fr = fr.reformat(width=max(2, int(round(w * s / 2)) * 2), height=max(2, int(round(h * s / 2)) * 2))
+            return tracker(fr.to_ndarray(format="rgb24"))
+
+        for frame in container.decode(vs):
+            if cancelled is not None and cancelled():
+                from ..errors import Cancelled
+                raise Cancelled("video decoding cancelled by the user")
+            t = frame.time if frame.time is not None else 0.0
+            if t0 is None:
+                t0 = t
+            t -= t0
+            if pending is not None:
+                while nxt < n and centres[nxt] < t:
+                    if cache is None:
+                        cache = ("lm", land(pending[1]))
+                    out[nxt] = cache[1]
+                    nxt += 1
+            pending, cache = (t, frame), None
+            if nxt >= n:
+                break
+        if pending is not None:
+            while nxt < n and centres[nxt] < pending[0] + 1.0 / max(float(vs.average_rate or fps), 1.0) + 1e-6:
+                if cache is None:
+                    cache = ("lm", land(pending[1]))
+                out[nxt] = cache[1]
+                nxt += 1
+    return out
+
+
+def pair_from_video(path: str, fps: float = 25.0, emotion_intensity: float = 0.7, tracker=None,
+                    cancelled: Optional[CancelFn] = None) -> Pair:
+    """Extract one training pair from a talking-face video with audio."""
+    from ..audio import load_speech
+    try:
+        speech = load_speech(path, fps)
+    except AudioError as e:
+        raise InvalidDataError(f"{os.path.basename(path)}: no usable audio track ({e})") from e
+    lms = video_landmarks(path, fps, speech.n_frames, tracker=tracker, cancelled=cancelled)
+    motion, valid = motion_from_landmarks(lms, fps, speech.duration_s, generator="video")
+    return pair_from_motion(speech, motion, emotion_label(path, speech, emotion_intensity), valid, path)
+
+
+def find_videos(folder: str) -> List[str]:
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"video folder not found: {folder}")
+    out = []
+    for root, _, files in os.walk(folder):
+        out += [os.path.join(root, f) for f in files if f.lower().endswith(VIDEO_EXTENSIONS)]
+    return sorted(out)
+
+
+def _cache_key(path: str, fps: float, intensity: float) -> str:
+    st = os.stat(path)
+    side = os.path.splitext(path)[0] + ".emotion.json"
+    side_m = os.stat(side).st_mtime_ns if os.path.isfile(side) else 0
+    raw = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{fps}|{intensity}|{side_m}|v1"
+    return hashlib.sha1(raw.encode()).hexdigest()[:20]
+
+
+def collect_pairs(videos: str, fps: float = 25.0, cache_dir: Optional[str] = None, emotion_intensity: float = 0.7,
+                  progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None,
+                  say: Callable[[str], None] = print) -> List[Pair]:
+    """Training pairs of every video in ``videos`` (cached as ``.npz`` in ``cache_dir``)."""
+    paths = find_videos(videos)
+    if not paths:
+        raise InvalidDataError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) found in {videos}")
+    steps = Steps(len(paths), progress, cancelled, what="training-target extraction")
+    pairs, skipped = [], []
+    from ..face import FaceTracker
+    tracker = None
+    for p in paths:
+        key = _cache_key(p, fps, emotion_intensity)
+        cached = os.path.join(cache_dir, key + ".npz") if cache_dir else None
+        if cached and os.path.isfile(cached):
+            z = np.load(cached, allow_pickle=False)
+            pairs.append(Pair(z["x"], z["y"], z["mask"], float(z["fps"]), p))
+            say(f"  {os.path.basename(p)}: {len(z['y'])} frames (cached)")
+        else:
+            try:
+                t = time.time()
+                tracker = tracker or FaceTracker()
+                tracker.reset()
+                pair = pair_from_video(p, fps, emotion_intensity, tracker, cancelled)
+            except (InvalidDataError, AudioError) as e:
+                skipped.append(f"{os.path.basename(p)}: {e}")
+                say(f"  skipped {skipped[-1]}")
+                steps.tick()
+                continue
+            pairs.append(pair)
+            say(f"  {os.path.basename(p)}: {len(pair.y)} frames, face in {int(pair.mask.sum())} "
+                f"({time.time() - t:.1f} s)")
+            if cached:
+                os.makedirs(cache_dir, exist_ok=True)
+                np.savez(cached, x=pair.x, y=pair.y, mask=pair.mask, fps=pair.fps)
+        steps.tick()
+    if not pairs:
+        raise InvalidDataError("no usable training videos: " + "; ".join(skipped))
+    return pairs
+
+
+# ------------------------------------------------------------------------------ training
+
+def _split(pairs: Sequence[Pair], val_fraction: float):
+    train, val = [], []
+    for p in pairs:
+        n = len(p.y)
+        k = int(round(n * val_fraction)) if val_fraction > 0 and n >= 20 else 0
+        train.append(dataclasses.replace(p, x=p.x[:n - k], y=p.y[:n - k], mask=p.mask[:n - k]))
+        if k:
+            val.append(dataclasses.replace(p, x=p.x[n - k:], y=p.y[n - k:], mask=p.mask[n - k:]))
+    return [p for p in train if p.mask.any()], [p for p in val if p.mask.any()]
+
+
+def evaluate(model: NeuralA2M, pairs: Sequence[Pair]) -> float:
+    """Masked, channel-weighted mean squared error of ``model`` on ``pairs`` (whole clips)."""
+    mean = np.asarray(model.config["input_mean"], np.float32)
+    std = np.maximum(np.asarray(model.config["input_std"], np.float32), 1e-4)
+    num, den = 0.0, 0.0
+    for p in pairs:
+        pred = model.run((p.x - mean) / std)
+        err = ((pred - p.y) ** 2 * CHANNEL_WEIGHTS).sum(1)
+        num += float(err[p.mask].sum())
+        den += float(p.mask.sum()) * float(CHANNEL_WEIGHTS.sum())
+    return num / max(den, 1e-9)
+
+
+def train_a2m(pairs: Sequence[Pair], out_dir: Optional[str] = None, name: str = "a2m", steps: int = 3000,
+              batch: int = 16, window: int = 128, lr: float = 1e-3, channels: int = 128, kernel: int = 5,
+              dilations: Sequence[int] = (1, 2, 4, 8, 1, 2, 4, 8), dropout: float = 0.1, val_fraction: float = 0.1,
+              seed: int = 0, device: str = "cpu", init: Optional[NeuralA2M] = None,
+              say: Callable[[str], None] = print, progress: Optional[ProgressFn] = None,
+              cancelled: Optional[CancelFn] = None) -> Dict:
+    """Train (or fine-tune ``init``) on ``pairs``; save to ``out_dir/name`` if ``out_dir`` is given.
+
+    Returns ``{"model", "path", "train_loss_first", "train_loss_last", "val_before", "val_after",
+    "steps"}``.
+    """
+    import torch
+
+    if not pairs:
+        raise InvalidDataError("no training pairs")
+    fps = {round(p.fps, 6) for p in pairs}
+    dims = {p.x.shape[1] for p in pairs}
+    if len(fps) != 1 or len(dims) != 1:
+        raise InvalidDataError(f"all training pairs need the same fps and input size, got fps {sorted(fps)}, "
+                               f"inputs {sorted(dims)}")
+    emb = next(iter(dims)) - len(SPEECH_INPUTS) - len(EMOTION_INPUTS)
+    train, val = _split(pairs, val_fraction)
+    if not train:
+        raise InvalidDataError("no training frames with a face")
+    torch.manual_seed(int(seed))
+    rng = np.random.default_rng(int(seed))
+    xs = np.concatenate([p.x[p.mask] for p in train])
+    if init is not None:
+        model = init
+        if int(model.config["in_dim"]) != xs.shape[1]:
+            raise InvalidDataError(f"the model to fine-tune takes {model.config['in_dim']} inputs, the data has "
+                                   f"{xs.shape[1]}")
+    else:
+        cfg = default_config(embedding_dim=emb, channels=channels, kernel=kernel, dilations=dilations,
+                             fps=float(next(iter(fps))), dropout=dropout)
+        cfg["input_mean"] = xs.mean(0).astype(float).tolist()
+        cfg["input_std"] = np.maximum(xs.std(0), 1e-3).astype(float).tolist()
+        model = NeuralA2M(cfg)
+    model.to(device)
+    val_before = evaluate(model, val) if val else None
+    mean = np.asarray(model.config["input_mean"], np.float32)
+    std = np.maximum(np.asarray(model.config["input_std"], np.float32), 1e-4)
+    data = [((p.x - mean) / std, p.y, p.mask.astype(np.float32)) for p in train]
+    lengths = np.array([len(d[1]) for d in data], np.float64)
+    probs = lengths / lengths.sum()
+    w_ch = torch.from_numpy(CHANNEL_WEIGHTS).to(device)
+    opt = torch.optim.AdamW(model.net.parameters(), lr=lr, weight_decay=1e-4)
+    warm = max(1, steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * (0.5 * (1 + np.cos(np.pi * min(s, steps) / max(steps, 1)))))
+    st = Steps(steps, progress, cancelled, what="A2M training")
+    first = last = None
+    every = max(1, steps // 20)
+    model.net.train()
+    for step in range(steps):
+        xb = np.zeros((batch, window, data[0][0].shape[1]), np.float32)
+        yb = np.zeros((batch, window, len(OUTPUTS)), np.float32)
+        mb = np.zeros((batch, window), np.float32)
+        for b in range(batch):
+            x, y, m = data[rng.choice(len(data), p=probs)]
+            a = int(rng.integers(0, max(len(y) - window, 0) + 1))
+            k = min(window, len(y) - a)
+            xb[b, :k], yb[b, :k], mb[b, :k] = x[a:a + k], y[a:a + k], m[a:a + k]
+        xt, yt, mt = (torch.from_numpy(v).to(device) for v in (xb, yb, mb))
+        pred = model.net(xt)
+        err = ((pred - yt) ** 2 * w_ch).sum(-1)
+        loss = (err * mt).sum() / (mt.sum().clamp(min=1.0) * w_ch.sum())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.net.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        lv = float(loss.detach())
+        first = lv if first is None else first
+        last = lv
+        if (step + 1) % every == 0 or step == 0:
+            say(f"  step {step + 1}/{steps}  loss {lv:.4f}")
+        st.tick()
+    model.net.eval()
+    val_after = evaluate(model, val) if val else None
+    if val:
+        say(f"  held-out loss {val_before:.4f} -> {val_after:.4f}")
+    model.config["training"] = {"steps": int(steps), "clips": len(pairs), "frames": int(sum(len(p.y) for p in pairs)),
+                                "batch": int(batch), "window": int(window), "lr": float(lr), "seed": int(seed),
+                                "val_loss_before": val_before, "val_loss_after": val_after,
+                                "train_loss_last": last}
+    path = None
+    if out_dir:
+        model.to("cpu")
+        path = model.save(os.path.join(out_dir, name))
+        say(f"saved {path}")
+    return {"model": model, "path": path, "train_loss_first": first, "train_loss_last": last,
+            "val_before": val_before, "val_after": val_after, "steps": steps}
+
+
+# ------------------------------------------------------------------------------ CLI
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m synchrorama_core.motion.train",
+                                 description="Train a SynchroRaMa neural A2M model from talking-face videos with audio.")
+    ap.add_argument("--videos", required=True, help="folder of talking-face videos with audio (searched recursively)")
+    ap.add_argument("--out", required=True, help="output folder; the model is written to OUT/NAME/")
+    ap.add_argument("--name", default="a2m", help="model folder name (default: a2m)")
+    ap.add_argument("--fps", type=float, default=25.0, help="motion frame rate (default 25)")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--window", type=int, default=128, help="frames per training window")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--channels", type=int, default=128)
+    ap.add_argument("--kernel", type=int, default=5)
+    ap.add_argument("--dilations", default="1,2,4,8,1,2,4,8", help="comma-separated dilations, one per block")
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--val-fraction", type=float, default=0.1, help="tail of each clip held out (default 0.1)")
+    ap.add_argument("--emotion-intensity", type=float, default=0.7,
+                    help="intensity of emotion labels taken from folder names (default 0.7)")
+    ap.add_argument("--cache", default=None, help="cache folder for extracted targets (default OUT/cache)")
+    ap.add_argument("--init", default=None, help="an existing A2M model (name or folder) to fine-tune")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    return ap
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+
+    def say(msg: str) -> None:
+        print(msg, flush=True)
+    try:
+        dil = [int(d) for d in str(args.dilations).split(",") if d.strip()]
+        if not dil:
+            raise InvalidDataError("--dilations needs at least one value")
+        cache = args.cache or os.path.join(args.out, "cache")
+        say(f"extracting training targets from {args.videos} ...")
+        pairs = collect_pairs(args.videos, args.fps, cache, args.emotion_intensity, say=say)
+        init = NeuralA2M.load(args.init) if args.init else None
+        say(f"training on {len(pairs)} clips ({sum(len(p.y) for p in pairs)} frames) ...")
+        res = train_a2m(pairs, args.out, args.name, steps=args.steps, batch=args.batch, window=args.window,
+                        lr=args.lr, channels=args.channels, kernel=args.kernel, dilations=dil,
+                        dropout=args.dropout, val_fraction=args.val_fraction, seed=args.seed,
+                        device=args.device, init=init, say=say)
+        with open(os.path.join(res["path"], "training.json"), "w", encoding="utf-8") as f:
+            json.dump({k: v for k, v in res.items() if k != "model"}, f, indent=1)
+    except (SynchroRaMaError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

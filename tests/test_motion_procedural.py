@@ -1,0 +1,242 @@
+"""Procedural A2M on real espeak-ng speech: lip sync, silence, blinks, determinism, emotion, scene, controls."""
+import numpy as np
+import pytest
+
+from synchrorama_core.audio import load_speech, load_speech_waveform, speech_from_waveform
+from synchrorama_core.errors import Cancelled, InvalidDataError
+from synchrorama_core.motion import ProceduralConfig, generate_procedural
+from synchrorama_core.timing import n_frames
+from synchrorama_core.types import EMOTIONS, EXPRESSIONS, EmotionData, SceneData, SceneSegment
+
+FPS = 25.0
+
+
+def _noise(seconds, level_db=-62.0, seed=0):
+    """Room-noise 'silence' (not digital zeros), as in real recordings."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal(int(seconds * 16000)) * 10 ** (level_db / 20)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def speech(speech_wav):
+    """~8 s of espeak speech with its own pauses, plus 1 s of room noise before, 1.5 s in the middle, 1 s after."""
+    y = load_speech_waveform(speech_wav)
+    half = len(y) // 2
+    wav = np.concatenate([_noise(1.0, seed=1), y[:half], _noise(1.5, seed=2), y[half:], _noise(1.0, seed=3)])
+    return speech_from_waveform(wav, FPS, source="espeak+pauses")
+
+
+@pytest.fixture(scope="module")
+def minute(speech_wav):
+    """About 60 s of speech: the sentence 7 times with varied pauses."""
+    y = load_speech_waveform(speech_wav)
+    parts = []
+    for k in range(7):
+        parts += [y, _noise(0.3 + 0.2 * k, seed=10 + k)]
+    return speech_from_waveform(np.concatenate(parts), FPS)
+
+
+def _lag_corr(a, b, max_lag=4):
+    """Correlation of a[t] with b[t + lag] for each lag."""
+    out = {}
+    for lag in range(-max_lag, max_lag + 1):
+        x = a[max(0, -lag): len(a) - max(0, lag)]
+        y = b[max(0, lag): len(b) - max(0, -lag)]
+        out[lag] = float(np.corrcoef(x, y)[0, 1])
+    return out
+
+
+def _emotion(n, duration, name="neutral", intensity=0.8, valence=0.0, arousal=0.0):
+    p = np.zeros((n, len(EMOTIONS)), np.float32)
+    p[:, EMOTIONS.index(name)] = 1.0
+    return EmotionData(fps=FPS, duration_s=duration, probs=p, valence=np.full(n, valence, np.float32),
+                       arousal=np.full(n, arousal, np.float32), intensity=np.full(n, intensity, np.float32))
+
+
+def _blinks(m):
+    b = m.expressions["blink_l"] > 0.5
+    return int((b[1:] & ~b[:-1]).sum() + b[0])
+
+
+def test_jaw_follows_the_speech_envelope(speech):
+    m = generate_procedural(speech)
+    corr = _lag_corr(m.expressions["jaw_open"], speech.features["rms"])
+    best = max(corr, key=corr.get)
+    assert corr[best] >= 0.7, corr
+    assert abs(best) <= 2, corr
+
+
+def test_mouth_is_closed_in_silence(speech):
+    m = generate_procedural(speech)
+    rms = speech.features["rms"]
+    silent = rms < 0.02 * np.percentile(rms, 95)
+    assert silent.sum() > 60  # the 3.5 s of added pauses, plus espeak's own
+    assert m.expressions["jaw_open"][silent].mean() < 0.1
+    talking = ~silent
+    assert m.expressions["jaw_open"][talking].mean() > 0.25
+
+
+def test_visual_lead_shifts_the_mouth(speech):
+    rms = speech.features["rms"]
+    lags = {}
+    for lead in (0.0, 2.0):
+        c = _lag_corr(generate_procedural(speech, lead_frames=lead).expressions["jaw_open"], rms)
+        lags[lead] = max(c, key=c.get)
+    assert lags[2.0] - lags[0.0] == 2, lags  # jaw[t] ~ rms[t + lead]: the mouth moves earlier
+
+
+def test_mouth_shapes_follow_vowels(make_speech):
+    """Front vowels spread the lips, rounded back vowels pucker them."""
+    ee = load_speech(make_speech("we see three green geese eating cheese"), FPS)
+    oo = load_speech(make_speech("who knew you would choose two blue shoes"), FPS)
+    me, mo = generate_procedural(ee), generate_procedural(oo)
+    ve, vo = ee.features["voiced"] > 0.5, oo.features["voiced"] > 0.5
+    assert me.expressions["mouth_wide"][ve].mean() > mo.expressions["mouth_wide"][vo].mean() + 0.1
+    assert mo.expressions["mouth_pucker"][vo].mean() > me.expressions["mouth_pucker"][ve].mean() + 0.1
+
+
+def test_blink_rate_over_a_minute(minute):
+    minutes = minute.duration_s / 60.0
+    assert 55 < minute.duration_s < 75
+    rates = [_blinks(generate_procedural(minute, seed=s)) / minutes for s in range(5)]
+    assert all(10 <= r <= 25 for r in rates), rates
+
+
+def test_fewer_blinks_when_speaking_intensely(minute):
+    n, d = minute.n_frames, minute.duration_s
+    calm = speech_from_waveform(_noise(d, seed=5), FPS)
+    excited = _emotion(n, d, "surprised", intensity=1.0, valence=0.3, arousal=1.0)
+    talk = np.mean([_blinks(generate_procedural(minute, excited, seed=s)) for s in range(10)])
+    rest = np.mean([_blinks(generate_procedural(calm, seed=s)) for s in range(10)])
+    assert talk < rest - 1.0, (talk, rest)
+
+
+def test_same_seed_same_motion_and_seeds_vary_the_head(speech):
+    a = generate_procedural(speech, seed=7)
+    b = generate_procedural(speech, seed=7)
+    c = generate_procedural(speech, seed=8)
+    assert a.to_dict() == b.to_dict()
+    assert np.abs(a.rotation - c.rotation).max() > 0.5
+    np.testing.assert_array_equal(a.expressions["jaw_open"], c.expressions["jaw_open"])
+
+
+def test_head_motion_is_smooth_and_driven_by_arousal(speech):
+    n, d = speech.n_frames, speech.duration_s
+    calm = generate_procedural(speech, _emotion(n, d, "neutral", 0.2, arousal=-0.8), seed=3)
+    lively = generate_procedural(speech, _emotion(n, d, "happy", 0.9, valence=0.7, arousal=0.9), seed=3)
+    assert lively.rotation[:, 0].std() > 1.2 * calm.rotation[:, 0].std()
+    # smooth: frame-to-frame change far below the range
+    for m in (calm, lively):
+        step = np.abs(np.diff(m.rotation, axis=0)).max(axis=0)
+        assert (step < 0.25 * np.ptp(m.rotation, axis=0) + 0.05).all()
+        assert np.abs(m.rotation).max() < 25
+
+
+@pytest.mark.parametrize("name,expr", [("happy", "smile"), ("sad", "frown"), ("surprised", "brow_raise"),
+                                       ("angry", "brow_furrow"), ("disgusted", "nose_wrinkle"),
+                                       ("fear", "eye_wide")])
+def test_emotion_drives_expressions(speech, name, expr):
+    n, d = speech.n_frames, speech.duration_s
+    neutral = generate_procedural(speech, _emotion(n, d, "neutral"))
+    emo = generate_procedural(speech, _emotion(n, d, name, 0.8))
+    assert emo.expressions[expr].mean() >= neutral.expressions[expr].mean() + 0.2
+
+
+def test_frame_count_is_exactly_the_audios(speech_16k):
+    for fps in (24.0, 25.0, 29.97, 30.0, 60.0):
+        sp = speech_from_waveform(speech_16k[: 16000 * 3 + 123], fps)
+        m = generate_procedural(sp)
+        assert m.n_frames == sp.n_frames == n_frames(sp.duration_s, fps)
+        assert m.fps == fps and m.duration_s == sp.duration_s
+    short = speech_from_waveform(speech_16k[:300], 25.0)  # shorter than half a frame: zero frames
+    assert generate_procedural(short).n_frames == short.n_frames == 0
+
+
+def test_emotion_at_another_fps_is_resampled(speech):
+    n50 = n_frames(speech.duration_s, 50.0)
+    p = np.zeros((n50, len(EMOTIONS)), np.float32)
+    p[:, EMOTIONS.index("happy")] = 1.0
+    e = EmotionData(fps=50.0, duration_s=speech.duration_s, probs=p, valence=np.full(n50, 0.8),
+                    arousal=np.zeros(n50), intensity=np.full(n50, 0.8))
+    m = generate_procedural(speech, e)
+    assert m.n_frames == speech.n_frames and m.expressions["smile"].mean() > 0.4
+
+
+def test_scene_actions_become_gestures(speech):
+    d = speech.duration_s
+    scene = SceneData(duration_s=d, segments=[
+        SceneSegment(0.0, 2.0, "she looks to her left", ["looks to the left"]),
+        SceneSegment(2.5, 4.5, "nodding", ["nods", "smiles"]),
+        SceneSegment(5.0, 7.0, "a juggler", ["juggles"]),
+        SceneSegment(7.0, 9.0, "lowers her head", ["looks down", "raises eyebrows"]),
+    ])
+    base = generate_procedural(speech, seed=1)
+    m = generate_procedural(speech, scene=scene, seed=1)
+    t = (np.arange(m.n_frames) + 0.5) / FPS
+    w1 = (t > 0.5) & (t < 1.5)
+    assert m.rotation[w1, 0].mean() > base.rotation[w1, 0].mean() + 10     # looks left = yaw > 0
+    w2 = (t > 2.5) & (t < 4.0)
+    assert (m.rotation[w2, 1] - base.rotation[w2, 1]).std() > 1.5          # nods
+    assert m.expressions["smile"][w2].mean() > base.expressions["smile"][w2].mean() + 0.4
+    w4 = (t > 7.5) & (t < 8.5)
+    assert m.rotation[w4, 1].mean() > base.rotation[w4, 1].mean() + 6      # looks down = pitch > 0
+    assert m.expressions["brow_raise"][w4].mean() > base.expressions["brow_raise"][w4].mean() + 0.4
+    assert m.meta["ignored_actions"] == ["juggles"]
+    assert [g["gesture"] for g in m.meta["gestures"]] == ["looks left", "nods", "smiles", "looks down",
+                                                          "raises eyebrows"]
+
+
+def test_creator_controls(speech):
+    n, d = speech.n_frames, speech.duration_s
+    still = generate_procedural(speech, _emotion(n, d, "sad"), head_scale=0.0)
+    assert np.abs(still.rotation).max() == 0 and np.abs(still.translation).max() == 0
+    assert np.all(still.scale == 1.0)
+    closed = generate_procedural(speech, lip_scale=0.0)
+    for k in ("jaw_open", "mouth_wide", "mouth_pucker", "mouth_press"):
+        assert closed.expressions[k].max() == 0
+    assert _blinks(generate_procedural(speech, blink_rate=0.0)) == 0
+    flat = generate_procedural(speech, _emotion(n, d, "happy"), expression_scale=0.0)
+    assert flat.expressions["smile"].max() == 0
+    big = generate_procedural(speech, lip_scale=1.5)
+    assert big.expressions["jaw_open"].mean() > generate_procedural(speech).expressions["jaw_open"].mean() * 1.3
+    cfg = ProceduralConfig(head_scale=0.5, seed=4)
+    m1 = generate_procedural(speech, config=cfg)
+    assert m1.meta["config"]["seed"] == 4 and m1.meta["config"]["head_scale"] == 0.5
+
+
+def test_silent_audio_still_lives(speech):
+    m = generate_procedural(speech_from_waveform(np.zeros(16000 * 4, np.float32), FPS))
+    assert m.expressions["jaw_open"].max() == 0
+    assert np.abs(m.rotation).max() > 0.2        # idle head motion
+    assert _blinks(m) >= 1
+
+
+def test_outputs_are_valid_motion(speech):
+    m = generate_procedural(speech, _emotion(speech.n_frames, speech.duration_s, "surprised", 1.0, 0.5, 1.0),
+                            head_scale=3.0, expression_scale=3.0, lip_scale=3.0)
+    assert set(m.expressions) == set(EXPRESSIONS)
+    for v in m.expressions.values():
+        assert v.min() >= 0 and v.max() <= 1
+    assert m.generator == "procedural"
+
+
+def test_bad_inputs(speech):
+    with pytest.raises(InvalidDataError, match="SR_SPEECH"):
+        generate_procedural("speech.wav")
+    wrong = _emotion(25, 1.0)
+    with pytest.raises(InvalidDataError, match="same audio"):
+        generate_procedural(speech, wrong)
+    with pytest.raises(InvalidDataError, match="head_scale"):
+        generate_procedural(speech, head_scale=-1)
+    with pytest.raises(InvalidDataError, match="unknown motion controls"):
+        generate_procedural(speech, wobble=2)
+    with pytest.raises(InvalidDataError, match="SR_SCENE"):
+        generate_procedural(speech, scene={"segments": []})
+
+
+def test_progress_and_cancel(speech):
+    seen = []
+    generate_procedural(speech, progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1][0] == seen[-1][1]
+    with pytest.raises(Cancelled):
+        generate_procedural(speech, cancelled=lambda: True)
