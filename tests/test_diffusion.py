@@ -594,3 +594,14 @@ def test_nodes_load_and_sample(pack, tiny, monkeypatch, astronaut, speech):
                               reference=ref, motion_frames=mf)
     assert tuple(img.shape) == (speech.n_frames, SIZE, SIZE, 3) and img.dtype == torch.float32
     assert torch.isfinite(img).all()
+
+
+@pytest.mark.parametrize("scheduler", ["euler", "euler_ancestral", "dpmpp_2m", "unipc"])
+def test_every_scheduler_runs_windows_with_carry(models, astronaut, speech, scheduler):
+    s = SamplerSettings(width=SIZE, height=SIZE, steps=3, cfg=1.5, seed=2, window=4, overlap=2, scheduler=scheduler)
+    # uint8 inputs (as the drawing and image loaders give them) are accepted too
+    mf = (motion_frames(speech.n_frames) * 255).astype(np.uint8)
+    out = generate_video(models, (astronaut * 255).astype(np.uint8), mf, speech, settings=s)
+    assert out.shape == (speech.n_frames, SIZE, SIZE, 3) and np.isfinite(out).all()
+    ref = generate_video(models, astronaut, motion_frames(speech.n_frames), speech, settings=s)
+    np.testing.assert_allclose(out, ref, atol=0.02)

@@ -102,16 +102,22 @@ class ReferenceSelfAttnProcessor:
         if st.mode == "write":
             st.bank[self.name] = x.detach()
         ref = st.bank.get(self.name) if st.mode == "read" and st.ref_strength > 0 else None
+        kr = vr = None
+        if ref is not None:  # all reference tokens, projected once and shared by every frame
+            r = ref.reshape(1, -1, ref.shape[-1]).to(x.dtype)
+            kr, vr = attn.to_k(r), attn.to_v(r)
         outs = []
         for sl in _chunks(x.shape[0], st.slice_size):
             xs = x[sl]
             q = attn.to_q(xs)
             k, v = attn.to_k(xs), attn.to_v(xs)
-            o = _attend(attn, q, k, v)
             if ref is not None:
-                r = ref.reshape(1, -1, ref.shape[-1]).to(xs.dtype).expand(xs.shape[0], -1, -1)
-                o_ref = _attend(attn, q, torch.cat([k, attn.to_k(r)], 1), torch.cat([v, attn.to_v(r)], 1))
-                o = o + st.ref_strength * (o_ref - o) if st.ref_strength != 1.0 else o_ref
+                b = xs.shape[0]
+                o_ref = _attend(attn, q, torch.cat([k, kr.expand(b, -1, -1)], 1), torch.cat([v, vr.expand(b, -1, -1)], 1))
+                o = o_ref if st.ref_strength == 1.0 else _attend(attn, q, k, v) * (1 - st.ref_strength) + \
+                    st.ref_strength * o_ref
+            else:
+                o = _attend(attn, q, k, v)
             outs.append(o)
         return _finish(attn, torch.cat(outs, 0), residual, four_d, shape)
 

@@ -140,7 +140,8 @@ def prompt_weights(index: np.ndarray, n_prompts: int, blend_frames: int) -> np.n
 def reference_images(references) -> List[np.ndarray]:
     """Reference portraits as a list of ``[H, W, 3]`` float32 arrays in 0..1.
 
-    Accepts a :class:`FaceData`, an array ``[H, W, 3]`` or ``[K, H, W, 3]``, or a list of arrays.
+    Accepts a :class:`FaceData`, an array ``[H, W, 3]`` or ``[K, H, W, 3]``, or a list of arrays
+    (float in 0..1, or uint8 in 0..255).
     """
     if references is None:
         return []
@@ -152,7 +153,8 @@ def reference_images(references) -> List[np.ndarray]:
         references = [references] if references.ndim == 3 else list(references)
     out = []
     for i, im in enumerate(references):
-        a = np.asarray(im.detach().cpu().numpy() if hasattr(im, "detach") else im, np.float32)
+        a = np.asarray(im.detach().cpu().numpy() if hasattr(im, "detach") else im)
+        a = a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32)
         if a.ndim != 3 or a.shape[-1] not in (3, 4) or min(a.shape[:2]) < 8:
             raise InvalidDataError(f"reference image {i + 1}: expected [H, W, 3] pixels, got shape {list(a.shape)}")
         if not np.isfinite(a).all():
@@ -162,14 +164,16 @@ def reference_images(references) -> List[np.ndarray]:
 
 
 def fit_images(images, height: int, width: int):
-    """``[N, h, w, 3]`` (array, tensor or list) -> float tensor ``[N, 3, height, width]`` in 0..1,
+    """``[N, h, w, 3]`` (array, tensor or list; float 0..1 or uint8) -> float tensor ``[N, 3, height, width]`` in 0..1,
     centre-cropped to the target aspect ratio and resized with antialiasing."""
     import torch
     import torch.nn.functional as F
     outs = []
     for im in images:
-        t = im if hasattr(im, "detach") else torch.from_numpy(np.ascontiguousarray(im, np.float32))
-        t = t.detach().float()[..., :3].permute(2, 0, 1)[None]
+        t = im if hasattr(im, "detach") else torch.from_numpy(np.ascontiguousarray(im))
+        t = t.detach()
+        t = t.float() / 255.0 if t.dtype == torch.uint8 else t.float()
+        t = t[..., :3].permute(2, 0, 1)[None]
         h, w = t.shape[-2:]
         if h * width > w * height:      # too tall: crop rows
             nh = max(1, int(round(w * height / width)))

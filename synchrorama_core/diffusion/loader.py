@@ -86,6 +86,9 @@ class DiffusionModels:
         return "; ".join(parts) + f"; device {self.device}, {str(self.dtype).replace('torch.', '')}"
 
 
+DTYPES = ("auto", "fp16", "float16", "bf16", "bfloat16", "fp32", "float32")
+
+
 def _dtype(name: str, device):
     import torch
     name = (name or "auto").lower()
@@ -122,14 +125,8 @@ def load_models(checkpoint: str, controlnet: str = "", motion_adapter: str = "",
     optional parts out.  Raises :class:`~synchrorama_core.errors.ModelNotFoundError` naming the
     expected path when something is missing.
     """
-    import torch
-    low_vram = low_vram or LowVRAM()
-    if device is None:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    dt = _dtype(dtype, device)
-    vae_dt = torch.float32 if dt == torch.float16 else dt
-
+    if (dtype or "auto").lower() not in DTYPES:  # reject a bad name before loading anything
+        raise InvalidDataError(f"unknown dtype {dtype!r}; use auto, fp16, bf16 or fp32")
     ck = find_model("checkpoint", checkpoint, list(checkpoint_dirs), CHECKPOINT_HINT)
     if os.path.isdir(ck):
         unet, vae, te, tok, sched = load_sd_folder(ck, tokenizer or None)
@@ -142,40 +139,70 @@ def load_models(checkpoint: str, controlnet: str = "", motion_adapter: str = "",
         p = find_model("ControlNet", controlnet, list(controlnet_dirs), CONTROLNET_HINT)
         cn = load_controlnet(p)
         sources["controlnet"] = p
-        if cn.config.block_out_channels != unet.config.block_out_channels or \
-                cn.config.cross_attention_dim != unet.config.cross_attention_dim:
-            raise InvalidDataError(f"the ControlNet {p} was made for another UNet architecture than {ck}; "
-                                   f"use an SD1.5 ControlNet with an SD1.5 checkpoint")
 
-    has_motion, max_frames = False, 0
+    ma = None
     if motion_adapter and motion_adapter.strip().lower() != "none":
-        from diffusers import UNetMotionModel
         p = find_model("motion module", motion_adapter, list(motion_dirs), MOTION_HINT)
         ma = load_motion_adapter(p)
-        if list(ma.config.block_out_channels) != list(unet.config.block_out_channels):
-            raise InvalidDataError(f"the motion module {p} has block widths {list(ma.config.block_out_channels)}, "
-                                   f"the checkpoint's UNet {list(unet.config.block_out_channels)}; use an SD1.5 "
-                                   f"AnimateDiff module with an SD1.5 checkpoint")
-        unet = UNetMotionModel.from_unet2d(unet, ma)
-        unet.eval().requires_grad_(False)
-        has_motion, max_frames = True, int(ma.config.motion_max_seq_length)
         sources["motion"] = p
-        del ma
-        sched = dict(sched, beta_schedule="linear")  # AnimateDiff was trained with linear betas
 
     ad = None
     if adapters and adapters.strip().lower() != "none":
         p = resolve_model("adapters", adapters, list(adapter_dirs) or default_dirs("adapters"))
         ad = SRAdapters.load(p)
-        ad.check_unet(unet)
         sources["adapters"] = p
+    return assemble(unet, vae, te, tok, sched, controlnet=cn, motion_adapter=ma, adapters=ad, device=device,
+                    dtype=dtype, low_vram=low_vram, sources=sources)
+
+
+def assemble(unet, vae, text_encoder, tokenizer, scheduler_config: dict, controlnet=None, motion_adapter=None,
+             adapters: Optional[SRAdapters] = None, device=None, dtype: str = "auto",
+             low_vram: Optional[LowVRAM] = None, sources: Optional[Dict[str, str]] = None) -> DiffusionModels:
+    """Put loaded components together: motion UNet, attention processors, memory options, device and dtype."""
+    import torch
+    low_vram = low_vram or LowVRAM()
+    if device is None:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    dt = _dtype(dtype, device)
+    vae_dt = torch.float32 if dt == torch.float16 else dt
+    sources = dict(sources or {})
+    unet.eval().requires_grad_(False)
+    cn = controlnet
+    if cn is not None and (list(cn.config.block_out_channels) != list(unet.config.block_out_channels) or
+                           cn.config.cross_attention_dim != unet.config.cross_attention_dim):
+        raise InvalidDataError(f"the ControlNet {sources.get('controlnet', '')} was made for another UNet "
+                               f"architecture than the checkpoint; use an SD1.5 ControlNet with an SD1.5 checkpoint")
+    has_motion, max_frames = False, 0
+    sched = dict(scheduler_config)
+    if motion_adapter is not None:
+        from diffusers import UNetMotionModel
+        from diffusers.utils import logging as dlog
+        ma = motion_adapter
+        if list(ma.config.block_out_channels) != list(unet.config.block_out_channels):
+            raise InvalidDataError(f"the motion module {sources.get('motion', '')} has block widths "
+                                   f"{list(ma.config.block_out_channels)}, the checkpoint's UNet "
+                                   f"{list(unet.config.block_out_channels)}; use an SD1.5 AnimateDiff module "
+                                   f"with an SD1.5 checkpoint")
+        verbosity = dlog.get_verbosity()
+        dlog.set_verbosity_error()
+        try:
+            unet = UNetMotionModel.from_unet2d(unet, ma)
+        finally:
+            dlog.set_verbosity(verbosity)
+        unet.eval().requires_grad_(False)
+        has_motion, max_frames = True, int(ma.config.motion_max_seq_length)
+        sched["beta_schedule"] = "linear"  # AnimateDiff was trained with linear betas
+
+    ad = adapters
+    if ad is not None:
+        ad.check_unet(unet)
 
     state = AttentionState(slice_size=int(low_vram.attention_slice), adapters=ad)
     install_processors(unet, state)
     if cn is not None:
-        # The ControlNet's own attention also gets chunking (no reference bank: its names differ).
-        cn_state = AttentionState(slice_size=int(low_vram.attention_slice))
-        install_processors(cn, cn_state)
+        # The ControlNet's own attention also gets chunking (no reference bank: its state stays "off").
+        install_processors(cn, AttentionState(slice_size=int(low_vram.attention_slice)))
 
     if low_vram.vae_slicing:
         vae.enable_slicing()
@@ -183,10 +210,10 @@ def load_models(checkpoint: str, controlnet: str = "", motion_adapter: str = "",
         vae.enable_tiling()
 
     place = torch.device("cpu") if low_vram.cpu_offload else device
-    for m, want in ((unet, dt), (te, dt), (vae, vae_dt), (cn, dt), (ad, dt)):
+    for m, want in ((unet, dt), (text_encoder, dt), (vae, vae_dt), (cn, dt), (ad, dt)):
         if m is not None:
             _place(m, place, want)
-    return DiffusionModels(unet=unet, vae=vae, text_encoder=te, tokenizer=tok, scheduler_config=sched,
-                           controlnet=cn, adapters=ad, has_motion=has_motion, motion_max_frames=max_frames,
-                           device=device, dtype=dt, vae_dtype=vae_dt, low_vram=low_vram, state=state,
-                           sources=sources)
+    return DiffusionModels(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                           scheduler_config=sched, controlnet=cn, adapters=ad, has_motion=has_motion,
+                           motion_max_frames=max_frames, device=device, dtype=dt, vae_dtype=vae_dt,
+                           low_vram=low_vram, state=state, sources=sources)

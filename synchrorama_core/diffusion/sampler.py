@@ -9,6 +9,7 @@ the duration beyond the output frames.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -245,6 +246,7 @@ def generate_video(models: DiffusionModels, references, motion_frames, speech: S
                 carry = min(prev_start + prev_lat.shape[0] - a, F_)
                 carry_lat = prev_lat[prev_lat.shape[0] - carry:] if carry > 0 else None
             gen = torch.Generator("cpu").manual_seed(int(s.seed) + 1000 + wi)
+            step_kw = {"generator": gen} if "generator" in inspect.signature(sched.step).parameters else {}
             with torch.no_grad(), models.on_device(models.unet, models.controlnet, ad):
                 for i, t in enumerate(timesteps):
                     steps.check()
@@ -270,7 +272,7 @@ def generate_video(models: DiffusionModels, references, motion_frames, speech: S
                     if use_cfg:
                         eu, ec = eps.chunk(2)
                         eps = eu + s.cfg * (ec - eu)
-                    lat = sched.step(eps, t, lat, generator=gen, return_dict=False)[0]
+                    lat = sched.step(eps, t, lat, return_dict=False, **step_kw)[0]
                     if carry > 0 and s.carry_strength > 0:
                         if i + 1 < len(timesteps):
                             target = sched.add_noise(carry_lat, noise[:carry], timesteps[i + 1].reshape(1))
