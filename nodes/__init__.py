@@ -28,3 +28,8 @@ for _m in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     NODE_DISPLAY_NAME_MAPPINGS.update(getattr(_mod, "NODE_DISPLAY_NAME_MAPPINGS", {}))
 
 __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+
+from . import comfy_adapter as _comfy  # noqa: E402
+
+if _comfy.HAS_COMFY:
+    _comfy.install_samples()

@@ -34,11 +34,12 @@ class SynchroRaMaLoadAudio:
     def INPUT_TYPES(cls):
         files = comfy.input_files(AUDIO_EXTENSIONS)
         return {
+            # the file combo comes last: its upload button and player add widget values after it
             "required": {
-                "audio": (files, {"audio_upload": True, "tooltip": "speech file in ComfyUI's input folder"}),
                 "fps": _FPS,
                 "start_s": _START,
                 "duration_s": _DUR,
+                "audio": (files, {"audio_upload": True, "tooltip": "speech file in ComfyUI's input folder"}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }

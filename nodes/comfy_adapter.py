@@ -51,6 +51,29 @@ def _register_folders() -> None:
 
 _register_folders()
 
+#: Bundled samples copied into ComfyUI's input folder, so the shipped workflows run as they are.
+SAMPLES = {"synchrorama_sample_portrait.jpg": "sample_portrait.jpg",
+           "synchrorama_sample_speech.flac": "sample_speech.flac"}
+
+
+def install_samples(dest: Optional[str] = None) -> List[str]:
+    """Copy the bundled sample portrait and speech into the input folder (never overwrites)."""
+    import shutil
+    import synchrorama_core
+    src_dir = os.path.join(os.path.dirname(synchrorama_core.__file__), "assets")
+    dest = dest or input_dir()
+    copied = []
+    try:
+        os.makedirs(dest, exist_ok=True)
+        for name, src in SAMPLES.items():
+            target = os.path.join(dest, name)
+            if not os.path.exists(target) and os.path.isfile(os.path.join(src_dir, src)):
+                shutil.copyfile(os.path.join(src_dir, src), target)
+                copied.append(target)
+    except OSError as e:  # a read-only input folder must not break loading the pack
+        log.warning("SynchroRaMa: could not copy the sample files into %s: %s", dest, e)
+    return copied
+
 
 # ------------------------------------------------------------------ folders
 

@@ -1,0 +1,126 @@
+"""Integration: the pack inside a real ComfyUI, driven through its HTTP API.
+
+Needs a ComfyUI source tree in ``COMFYUI_PATH`` (see README, "Testing inside a real ComfyUI");
+``../shared/tools/comfy_host.sh`` makes its venv (first run: minutes), links this pack into
+``custom_nodes`` and starts the server on loopback.  Every workflow in ``workflows/`` is
+converted from the UI format to the API format with the server's own ``/object_info`` and run
+through ``/prompt``; its outputs are checked.
+"""
+import json
+import os
+import socket
+import subprocess
+import urllib.request
+
+import pytest
+
+from comfy_workflow import ui_to_api, workflow_files
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMFY = os.environ.get("COMFYUI_PATH", "")
+HOST_SH = os.environ.get("COMFY_HOST_SH") or os.path.join(os.path.dirname(ROOT), "shared", "tools", "comfy_host.sh")
+
+pytestmark = [
+    pytest.mark.skipif(not COMFY, reason="COMFYUI_PATH is unset: the host test needs a ComfyUI source tree "
+                                         "(fetch Comfy-Org/ComfyUI, unpack it, export COMFYUI_PATH=<dir>)"),
+    pytest.mark.host,
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _host(*args, timeout=900):
+    env = dict(os.environ, PACK_DIR=ROOT, COMFYUI_PATH=COMFY)
+    return subprocess.run(["bash", HOST_SH, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not os.path.isfile(HOST_SH):
+        pytest.skip(f"comfy_host.sh not found at {HOST_SH} (set COMFY_HOST_SH)")
+    venv_py = os.path.join(COMFY, ".venv", "bin", "python")
+    if not os.path.exists(venv_py):
+        r = _host("setup", COMFY, timeout=1800)
+        assert r.returncode == 0, r.stdout + r.stderr
+    else:  # keep the host venv in step with this pack's requirements
+        r = subprocess.run([venv_py, "-m", "pip", "install", "-q", "-r", os.path.join(ROOT, "requirements.txt"),
+                            "-c", os.path.join(COMFY, ".venv", "constraints.txt")], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-3000:]
+    port = _free_port()
+    r = _host("start", COMFY, str(port), timeout=300)
+    assert r.returncode == 0, f"ComfyUI did not start with the pack:\n{r.stdout}\n{r.stderr}"
+    try:
+        yield port
+    finally:
+        _host("stop", str(port), timeout=60)
+
+
+def _get(port, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=60) as r:
+        return json.load(r)
+
+
+def test_object_info_lists_every_node(server, pack):
+    info = _get(server, "/object_info")
+    ours = {k: v for k, v in info.items() if k.startswith("SynchroRaMa")}
+    missing = set(pack.NODE_CLASS_MAPPINGS) - set(ours)
+    assert not missing, f"not registered in ComfyUI: {sorted(missing)}"
+    for key, entry in ours.items():
+        assert entry["display_name"] == pack.NODE_DISPLAY_NAME_MAPPINGS[key]
+        assert entry["category"].startswith("SynchroRaMa/")
+    print(f"\n/object_info lists all {len(ours)} SynchroRaMa nodes")
+
+
+def test_workflows_are_offered_as_templates(server):
+    templates = _get(server, "/workflow_templates")
+    ours = [v for k, v in templates.items() if os.path.samefile(os.path.join(COMFY, "custom_nodes", k), ROOT)] \
+        if templates else []
+    names = {os.path.splitext(os.path.basename(p))[0] for p in workflow_files()}
+    assert ours and names <= set(ours[0]), f"templates offered: {templates}"
+
+
+def _check_outputs(entry) -> list:
+    """Every file an output node reports exists in ComfyUI's output folder and is not empty."""
+    seen = []
+    for node_id, out in entry.get("outputs", {}).items():
+        for key in ("images", "gifs", "videos", "files", "audio"):
+            for f in out.get(key, []) or []:
+                if not isinstance(f, dict) or "filename" not in f:
+                    continue
+                folder = {"output": "output", "temp": "temp", "input": "input"}[f.get("type", "output")]
+                path = os.path.join(COMFY, folder, f.get("subfolder", ""), f["filename"])
+                assert os.path.isfile(path) and os.path.getsize(path) > 0, f"node {node_id}: {path} missing or empty"
+                seen.append(path)
+    return seen
+
+
+@pytest.mark.parametrize("path", workflow_files(), ids=os.path.basename)
+def test_workflow_runs(server, path, tmp_path):
+    info = _get(server, "/object_info")
+    with open(path, encoding="utf-8") as f:
+        wf = json.load(f)
+    prompt, problems = ui_to_api(wf, info, live_files=True)
+    assert not problems, "\n".join(problems)
+    api = tmp_path / "prompt.json"
+    api.write_text(json.dumps(prompt))
+    r = _host("run", str(api), str(server), timeout=1800)
+    assert r.returncode == 0, f"{os.path.basename(path)} failed:\n{r.stdout[-6000:]}\n{r.stderr[-3000:]}"
+    entry = json.loads(r.stdout[r.stdout.index("{"):])
+    files = _check_outputs(entry)
+    assert files, f"{os.path.basename(path)} produced no output files: {entry.get('outputs')}"
+    for p in files:
+        if p.endswith(".mp4"):
+            import av
+            with av.open(p) as c:
+                v = c.streams.video[0]
+                assert v.frames > 0 and c.streams.audio, f"{p}: no frames or no audio"
+                dur = float(c.duration / 1e6)
+                fps = float(v.average_rate)
+                assert abs(v.frames - round(dur * fps)) <= 1
+    print(f"\n{os.path.basename(path)}: {r.stderr.strip().splitlines()[-1]}; outputs: "
+          + ", ".join(os.path.relpath(p, COMFY) for p in files))

@@ -1,0 +1,118 @@
+"""Every registered node honours ComfyUI's classic node contract; every shipped workflow fits the nodes."""
+import inspect
+import json
+import os
+
+import pytest
+
+from comfy_workflow import check_widget_value, core_object_info, is_widget, pack_object_info, ui_to_api, workflow_files
+
+KNOWN_TYPES = {"IMAGE", "MASK", "AUDIO", "VIDEO", "STRING", "INT", "FLOAT", "BOOLEAN", "LATENT", "CONDITIONING", "MODEL",
+               "CLIP", "VAE", "*"}
+
+
+def _nodes(pack):
+    return sorted(pack.NODE_CLASS_MAPPINGS.items())
+
+
+def test_pack_registers_nodes(pack):
+    assert len(pack.NODE_CLASS_MAPPINGS) >= 2
+    assert set(pack.NODE_DISPLAY_NAME_MAPPINGS) == set(pack.NODE_CLASS_MAPPINGS)
+    assert {"SynchroRaMaLoadAudio", "SynchroRaMaSpeechFeatures"} <= set(pack.NODE_CLASS_MAPPINGS)
+
+
+def test_every_node_contract(pack):
+    problems = []
+    for key, cls in _nodes(pack):
+        where = key
+        if not key.startswith("SynchroRaMa"):
+            problems.append(f"{where}: class key must start with SynchroRaMa")
+        if not pack.NODE_DISPLAY_NAME_MAPPINGS.get(key, "").startswith("SynchroRaMa "):
+            problems.append(f"{where}: display name must start with 'SynchroRaMa '")
+        if not str(getattr(cls, "CATEGORY", "")).startswith("SynchroRaMa/"):
+            problems.append(f"{where}: CATEGORY {getattr(cls, 'CATEGORY', None)!r} not under SynchroRaMa/")
+        it = cls.INPUT_TYPES()
+        if not isinstance(it, dict) or not isinstance(it.get("required", {}), dict):
+            problems.append(f"{where}: INPUT_TYPES must return a dict with a 'required' dict")
+            continue
+        if set(it) - {"required", "optional", "hidden"}:
+            problems.append(f"{where}: unknown INPUT_TYPES sections {set(it) - {'required', 'optional', 'hidden'}}")
+        names = []
+        for sect in ("required", "optional"):
+            for name, spec in it.get(sect, {}).items():
+                names.append((name, sect))
+                if not isinstance(spec, tuple) or not spec or len(spec) > 2:
+                    problems.append(f"{where}.{name}: spec must be a tuple (TYPE,) or (TYPE, options)")
+                    continue
+                t = spec[0]
+                opts = spec[1] if len(spec) > 1 else {}
+                if not isinstance(opts, dict):
+                    problems.append(f"{where}.{name}: options must be a dict")
+                if isinstance(t, list):
+                    if "default" in opts and opts["default"] not in t:
+                        problems.append(f"{where}.{name}: default not among the choices")
+                elif not isinstance(t, str) or not (t in KNOWN_TYPES or t.startswith("SR_")):
+                    problems.append(f"{where}.{name}: unknown type {t!r}")
+                if is_widget(list(spec) + ([{}] if len(spec) == 1 else [])) and "default" in opts:
+                    err = check_widget_value(opts["default"], [t, opts])
+                    if err:
+                        problems.append(f"{where}.{name}: default {err}")
+        for name, _ in it.get("hidden", {}).items():
+            names.append((name, "hidden"))
+        rt = getattr(cls, "RETURN_TYPES", None)
+        if not isinstance(rt, tuple) or not all(isinstance(r, str) for r in rt):
+            problems.append(f"{where}: RETURN_TYPES must be a tuple of strings")
+        else:
+            for r in rt:
+                if not (r in KNOWN_TYPES or r.startswith("SR_")):
+                    problems.append(f"{where}: unknown return type {r!r}")
+            rn = getattr(cls, "RETURN_NAMES", None)
+            if rn is not None and len(rn) != len(rt):
+                problems.append(f"{where}: RETURN_NAMES and RETURN_TYPES differ in length")
+            oil = getattr(cls, "OUTPUT_IS_LIST", None)
+            if oil is not None and len(oil) != len(rt):
+                problems.append(f"{where}: OUTPUT_IS_LIST and RETURN_TYPES differ in length")
+        if not rt and not getattr(cls, "OUTPUT_NODE", False):
+            problems.append(f"{where}: a node without outputs must be an OUTPUT_NODE")
+        fn = getattr(cls, getattr(cls, "FUNCTION", ""), None)
+        if not callable(fn):
+            problems.append(f"{where}: FUNCTION {getattr(cls, 'FUNCTION', None)!r} is not a method")
+            continue
+        sig = inspect.signature(fn)
+        params = sig.parameters
+        has_kwargs = any(p.kind == p.VAR_KEYWORD for p in params.values())
+        for name, sect in names:
+            if name not in params and not has_kwargs:
+                problems.append(f"{where}: {fn.__name__}() does not accept input {name!r}")
+            elif sect != "required" and name in params and params[name].default is inspect._empty:
+                problems.append(f"{where}: {sect} input {name!r} needs a default in {fn.__name__}()")
+        declared = {n for n, _ in names}
+        for p in list(params.values())[1:]:
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is inspect._empty and p.name not in declared:
+                problems.append(f"{where}: {fn.__name__}() requires {p.name!r}, which is no input")
+    assert not problems, "\n".join(problems)
+
+
+def test_nodes_import_without_comfyui(pack):
+    import importlib
+    adapter = importlib.import_module(f"{pack.__name__}.nodes.comfy_adapter")
+    assert adapter.HAS_COMFY is False
+    assert adapter.Progress.cancelled() is False
+
+
+WORKFLOWS = workflow_files()
+
+
+def test_workflows_exist():
+    assert WORKFLOWS, "workflows/ must ship at least one example graph"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=os.path.basename)
+def test_workflow_fits_the_nodes(pack, path):
+    with open(path, encoding="utf-8") as f:
+        wf = json.load(f)
+    assert "nodes" in wf and "links" in wf, "workflows are stored in ComfyUI's UI format"
+    info = {**core_object_info(), **pack_object_info(pack.NODE_CLASS_MAPPINGS)}
+    prompt, problems = ui_to_api(wf, info)
+    assert not problems, "\n".join(problems)
+    assert any(v["class_type"].startswith("SynchroRaMa") for v in prompt.values())

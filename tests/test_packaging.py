@@ -1,0 +1,57 @@
+"""Install contract: requirements.txt is the whole install, matches pyproject, never pins torch."""
+import os
+import re
+import tomllib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _reqs(path):
+    out = []
+    for line in open(path, encoding="utf-8"):
+        line = line.split("#", 1)[0].strip()
+        if line:
+            out.append(line.replace(" ", ""))
+    return out
+
+
+def _name(req):
+    return re.split(r"[<>=!~\[;]", req, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_requirements_match_pyproject_and_avoid_torch():
+    reqs = _reqs(os.path.join(ROOT, "requirements.txt"))
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+        py = tomllib.load(f)
+    deps = [d.replace(" ", "") for d in py["project"]["dependencies"]]
+    assert sorted(reqs) == sorted(deps), "requirements.txt and pyproject.toml dependencies differ"
+    names = {_name(r) for r in reqs}
+    assert not names & {"torch", "torchvision", "torchaudio"}, "no torch pins: ComfyUI's torch is used"
+    for field in ("PublisherId", "DisplayName", "Icon"):
+        assert py["tool"]["comfy"].get(field), f"[tool.comfy] needs {field}"
+    assert py["project"]["requires-python"]
+
+
+def test_design_card_layout():
+    for p in ("__init__.py", "nodes", "synchrorama_core", "workflows", "tests", "requirements.txt", "README.md",
+              "pyproject.toml"):
+        assert os.path.exists(os.path.join(ROOT, p)), p
+
+
+def test_core_never_imports_comfyui_or_nodes():
+    bad = []
+    for dirpath, _, files in os.walk(os.path.join(ROOT, "synchrorama_core")):
+        for f in files:
+            if f.endswith(".py"):
+                src = open(os.path.join(dirpath, f), encoding="utf-8").read()
+                if re.search(r"^\s*(import|from)\s+(folder_paths|comfy\b|comfy\.|nodes\b|server\b)", src, re.M):
+                    bad.append(os.path.relpath(os.path.join(dirpath, f), ROOT))
+    assert not bad, f"synchrorama_core must not import ComfyUI or nodes/: {bad}"
+
+
+def test_readme_test_command_is_what_ci_runs():
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    ci = open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8").read()
+    cmd = ".venv/bin/python -m pytest -q"
+    assert cmd in ci.splitlines()[-1]
+    assert f"bash .ci/setup && {cmd}" in readme
