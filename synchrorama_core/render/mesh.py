@@ -278,8 +278,11 @@ def build_mesh(landmarks: np.ndarray, size: Tuple[int, int], hair: float = 0.35,
     tri = np.asarray(tris, np.int64)
     tri = _orient(tri, verts)
 
-    w1 = 0.55 + 0.45 * np.clip(s + 0.5, 0, 1)       # hair moves with the head, the neck less
-    w2 = 0.12 + 0.18 * np.clip(s + 0.5, 0, 1)
+    # hair (above and beside the face) moves with the head; neck and collar below the chin much less
+    side = np.clip((s + 0.9) / 1.0, 0, 1)
+    side = side * side * (3 - 2 * side)
+    w1 = 0.2 + 0.8 * side
+    w2 = 0.05 + 0.25 * side
     return ControlMesh(src=verts, tris=tri, kind=np.asarray(kinds, np.int8), ring1=i1, ring2=i2,
                        border=np.r_[i3, ic].astype(np.int64), w_ring1=w1, w_ring2=w2, mouth=mouth,
                        eye_r=eye_r, eye_l=eye_l, stable=stable, up=up, size=(h, w))

@@ -218,8 +218,8 @@ class WarpRenderer:
                 self.weights.append(w.copy())
                 f = self.render_landmarks(tg[j], neu[j], w)
                 np.clip(f, 0.0, 1.0, out=f)
+                steps.tick()          # progress counts frames made; a cancel stops before handing out more
                 yield (f * 255.0 + 0.5).astype(np.uint8) if dtype == np.uint8 else f
-                steps.tick()
 
     def render(self, motion: MotionData, progress: Optional[ProgressFn] = None,
                cancelled: Optional[CancelFn] = None, out: Optional[np.ndarray] = None) -> np.ndarray:

@@ -176,22 +176,5 @@ def mouth_interior(b: Band, width: float, col: MouthColours, teeth: bool = True)
 
 # ----------------------------------------------------------------------------- eyelid
 
-def eyelid(b: Band, skin: np.ndarray, lash: np.ndarray, eye_width: float, skin_mix: float = 0.35):
-    """Colour [P, 3] and alpha [P] to lay over a closing upper lid on band ``b`` (open lid line ->
-    new lid line), on top of the warped lid skin: a little of the lid's median skin colour (evens
-    out the stretched texture), a faint shadow toward the lid edge and the lash line along it.
-
-    ``skin`` [K, 3]: lid skin colour per upper-chain point (sampled from the reference);
-    ``lash``: colour of the lash line.
-    """
-    v = b.t / b.gap
-    col = skin_at(skin, b.iu) * (1.0 - 0.12 * v)[:, None]
-    a = np.full(len(v), skin_mix, np.float32) * np.clip(b.t / 1.5, 0, 1)
-    lw = max(1.0, 0.05 * eye_width)
-    la = np.clip(1.0 - (b.gap - b.t) / lw, 0, 1) * 0.85
-    col = (col * (a * (1 - la))[:, None] + lash[None, :] * la[:, None]) / np.maximum(a + la - a * la, 1e-6)[:, None]
-    return col.astype(np.float32), (a + la - a * la).astype(np.float32)
-
-
 def skin_at(skin: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return chain_at(skin, idx)

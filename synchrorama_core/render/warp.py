@@ -27,12 +27,16 @@ from ..errors import InvalidDataError
 from ..face import topology as topo
 from ..types import LANDMARK_COUNT
 from . import synth
-from .mesh import EYE_L, EYE_R, FACE, MOUTH, N_MESH, Chains, ControlMesh, build_mesh
+from .mesh import EYE_L, EYE_R, MOUTH, N_MESH, Chains, ControlMesh, build_mesh
 from .raster import warp_triangles
 
 _FAR = 1e6
 #: share of the reference's mouth opening that stays attached to the upper lip when it opens wider
 UPPER_SHARE = 0.65
+#: the painted lid fades in over this fraction of the eye's width, above the old lash band
+LASH_FADE = 0.1
+#: height of the lid-skin strip (above the lash band, fraction of the eye's width) stretched over a closing lid
+LID_STRIP = 0.15
 
 
 @dataclass
@@ -118,7 +122,6 @@ class ReferenceWarper:
         self.z_bias[np.isin(m.kind, (MOUTH, EYE_R, EYE_L))] = 0.2 * self.face_size
         self.down = -m.up
         self._eye_override = [self._override_slots(m.eye_r, EYE_R), self._override_slots(m.eye_l, EYE_L)]
-        self._lid_override = [self._override_slots(m.eye_r, FACE), self._override_slots(m.eye_l, FACE)]
         self._colours()
 
     # ------------------------------------------------------------------ setup
@@ -176,8 +179,7 @@ class ReferenceWarper:
             ref_l = np.median(lum, axis=1)[:, None]
             ok = prof >= 0.85 * ref_l
             first = np.where(ok.any(axis=1), ok.argmax(axis=1), len(steps) - 1)
-            depth = steps[first] + 0.5
-            depth[0] = depth[-1] = 0.0
+            depth = np.clip(steps[first] + 0.5, 0.06 * ew, 0.2 * ew)
             self.lash_depth.append(depth)
 
     # ------------------------------------------------------------------ per frame
@@ -220,18 +222,16 @@ class ReferenceWarper:
         eye_info = []
         for e, ch in enumerate((m.eye_r, m.eye_l)):
             info = self._eye_state(ch, tgt, neu, head, scale)
+            if info is not None:
+                info["eye"] = e
             eye_info.append(info)
             if info is None:
                 continue
             if tri_s is self.tri_src:
                 tri_s = self.tri_src.copy()
-            # the eyeball stays put under the closing lid ...
+            # the eyeball stays put under the closing lid (which is painted over it below)
             tt, kk, ii = self._eye_override[e]
             tri_s[tt, kk] = info["src_upper"][ii]
-            # ... and the skin above the lid stretches down without dragging the lash line along
-            tt, kk, ii = self._lid_override[e]
-            shift = (self.lash_depth[e] * info["closing"])[:, None] * self.eye_e2[e][None, :]
-            tri_s[tt, kk] = (self.landmarks[ch.upper, :2] - shift)[ii]
         active = np.abs(tri_t - tri_s).max(axis=(1, 2)) > 1e-4
         h, w = self.image.shape[:2]
         if out is None:
@@ -274,14 +274,42 @@ class ReferenceWarper:
         return {"src_upper": src_upper, "open_up": open_up, "closing": 1.0 - f[:, 0]}
 
     def _paint_lid(self, out, ch: Chains, tgt, info, skin, lash, head) -> None:
+        """Paint the lid from the open lid line (plus the old lash band above it) down to the new one.
+
+        The texture is the reference's lid skin just above its lash band, stretched over the lid;
+        a lash line runs along the lid's new lower edge.
+        """
+        e = info["eye"]
         t_up = tgt[ch.upper, :2]
         down = head[0] @ self.down
-        b = synth.band(info["open_up"], t_up, down, out.shape)
+        n = _frame(t_up, down)
+        ew = float(np.linalg.norm(t_up[-1] - t_up[0]))
+        scale = float(np.sqrt(abs(np.linalg.det(head[0]))))
+        closing = info["closing"]
+        cover = (self.lash_depth[e] * scale + LASH_FADE * ew) * closing     # above the open lid line
+        top = info["open_up"] - cover[:, None] * n[None, :]
+        b = synth.band(top, t_up, down, out.shape)
         if b is None:
             return
-        ew = float(np.linalg.norm(t_up[-1] - t_up[0]))
-        col, a = synth.eyelid(b, skin, lash, ew)
-        a = (a * b.alpha)[:, None]
+        v = b.t / b.gap
+        src_up = self.landmarks[ch.upper, :2]
+        e2 = self.eye_e2[e]
+        ew_s = float(np.linalg.norm(src_up[-1] - src_up[0]))
+        depth = np.interp(b.iu, np.arange(len(src_up)), self.lash_depth[e])
+        sp = synth.chain_at(src_up, b.iu) - e2[None, :] * (depth + 0.5 + (1.0 - v) * LID_STRIP * ew_s)[:, None]
+        tex = synth.bilinear(self.image, sp[:, 0], sp[:, 1])
+        col = 0.7 * tex + 0.3 * synth.chain_at(skin, b.iu)
+        fade = max(1.0, LASH_FADE * ew)
+        # match the tone of the skin the lid fades into, then shade it like a lid over a round eyeball
+        rim = b.t < fade
+        if rim.sum() >= 4:
+            gain = out[b.ys[rim], b.xs[rim]].mean(axis=0) / np.maximum(col[rim].mean(axis=0), 1e-3)
+            col = col * np.clip(gain, 0.8, 1.25)[None, :]
+        col = col * (1.0 - 0.12 * v - 0.12 * (2 * b.u - 1) ** 2)[:, None]
+        lw = max(1.0, 0.05 * ew)
+        la = (np.clip(1.0 - (b.gap - b.t) / lw, 0, 1) * 0.85)[:, None]
+        col = col * (1 - la) + lash[None, :] * la
+        a = (b.alpha * synth._smooth(b.t / fade))[:, None]
         out[b.ys, b.xs] = out[b.ys, b.xs] * (1 - a) + col * a
 
     # ------------------------------------------------------------------ mouth
