@@ -201,18 +201,20 @@ class HTTPBackend:
 
         t = threading.Thread(target=work, name="synchrorama-scene-http", daemon=True)
         t.start()
+        late = False
         try:
             while t.is_alive():
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    late = True
                     break
                 if cancelled is not None and cancelled():
                     raise Cancelled("scene description cancelled by the user while waiting for the server")
                 t.join(min(left, 0.05))
         finally:
             if t.is_alive():
-                _abort(conn)
-        if t.is_alive() or ("ok" not in result and "err" not in result):
+                _abort(conn)  # unblocks the worker; whatever it read after this is discarded
+        if late or ("ok" not in result and "err" not in result):
             raise SceneTimeoutError("the server did not answer in time")
         if "err" in result:
             if isinstance(result["err"], (TimeoutError, socket.timeout)):

@@ -140,7 +140,11 @@ class LocalBackend:
             return self
         import torch
         tf = _transformers()
-        kind = detect_model_type(self.path) if self.model_type == "auto" else self.model_type
+        detected = detect_model_type(self.path)
+        kind = detected if self.model_type == "auto" else self.model_type
+        if kind == "vision" and detected != "vision":
+            raise SceneConfigError(f"model_type is 'vision' but the model in {self.path} is not an image-text-to-text "
+                                   f"model with a processor; choose 'auto' or 'text'")
         dev = torch.device(self.device) if not isinstance(self.device, torch.device) else self.device
         if self.dtype == "auto":
             dt = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if dev.type == "cuda" \
@@ -160,7 +164,9 @@ class LocalBackend:
                 self.model = tf.AutoModelForCausalLM.from_pretrained(self.path, **kw)
         except (OSError, ValueError, KeyError) as e:
             self.model = self.tokenizer = self.processor = None
-            raise ModelNotFoundError(f"cannot load the {kind} model in {self.path}: {e}. It needs config.json, "
+            msg = " ".join(str(e).split())
+            msg = msg[:300] + ("..." if len(msg) > 300 else "")
+            raise ModelNotFoundError(f"cannot load the {kind} model in {self.path}: {msg}. It needs config.json, "
                                      f"*.safetensors and the tokenizer{' and processor' if kind == 'vision' else ''} "
                                      f"files of a transformers chat model") from e
         self.model.to(dev).eval()

@@ -122,14 +122,16 @@ _THINK = re.compile(r"<(think|thinking|reasoning)>.*?</\1>", re.S | re.I)
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n?(.*?)```", re.S)
 
 
-def _balanced(text: str, start: int) -> Tuple[str, bool]:
-    """The bracketed value starting at ``text[start]`` (``{`` or ``[``), respecting strings, and
-    whether it had to be closed: a value cut off by the end of the text (a reply stopped by
-    ``max_tokens``) gets its open string and brackets closed."""
+def _balanced(text: str, start: int) -> List[Tuple[str, bool]]:
+    """Candidates for the bracketed value starting at ``text[start]`` (``{`` or ``[``), respecting
+    strings, each with whether it had to be closed.  A complete value gives one candidate; a value
+    cut off by the end of the text (a reply stopped by ``max_tokens``) gives the text closed as it
+    is, then cut back to each of its last commas (dropping the unfinished element) and closed."""
     stack: List[str] = []
     quote: Optional[str] = None
     esc = False
     pairs = {"{": "}", "[": "]"}
+    commas: List[Tuple[int, str]] = []  # (position, closing brackets needed there)
     for i in range(start, len(text)):
         ch = text[i]
         if quote:
@@ -144,16 +146,21 @@ def _balanced(text: str, start: int) -> Tuple[str, bool]:
             quote = ch
         elif ch in pairs:
             stack.append(pairs[ch])
+        elif ch == ",":
+            commas.append((i, "".join(reversed(stack))))
         elif ch in "}]":
             if not stack or stack[-1] != ch:
-                return text[start:i], False  # mismatched bracket: hand back what precedes it
+                return [(text[start:i], False)]  # mismatched bracket: hand back what precedes it
             stack.pop()
             if not stack:
-                return text[start:i + 1], False
+                return [(text[start:i + 1], False)]
     body = text[start:].rstrip()
     if quote is None:
         body = re.sub(r",\s*$", "", body)
-    return body + (quote or "") + "".join(reversed(stack)), True
+    out = [(body + (quote or "") + "".join(reversed(stack)), True)]
+    for pos, closing in reversed(commas[-12:]):
+        out.append((text[start:pos] + closing, True))
+    return out
 
 
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
@@ -208,15 +215,15 @@ def extract_json(text: str) -> Tuple[Any, List[str]]:
     starts = [i for i, ch in enumerate(t) if ch in "{["]
     if not starts:
         raise SceneReplyError(f"the reply holds no JSON object: {_preview(text)}")
-    last_err: Optional[Exception] = None
     for s in starts[:20]:
-        cand, closed = _balanced(t, s)
-        tried: List[str] = []
-        try:
-            v = _loads(cand, tried)
-        except SceneReplyError as e:
-            last_err = e
-            continue
+        v = None
+        for cand, closed in _balanced(t, s):
+            tried: List[str] = []
+            try:
+                v = _loads(cand, tried)
+            except SceneReplyError:
+                continue
+            break
         if not isinstance(v, (dict, list)):
             continue
         repairs += tried
@@ -227,7 +234,7 @@ def extract_json(text: str) -> Tuple[Any, List[str]]:
         elif t[s + len(cand):].strip():
             repairs.append("ignored text after the JSON")
         return v, repairs
-    raise SceneReplyError(f"the reply is not valid JSON ({last_err}): {_preview(text)}")
+    raise SceneReplyError(f"the reply is not valid JSON: {_preview(text)}")
 
 
 def _preview(text: Any, n: int = 120) -> str:
