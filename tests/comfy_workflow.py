@@ -13,6 +13,7 @@ import os
 from typing import Dict, List, Optional, Tuple
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+MODEL_EXTS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf")
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORE_OBJECT_INFO = os.path.join(HERE, "data", "core_object_info.json")
 
@@ -83,6 +84,8 @@ def check_widget_value(value, spec, live_files: bool = False) -> Optional[str]:
     combo = combo_options(spec)
     if combo is not None and is_file_combo(spec) and not live_files:
         return None if isinstance(value, str) and value else f"{value!r} is not a file name"
+    if combo is not None and not live_files and isinstance(value, str) and value.endswith(MODEL_EXTS):
+        return None  # a model file: which ones a creator has is machine-dependent (checked live by the host test)
     if combo is not None:
         return None if value in combo else f"{value!r} is not one of {combo[:8]}{'...' if len(combo) > 8 else ''}"
     if t == "INT":
@@ -220,6 +223,14 @@ class UIWorkflow:
                 "properties": {"Node name for S&R": type_}, "widgets_values": values}
         if title:
             node["title"] = title
+        self.nodes.append(node)
+        return node
+
+    def note(self, text: str, pos=(0, 0), size=(420, 200)) -> dict:
+        """A Markdown note (frontend-only: not part of the API prompt)."""
+        node = {"id": len(self.nodes) + 1, "type": "MarkdownNote", "pos": list(pos), "size": list(size), "flags": {},
+                "order": len(self.nodes), "mode": 0, "inputs": [], "outputs": [], "properties": {},
+                "widgets_values": [text], "color": "#432", "bgcolor": "#653"}
         self.nodes.append(node)
         return node
 

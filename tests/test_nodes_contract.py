@@ -116,3 +116,9 @@ def test_workflow_fits_the_nodes(pack, path):
     prompt, problems = ui_to_api(wf, info)
     assert not problems, "\n".join(problems)
     assert any(v["class_type"].startswith("SynchroRaMa") for v in prompt.values())
+
+
+def test_shipped_workflows_are_current(pack):
+    """workflows/ is what tests/make_workflows.py writes from the nodes as they are now."""
+    import make_workflows
+    assert make_workflows.main(["--check"]) == 0, "run: python tests/make_workflows.py"
