@@ -90,6 +90,38 @@ def test_sentences_are_spread_over_voiced_time_and_land_on_their_speech(speech):
     assert emo.valence[first].mean() > 0 > emo.valence[second].mean()
 
 
+@pytest.mark.parametrize("sentences,speed", [
+    # commas pause too: the sentence end is the longer pause, though a comma pause is nearer the estimate
+    (["Great, great, great.", "That is a terrible, horrible, awful idea, you fool."], 120),
+    # numbers are read out: "1999" is long though it has no vowel letters
+    (["We met in 1999, 2004, 2011 and 2017.", "I am so sad and lonely now."], 160),
+    # three boundaries chosen together: two one-word sentences, then a long one full of commas
+    (["No.", "No.", "I said no, and I mean it, absolutely not, never."], 160),
+])
+def test_sentence_boundaries_land_in_the_sentence_end_pauses(speech, sentences, speed):
+    sp = speech(" ".join(sentences), speed=speed)
+    segs = spread_over_voiced(sentences, sp.features["vad"], sp.fps)
+    for k in range(1, len(sentences)):
+        # truth: where the voice of the first k sentences, spoken alone, ends
+        alone = speech(" ".join(sentences[:k]), speed=speed).features["vad"]
+        end = (np.flatnonzero(alone > 0.5)[-1] + 1) / sp.fps
+        assert segs[k - 1].end_s == pytest.approx(end, abs=0.1), (k, segs[k - 1], end)
+        assert segs[k].start_s > segs[k - 1].end_s  # the pause between them belongs to neither
+
+
+def test_longer_pause_wins_over_a_nearer_shorter_one():
+    fps = 25.0
+    vad = np.ones(200)
+    vad[45:48] = 0    # a comma-like pause (3 frames) exactly at the proportional estimate
+    vad[60:70] = 0    # a sentence-end pause (10 frames), 12 voiced frames later
+    sentences = ["ha " * 45, "ho " * 142]   # 45 : 142 syllables = the voiced frames before : after frame 45
+    segs = spread_over_voiced(sentences, vad, fps)
+    assert (segs[0].end_s, segs[1].start_s) == (60 / fps, 70 / fps)
+    # the preference for longer pauses is what moves it: without it the nearer pause wins
+    segs0 = spread_over_voiced(sentences, vad, fps, pause_bonus=0.0, no_pause_cost=0.0)
+    assert (segs0[0].end_s, segs0[1].start_s) == (45 / fps, 48 / fps)
+
+
 def test_no_transcript_leaves_text_silent_and_no_voice_spreads_over_clip(speech):
     sp = speech(NEUTRAL_SENT)
     emo = embed_emotion(sp, "")
