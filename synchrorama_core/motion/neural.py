@@ -34,6 +34,7 @@ from ..models import resolve_model
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import EMOTIONS, EXPRESSIONS, EmotionData, MotionData, SceneData, SpeechData
 from . import _signal as sig
+from .adjust import MOUTH
 from .emotion_map import emotion_on_frames
 
 FORMAT = 1
@@ -44,7 +45,6 @@ EMOTION_INPUTS = tuple(f"p_{e}" for e in EMOTIONS) + ("valence", "arousal", "int
 OUTPUTS = ("yaw", "pitch", "roll", "tx", "ty", "log_scale") + tuple(EXPRESSIONS)
 #: output unit of each pose channel: rotation in 10 degrees, translation and log scale in 0.05
 ROT_UNIT, TRANS_UNIT, SCALE_UNIT = 10.0, 0.05, 0.05
-MOUTH = ("jaw_open", "mouth_wide", "mouth_pucker", "mouth_press")
 
 
 class A2MModelError(InvalidDataError):
@@ -91,15 +91,6 @@ def outputs_to_arrays(y: np.ndarray) -> Dict[str, np.ndarray]:
     y = np.asarray(y, np.float64)
     return {"rotation": np.clip(y[:, 0:3] * ROT_UNIT, -89, 89), "translation": y[:, 3:5] * TRANS_UNIT,
             "scale": np.exp(np.clip(y[:, 5] * SCALE_UNIT, -1, 1)), "expressions": np.clip(y[:, 6:], 0, 1)}
-
-
-def _resample_rows(x: np.ndarray, fps_in: float, n_out: int, fps_out: float) -> np.ndarray:
-    """Rows of ``x`` (frames at ``fps_in``) linearly interpolated at the centres of ``n_out`` frames at ``fps_out``."""
-    if len(x) == 0 or n_out == 0:
-        return np.zeros((n_out,) + x.shape[1:], x.dtype)
-    t_in = (np.arange(len(x)) + 0.5) / fps_in
-    t_out = (np.arange(n_out) + 0.5) / fps_out
-    return np.stack([np.interp(t_out, t_in, x[:, j]) for j in range(x.shape[1])], axis=1).astype(x.dtype)
 
 
 # ------------------------------------------------------------------------------ the network
@@ -269,7 +260,7 @@ class NeuralA2M:
         x = np.concatenate(parts, axis=1)
         fps_m = float(self.config["fps"])
         if abs(fps_m - speech.fps) > 1e-6:
-            x = _resample_rows(x, speech.fps, int(round(speech.duration_s * fps_m)), fps_m)
+            x = sig.resample_rows(x, speech.fps, int(round(speech.duration_s * fps_m)), fps_m)
         mean = np.asarray(self.config["input_mean"], np.float32)
         std = np.maximum(np.asarray(self.config["input_std"], np.float32), 1e-4)
         return (x - mean) / std
@@ -304,7 +295,7 @@ class NeuralA2M:
         y = self.run(self.inputs(speech, emotion), window, progress, cancelled)
         fps_m = float(self.config["fps"])
         if abs(fps_m - speech.fps) > 1e-6:
-            y = _resample_rows(y, fps_m, speech.n_frames, speech.fps)
+            y = sig.resample_rows(y, fps_m, speech.n_frames, speech.fps)
         return y
 
     def generate(self, speech: SpeechData, emotion: Optional[EmotionData] = None,

@@ -34,6 +34,7 @@ from ..errors import InvalidDataError
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import EMOTIONS, EXPRESSIONS, EmotionData, MotionData, SceneData, SpeechData
 from . import _signal as sig
+from .adjust import MOUTH, check_number
 from .emotion_map import emotion_expressions, emotion_on_frames
 from .gestures import scene_gestures
 
@@ -58,14 +59,7 @@ class ProceduralConfig:
     def validated(self) -> "ProceduralConfig":
         vals = {}
         for k, (lo, hi) in self._LIMITS.items():
-            v = getattr(self, k)
-            try:
-                v = float(v)
-            except (TypeError, ValueError):
-                raise InvalidDataError(f"motion control {k} must be a number, got {v!r}") from None
-            if not math.isfinite(v) or v < lo or v > hi:
-                raise InvalidDataError(f"motion control {k}={v} is outside [{lo}, {hi}]")
-            vals[k] = v
+            vals[k] = check_number(getattr(self, k), f"motion control {k}", lo, hi)
         try:
             seed = int(self.seed)
         except (TypeError, ValueError):
@@ -288,7 +282,7 @@ def generate_procedural(speech: SpeechData, emotion: Optional[EmotionData] = Non
     probs_s = sig.smooth(emo["probs"], 0.3 * fps)
     probs_s = probs_s / np.maximum(probs_s.sum(1, keepdims=True), 1e-6)
     ex = emotion_expressions(probs_s, sig.smooth(emo["intensity"], 0.3 * fps), cfg.expression_scale)
-    for k in ("jaw_open", "mouth_wide", "mouth_pucker", "mouth_press"):
+    for k in MOUTH:
         ex[:, X[k]] = ex[:, X[k]] * (1.0 - 0.5 * mouth["jaw_open"]) + mouth[k]
     # eyebrow flashes on pitch accents
     f0 = f["f0_hz"].astype(np.float64)

@@ -44,6 +44,7 @@ import numpy as np
 from ..errors import AudioError, InvalidDataError, SynchroRaMaError
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import EMOTIONS, EXPRESSIONS, EmotionData, MotionData, SpeechData
+from .adjust import MOUTH
 from .extract import motion_from_landmarks
 from .neural import (EMOTION_INPUTS, OUTPUTS, SPEECH_INPUTS, NeuralA2M, default_config, emotion_inputs,
                      motion_targets, speech_inputs)
@@ -53,7 +54,7 @@ log = logging.getLogger("synchrorama.motion.train")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 #: loss weight of each output channel (pose in its output units; mouth shapes matter most for sync)
 CHANNEL_WEIGHTS = np.array([1.0, 1.0, 1.0, 0.5, 0.5, 0.5] +
-                           [4.0 if k in ("jaw_open", "mouth_wide", "mouth_pucker", "mouth_press") else 2.0
+                           [4.0 if k in MOUTH else 2.0
                             for k in EXPRESSIONS], np.float32)
 _EMOTION_WORDS = {"angry": "angry", "anger": "angry", "contempt": "contempt", "disgusted": "disgusted",
                   "disgust": "disgusted", "fear": "fear", "fearful": "fear", "happy": "happy",
