@@ -1,0 +1,115 @@
+"""Benchmark: A2M motion for 60 s of espeak-ng speech, motion frames, neural inference, curves.
+
+    python bench/bench_motion.py
+
+Prints a table (median of several runs; the machine may be shared, so compare with care).
+Targets (issue 5): procedural motion for 60 s at 25 fps < 0.5 s; motion frames at 512x512
+>= 100 frames/s.  The neural A2M row uses the default architecture with random weights (the
+speed does not depend on what the weights learned).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from synchrorama_core.audio import load_speech_waveform, speech_from_waveform  # noqa: E402
+from synchrorama_core.face import analyze_face  # noqa: E402
+from synchrorama_core.motion import (STYLES, adjust_motion, blend_motion, draw_motion_curves,  # noqa: E402
+                                     generate_procedural, motion_frames)
+from synchrorama_core.motion.neural import NeuralA2M, default_config, n_parameters  # noqa: E402
+from synchrorama_core.types import MotionData  # noqa: E402
+
+FPS = 25.0
+TEXT = ("Hello there. I am really happy to see you today, it is a wonderful morning. "
+        "Shall we take a walk along the river before lunch?")
+
+
+def _minute_of_speech(tmp: str) -> np.ndarray:
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        sys.exit("espeak-ng is needed: apt-get install espeak-ng")
+    wav = os.path.join(tmp, "s.wav")
+    subprocess.run([exe, "-v", "en-us", "-w", wav, TEXT], check=True, capture_output=True)
+    y = load_speech_waveform(wav)
+    rng = np.random.default_rng(0)
+    parts, total = [], 0
+    while total < 60 * 16000:
+        gap = (rng.standard_normal(int(rng.uniform(0.3, 1.2) * 16000)) * 1e-3).astype(np.float32)
+        parts += [y, gap]
+        total += len(y) + len(gap)
+    return np.concatenate(parts)[: 60 * 16000]
+
+
+def _median_s(fn, repeat: int) -> float:
+    ts = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def main() -> None:
+    import torch
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = _minute_of_speech(tmp)
+    t = time.perf_counter()
+    speech = speech_from_waveform(wav, FPS)
+    rows.append(("speech features, 60 s (audio stage, for reference)", f"{time.perf_counter() - t:.2f} s", ""))
+
+    generate_procedural(speech)
+    s = _median_s(lambda: generate_procedural(speech, seed=1), 7)
+    rows.append((f"procedural motion, 60 s @ {FPS:g} fps ({speech.n_frames} frames)", f"{1000 * s:.0f} ms",
+                 f"target < 500 ms: {'ok' if s < 0.5 else 'MISSED'}"))
+    motion = generate_procedural(speech, seed=1)
+
+    from skimage import data
+    face = analyze_face(data.astronaut().astype(np.float32) / 255.0)
+    n = 200
+    first = MotionData(fps=FPS, duration_s=n / FPS, rotation=motion.rotation[:n], translation=motion.translation[:n],
+                       scale=motion.scale[:n], expressions={k: v[:n] for k, v in motion.expressions.items()})
+    out = np.empty((n, 512, 512, 3), np.float32)
+    for style in STYLES:
+        motion_frames(face, first, style, 512, 512)  # warm-up (rig, style chains)
+        s = _median_s(lambda: motion_frames(face, first, style, 512, 512), 3)
+        s32 = _median_s(lambda: motion_frames(face, first, style, 512, 512, out=out), 3)
+        rows.append((f"motion frames 512x512, {style} (uint8 / float32 IMAGE)",
+                     f"{n / s:.0f} / {n / s32:.0f} frames/s",
+                     f"target >= 100: {'ok' if min(n / s, n / s32) >= 100 else 'MISSED'}"))
+
+    for name, cfg in (("default", default_config()), ("small", default_config(channels=64))):
+        torch.manual_seed(0)
+        model = NeuralA2M(cfg)
+        model.generate(speech)
+        s = _median_s(lambda: model.generate(speech, seed=1), 5)
+        rows.append((f"neural A2M inference, 60 s, {name} ({n_parameters(model) / 1e6:.2f} M params, CPU)",
+                     f"{1000 * s:.0f} ms", f"{speech.duration_s / s:.0f}x real time"))
+
+    s = _median_s(lambda: draw_motion_curves(motion), 5)
+    rows.append(("curves plot, 60 s motion (1024 px wide)", f"{1000 * s:.0f} ms", ""))
+    other = generate_procedural(speech, seed=2)
+    s = _median_s(lambda: adjust_motion(blend_motion(motion, other, 0.5), head_scale=0.5, lip_scale=1.2), 5)
+    rows.append(("blend + adjust, 60 s motion", f"{1000 * s:.1f} ms", ""))
+
+    w = max(len(r[0]) for r in rows)
+    v = max(len(r[1]) for r in rows)
+    print(f"SynchroRaMa motion benchmark ({os.cpu_count()} CPUs, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads)")
+    print(f"{'what':<{w}}  {'time':>{v}}  note")
+    for a, b, c in rows:
+        print(f"{a:<{w}}  {b:>{v}}  {c}")
+
+
+if __name__ == "__main__":
+    main()
