@@ -69,6 +69,18 @@ def test_negation_flips_valence_and_emotion(speech):
     assert very.probs[hi] > bit.probs[hi] and very.arousal > bit.arousal
 
 
+def test_intensifiers_strengthen_and_downtoners_weaken_on_speech(speech):
+    hi = EMOTIONS.index("happy")
+    res = {}
+    for text in ("I am slightly happy.", "I am happy.", "I am extremely happy!"):
+        part = embed_emotion(speech(text), text).parts["text"]
+        m = part.confidence > 0
+        res[text] = (part.probs[m, hi].mean(), part.valence[m].mean(), part.arousal[m].mean())
+    bit, plain, very = res.values()
+    assert bit[0] < plain[0] < very[0] and bit[1] < plain[1] < very[1], res
+    assert very[2] > plain[2] + 0.1, res
+
+
 def test_sentences_are_spread_over_voiced_time_and_land_on_their_speech(speech):
     text = "I am so happy and delighted today. I feel terribly sad and miserable now."
     sp = speech(text)
@@ -213,6 +225,26 @@ def test_fusion_is_confidence_and_weight_weighted():
     assert 0.34 < es.probs[22, hi] < es.probs[28, hi] < 0.99
     none = fuse({"va": _part(n, "angry", 0.0)}, {"va": 1}, fps, 2.0)
     assert np.allclose(none.probs[:, NEUTRAL], 1) and np.allclose(none.valence, 0)
+
+
+def test_temporal_smoothing_on_speech(speech):
+    text = "I am so happy and delighted today! I feel terribly sad and miserable now."
+    sp = speech(text)
+    runs = {s: embed_emotion(sp, text, smoothing_s=s) for s in (0.0, 0.3, 1.0)}
+    jumps = {s: float(np.abs(np.diff(e.valence)).max()) for s, e in runs.items()}
+    tv = {s: float(np.abs(np.diff(e.probs, axis=0)).sum()) for s, e in runs.items()}
+    assert jumps[0.0] > jumps[0.3] > jumps[1.0] and jumps[0.0] > 3 * jumps[1.0], jumps
+    assert tv[0.0] > tv[0.3] > tv[1.0], tv
+    # smoothing blurs the change from happy to sad in time but does not move it or swap the sign
+    for e in runs.values():
+        assert e.valence[: sp.n_frames // 4].mean() > 0 > e.valence[-sp.n_frames // 4:].mean()
+    # smoothing 0 is the plain confidence-weighted average of the parts, frame by frame
+    e0 = runs[0.0]
+    num = sum(e0.weights[k] * p.confidence.astype(np.float64) * p.valence for k, p in e0.parts.items())
+    den = sum(e0.weights[k] * p.confidence.astype(np.float64) for k, p in e0.parts.items())
+    assert np.allclose(e0.valence, num / (den + 1e-3), atol=1e-5)
+    with pytest.raises(InvalidDataError, match="smoothing"):
+        embed_emotion(sp, text, smoothing_s=-1.0)
 
 
 def test_target_emotion_and_global_intensity(speech):

@@ -86,7 +86,7 @@ def _save_whisper(path):
     eot = ids["<|endoftext|>"]
     cfg = WhisperConfig(vocab_size=ids["<|notimestamps|>"] + 1 + 1501, num_mel_bins=80, encoder_layers=1,
                         decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
-                        decoder_ffn_dim=32, d_model=16, max_source_positions=1500, max_target_positions=48,
+                        decoder_ffn_dim=32, d_model=16, max_source_positions=1500, max_target_positions=24,
                         decoder_start_token_id=ids["<|startoftranscript|>"], pad_token_id=eot, bos_token_id=eot,
                         eos_token_id=eot)
     torch.manual_seed(2)
@@ -95,7 +95,7 @@ def _save_whisper(path):
         decoder_start_token_id=ids["<|startoftranscript|>"], eos_token_id=eot, pad_token_id=eot, bos_token_id=eot,
         no_timestamps_token_id=ids["<|notimestamps|>"], is_multilingual=True, lang_to_id={"<|en|>": ids["<|en|>"]},
         task_to_id={"transcribe": ids["<|transcribe|>"], "translate": ids["<|translate|>"]},
-        max_initial_timestamp_index=50, begin_suppress_tokens=[eot], max_length=48)
+        max_initial_timestamp_index=50, begin_suppress_tokens=[eot], max_length=24)
     m.save_pretrained(path, safe_serialization=True)
     WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tok).save_pretrained(path)
     return path
