@@ -270,6 +270,145 @@ def test_references_of_different_sizes_nearest_expression_and_cross_fade(two_ref
     assert r1.choices == [1, 1]
 
 
+# ---------------------------------------------------------------------------- real speech motion
+
+def _sub(mo: MotionData, k: int) -> MotionData:
+    """The first ``k`` frames of ``mo``."""
+    return MotionData(fps=mo.fps, duration_s=k / mo.fps, rotation=mo.rotation[:k], translation=mo.translation[:k],
+                      scale=mo.scale[:k], expressions={n: v[:k] for n, v in mo.expressions.items()})
+
+
+@pytest.fixture(scope="module")
+def speech_motion(speech_16k):
+    """5 s of espeak-ng speech and the procedural A2M motion for it (jaw, visemes, blinks, head)."""
+    from synchrorama_core.audio import speech_from_waveform
+    from synchrorama_core.motion import generate_procedural
+    sp = speech_from_waveform(speech_16k[:5 * 16000], FPS, source="espeak")
+    return sp, generate_procedural(sp)
+
+
+@pytest.fixture(scope="module")
+def speech_render(renderer, speech_motion):
+    """The speech motion rendered on the astronaut, and every frame's face re-detected by tracking."""
+    from synchrorama_core.face import measure_landmarks, track_landmarks
+    _, mo = speech_motion
+    frames = renderer.render(mo)
+    lms = track_landmarks(frames)
+    return frames, lms, measure_landmarks(lms)
+
+
+def _lag_corr(a, b, max_lag=4) -> dict:
+    """Correlation of a[t] with b[t + lag] for each lag."""
+    out = {}
+    for lag in range(-max_lag, max_lag + 1):
+        x = a[max(0, -lag): len(a) - max(0, lag)]
+        y = b[max(0, lag): len(b) - max(0, -lag)]
+        out[lag] = float(np.corrcoef(x, y)[0, 1])
+    return out
+
+
+def test_speech_motion_lip_sync_and_blinks_measured_in_the_pixels(speech_motion, speech_render):
+    sp, mo = speech_motion
+    frames, _, meas = speech_render
+    assert len(frames) == mo.n_frames == n_frames(sp.duration_s, FPS) == 125
+    assert np.isfinite(frames).all() and frames.min() >= 0 and frames.max() <= 1
+    assert meas["found"].mean() >= 0.98
+    # the lip opening re-detected in the rendered pixels follows the speech envelope
+    corr = _lag_corr(np.nan_to_num(meas["mouth_opening"]), sp.features["rms"])
+    best = max(corr, key=corr.get)
+    assert corr[best] >= 0.6 and abs(best) <= 2, corr
+    # blinks in the motion close the eyes in the pixels
+    blink = 0.5 * (mo.expressions["blink_l"] + mo.expressions["blink_r"])
+    eyes = 0.5 * (meas["eye_left"] + meas["eye_right"])
+    shut, open_ = blink > 0.7, blink < 0.05
+    assert shut.sum() >= 2 and open_.sum() > 60
+    assert np.nanmean(eyes[shut]) < np.nanmean(eyes[open_]) - 0.04, (eyes[shut], np.nanmean(eyes[open_]))
+
+
+def _above_nose(face):
+    lm = face.landmarks[0]
+    x0, y0, x1, _ = (int(round(v)) for v in face.boxes[0])
+    return slice(max(0, y0), int(lm[T.NOSE_TIP, 1])), slice(max(0, x0), x1)
+
+
+def test_upper_face_keeps_the_reference_ssim(face, renderer, speech_motion, speech_render, astronaut):
+    """Mean SSIM of the region above the nose vs the reference >= 0.85, each frame first moved back by
+    the motion's head pose (a 2D similarity: what is left is the renderer's doing, plus the
+    out-of-plane part of the head turns, which a 2D similarity cannot undo)."""
+    from skimage.metrics import structural_similarity as ssim
+    from skimage.transform import SimilarityTransform, warp
+    from synchrorama_core.render.renderer import _stable_points
+    _, mo = speech_motion
+    frames = speech_render[0]
+    reg = _above_nose(face)
+    st = _stable_points()
+    _, neu = renderer.target_landmarks(mo)
+    ref = face.landmarks[0][st, :2]
+    scores = []
+    for f, nl in zip(frames[::2], neu[::2]):
+        tf = SimilarityTransform.from_estimate(ref, nl[st, :2])
+        back = warp(f, tf, order=1)
+        scores.append(ssim(back[reg], astronaut[reg], channel_axis=2, data_range=1.0))
+    assert np.mean(scores) >= 0.85, (np.mean(scores), np.min(scores))
+
+
+def test_zero_head_motion_keeps_background_and_upper_face(face, speech_motion, astronaut):
+    """The real speech motion without its head motion: outside the face/hair region nothing changes,
+    the region above the nose stays close to the reference (only blinks and brows move there)."""
+    from skimage.metrics import structural_similarity as ssim
+    _, mo = speech_motion
+    mo = _sub(mo, 50)
+    r = WarpRenderer(face, RenderOptions(head_scale=0.0))
+    frames = r.render(mo)
+    m = r.warpers[0].mesh
+    face_hair = _polygon_mask(m.src[m.ring1], 512, 512)
+    diff = np.abs(frames - astronaut[None]).max(axis=3)
+    assert diff[:, ~face_hair].max() <= 1.0 / 255
+    assert diff[:, face_hair].max() > 0.2                       # while the face does move
+    reg = _above_nose(face)
+    scores = [ssim(f[reg], astronaut[reg], channel_axis=2, data_range=1.0) for f in frames]
+    assert np.mean(scores) >= 0.95 and np.min(scores) >= 0.85, (np.mean(scores), np.min(scores))
+
+
+def test_several_references_follow_speech_without_popping(face, renderer, speech_motion, astronaut):
+    """Two references (the astronaut, and her warmer-lit, cropped picture with the mouth open): per
+    frame the nearer expression is used, and switching cross-fades: the largest frame-to-frame
+    change of the face stays at the level of the speech motion itself, while hard cuts jump."""
+    from skimage.transform import resize
+    _, mo = speech_motion
+    mo = _sub(mo, 50)
+    open_mouth = renderer.render(motion([{"jaw_open": 1.0}]))[0]
+    warm = np.clip(open_mouth * np.array([1.1, 1.0, 0.88], np.float32), 0, 1)
+    crop = resize(warm[40:440, 60:460], (300, 300), order=1).astype(np.float32)
+    refs = analyze_faces([astronaut, crop], sources=["astronaut", "open mouth"])
+    x0, y0, x1, y1 = (int(v) for v in face.boxes[0])
+
+    def steps(frames):
+        return np.abs(np.diff(frames[:, y0:y1, x0:x1], axis=0)).mean(axis=(1, 2, 3))
+
+    single = steps(renderer.render(mo))
+    r = WarpRenderer(refs, RenderOptions(blend_frames=4))
+    frames = r.render(mo)
+    assert frames.shape == (50, 512, 512, 3) and np.isfinite(frames).all()
+    ch = np.asarray(r.choices)
+    assert 5 <= (ch == 1).sum() <= 45 and (np.diff(ch) != 0).sum() >= 2
+    jaw = mo.expressions["jaw_open"]
+    assert jaw[ch == 1].mean() > jaw[ch == 0].mean() + 0.2       # the open-mouth picture for open mouths
+    tg, _ = r.target_landmarks(mo)
+    for j in range(len(ch)):                                     # nearest, up to the switching hysteresis
+        d = r._distances(tg[j])
+        assert d[ch[j]] <= d.min() + r.options.switch_margin + 1e-9
+    blended = steps(frames)
+    cut = WarpRenderer(refs, RenderOptions(blend_frames=0))
+    cut_steps = steps(cut.render(mo))
+    # a cut pops: frame-to-frame changes jump above those of the one-reference render (the measure
+    # can see it); the cross-fade spreads the same change over 4 frames: at most ~1/3 of the jump
+    pop_cut = (cut_steps - single).max()
+    pop_blend = (blended - single).max()
+    assert pop_cut > 0.3 * single.max(), (pop_cut, single.max())
+    assert pop_blend <= 0.35 * pop_cut, (pop_blend, pop_cut)
+
+
 # ---------------------------------------------------------------------------- streaming, errors
 
 def test_streaming_progress_cancel_and_uint8(face, renderer):
@@ -320,6 +459,54 @@ def test_bad_input_is_reported_clearly(face, astronaut):
         w.render(np.zeros((10, 3)))
 
 
+def test_motion_without_frames_is_an_error_before_any_frame(face, renderer):
+    empty = MotionData.neutral(0.01, FPS)           # audio shorter than one frame: round(0.25) = 0 frames
+    assert empty.n_frames == 0
+    with pytest.raises(InvalidDataError, match="no frames.*shorter than one video frame"):
+        renderer.frames(empty)                       # raised at the call, not at the first next()
+    with pytest.raises(InvalidDataError, match="no frames"):
+        iter_frames(face, empty)
+    with pytest.raises(InvalidDataError, match="no frames"):
+        render_video(face, empty)
+
+
+def test_grey_rgba_tiny_and_faceless_references(face, astronaut):
+    from synchrorama_core.errors import FaceNotFoundError
+    from synchrorama_core.face import FaceImageError
+    from skimage.transform import resize
+    mo = motion([{"jaw_open": 1.0, "yaw": 6.0}, {"blink_l": 1.0, "blink_r": 1.0}])
+    grey = astronaut @ np.array([0.299, 0.587, 0.114], np.float32)
+    rgba = np.concatenate([astronaut, np.full((512, 512, 1), 0.5, np.float32)], axis=2)
+    for img, want in ((grey, np.repeat(grey[:, :, None], 3, axis=2)), (rgba, astronaut * 0.5 + 0.5)):
+        f = analyze_face(img)                         # grey -> RGB, RGBA composited over white
+        assert np.abs(f.images[0] - want).max() < 1e-5
+        out = render_video(f, mo)
+        assert out.shape == (2, 512, 512, 3) and np.isfinite(out).all()
+        if img.ndim == 2:
+            assert np.abs(out[..., 0] - out[..., 2]).max() < 1e-5      # still grey after the warp
+        assert T.mouth_opening(_redetect(out[0])) > T.mouth_opening(f.landmarks[0]) + 0.1
+        # the warper alone takes grey / RGBA arrays the same way
+        w = ReferenceWarper(img, f.landmarks[0])
+        assert w.image.shape == (512, 512, 3) and np.abs(w.image - want).max() < 1e-5
+    # a tiny reference (too small for face analysis) still renders when its landmarks are given ...
+    with pytest.raises(FaceImageError, match="24x24"):
+        analyze_face(resize(astronaut, (24, 24)))
+    for side, ok in ((24, True), (12, False)):
+        small = resize(astronaut, (side, side), order=1).astype(np.float32)
+        k = side / 512
+        fd = FaceData(images=[small], landmarks=[face.landmarks[0] * np.float32(k)],
+                      boxes=[tuple(v * k for v in face.boxes[0])])
+        if ok:
+            out = render_video(fd, mo)
+            assert out.shape == (2, side, side, 3) and np.isfinite(out).all() and out.max() <= 1
+        else:                                         # ... until the face is only a few pixels
+            with pytest.raises(InvalidDataError, match="too small"):
+                WarpRenderer(fd)
+    # no face at all: the error names the image
+    with pytest.raises(FaceNotFoundError, match="no face found in reference image 2 of 2"):
+        analyze_faces([astronaut, astronaut[330:, :]])
+
+
 # ---------------------------------------------------------------------------- the node
 
 def test_warp_renderer_node(pack, face, comfy_dirs):
@@ -334,3 +521,28 @@ def test_warp_renderer_node(pack, face, comfy_dirs):
     assert float(images[0].sub(float(0)).abs().max()) <= 1.0
     assert np.abs(images[0].numpy() - face.images[0]).max() == 0.0
     assert np.abs(images[1].numpy() - face.images[0]).max() > 0.2
+
+
+def test_warp_renderer_node_progress_cancel_and_bad_motion(pack, face, comfy_dirs, monkeypatch):
+    """The node reports progress and stops on a cancel through nodes/comfy_adapter.Progress (here
+    standalone: its ComfyUI ends, ProgressBar and processing_interrupted, are replaced by recorders)."""
+    import sys
+    cls = pack.NODE_CLASS_MAPPINGS["SynchroRaMaWarpRenderer"]
+    prog = sys.modules[cls.__module__].comfy.Progress
+    seen = []
+    monkeypatch.setattr(prog, "update", lambda self, d, t: seen.append((d, t)))
+    mo = motion([{"jaw_open": i / 5} for i in range(6)])
+    (images,) = cls().render(face=face, motion=mo)
+    assert tuple(images.shape) == (6, 512, 512, 3) and seen == [(i, 6) for i in range(1, 7)]
+    seen.clear()
+    monkeypatch.setattr(prog, "cancelled", staticmethod(lambda: len(seen) >= 2))
+    with pytest.raises(Cancelled):
+        cls().render(face=face, motion=mo)
+    assert len(seen) == 2
+    monkeypatch.setattr(prog, "cancelled", staticmethod(lambda: False))
+    with pytest.raises(InvalidDataError, match="no frames"):
+        cls().render(face=face, motion=MotionData.neutral(0.0, FPS))
+    with pytest.raises(InvalidDataError, match="SR_MOTION"):
+        cls().render(face=face, motion={"frames": 3})
+    with pytest.raises(InvalidDataError, match="reference 3"):
+        cls().render(face=face, motion=mo, reference=3)

@@ -104,6 +104,15 @@ def _align(image: np.ndarray, lm: np.ndarray, ref_lm: np.ndarray, size) -> tuple
     return out, lm2
 
 
+def _check_motion(motion) -> None:
+    if not isinstance(motion, MotionData):
+        raise InvalidDataError(f"expected an SR_MOTION value (A2M Motion output), got {type(motion).__name__}")
+    if motion.n_frames == 0:
+        raise InvalidDataError(f"SR_MOTION has no frames: {motion.duration_s:.3f} s at {motion.fps:g} fps rounds to "
+                               f"0 frames (the audio is shorter than one video frame, {1 / motion.fps:.3f} s); "
+                               f"use longer audio")
+
+
 class WarpRenderer:
     """Render an ``SR_MOTION`` on the reference portrait(s) of an ``SR_FACE`` (see the module doc)."""
 
@@ -132,6 +141,8 @@ class WarpRenderer:
         f = self.features
         neutrality = 3 * f[:, 0] + 2 * np.abs(f[:, 2]) - 0.5 * (f[:, 3] + f[:, 4])
         self.base = int(np.argmin(neutrality))
+        from ..motion.landmarks import face_rig
+        self.rig = face_rig(self.landmarks[self.base])      # checks the face is large enough to animate
         self.choices: List[int] = []        # reference chosen per rendered frame (for inspection)
         self.weights: List[np.ndarray] = []  # blend weights per rendered frame
 
@@ -144,9 +155,9 @@ class WarpRenderer:
     def target_landmarks(self, motion: MotionData, start: int = 0, stop: Optional[int] = None) -> tuple:
         """``(targets, neutral)``, each ``[n, 478, 3]`` for frames ``start:stop``: the base reference's
         landmarks moved by the motion, and the same head poses without expressions."""
-        from ..motion.landmarks import apply_motion, face_rig
+        from ..motion.landmarks import apply_motion
         base = self.landmarks[self.base]
-        rig = face_rig(base)
+        rig = self.rig
         o = self.options
         idx = np.arange(motion.n_frames)[start:stop]
         tg = apply_motion(base, motion, idx, head_scale=o.head_scale, expression_scale=o.expression_scale,
@@ -199,12 +210,17 @@ class WarpRenderer:
 
     def frames(self, motion: MotionData, progress: Optional[ProgressFn] = None,
                cancelled: Optional[CancelFn] = None, dtype=np.float32) -> Iterator[np.ndarray]:
-        """Yield ``motion.n_frames`` frames ``[H, W, 3]`` (float32 in 0..1, or uint8 with ``dtype=np.uint8``)."""
-        if not isinstance(motion, MotionData):
-            raise InvalidDataError(f"expected an SR_MOTION value (A2M Motion output), got {type(motion).__name__}")
+        """Yield ``motion.n_frames`` frames ``[H, W, 3]`` (float32 in 0..1, or uint8 with ``dtype=np.uint8``).
+
+        The input is checked here, before the first frame is asked for (a motion with no frames,
+        from audio shorter than one video frame, is an error)."""
+        _check_motion(motion)
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float32), np.dtype(np.uint8)):
             raise InvalidDataError(f"frames can be float32 or uint8, not {dtype}")
+        return self._frames(motion, progress, cancelled, dtype)
+
+    def _frames(self, motion: MotionData, progress, cancelled, dtype) -> Iterator[np.ndarray]:
         n = motion.n_frames
         steps = Steps(n, progress, cancelled, what="warp rendering")
         steps.check()
@@ -224,7 +240,8 @@ class WarpRenderer:
     def render(self, motion: MotionData, progress: Optional[ProgressFn] = None,
                cancelled: Optional[CancelFn] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
         """All frames as one ``[N, H, W, 3]`` float32 array (written into ``out`` when given)."""
-        n = motion.n_frames if isinstance(motion, MotionData) else 0
+        _check_motion(motion)
+        n = motion.n_frames
         h, w = self.size
         if out is None:
             out = np.empty((n, h, w, 3), np.float32)

@@ -102,8 +102,12 @@ class ReferenceWarper:
     def __init__(self, image: np.ndarray, landmarks: np.ndarray, options: Optional[WarpOptions] = None,
                  what: str = "the reference"):
         img = np.asarray(image)
+        if img.ndim in (2, 3) and min(img.shape[:2]) >= 8 and (img.ndim == 2 or img.shape[2] in (1, 2, 4)):
+            from ..face import to_rgb_float    # grey repeated to RGB, alpha composited over white
+            img = to_rgb_float(img, what)
         if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 8 or img.shape[1] < 8:
-            raise InvalidDataError(f"{what}: image must be [H, W, 3] with H, W >= 8, got {list(img.shape)}")
+            raise InvalidDataError(f"{what}: image must be [H, W, 3] (or grey / RGBA) with H, W >= 8, "
+                                   f"got {list(img.shape)}")
         if img.dtype == np.uint8:
             img = img.astype(np.float32) / 255.0
         self.image = np.ascontiguousarray(img, dtype=np.float32)
