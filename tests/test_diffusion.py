@@ -1,10 +1,9 @@
 """Diffusion video sampler: offline loading, generation, windows, cancel, adapters, training, nodes.
 
-Every model is a tiny randomly initialised SD1.5-architecture component built here and saved the
-way creators have them: an original-layout single-file checkpoint (as in ComfyUI's
-models/checkpoints), LDM-layout ControlNet and original AnimateDiff motion-module files, and
-diffusers folders.  The test-side exporter below writes the original key layout independently
-of the loader (which uses diffusers' own converters), so the two check each other.
+Every model is a tiny randomly initialised SD1.5-architecture component (tests/tiny_diffusion.py)
+saved the way creators have them, under their real file names in a ComfyUI-style models tree:
+an original-layout single-file checkpoint, an LDM-layout face ControlNet, an original AnimateDiff
+motion module and SynchroRaMa adapters, plus diffusers folders of the same weights.
 """
 from __future__ import annotations
 
@@ -26,193 +25,35 @@ from synchrorama_core.diffusion.adapters import AdapterFormatError, speech_condi
 from synchrorama_core.diffusion.conditioning import prompt_weights  # noqa: E402
 from synchrorama_core.errors import Cancelled, InvalidDataError, ModelNotFoundError  # noqa: E402
 from synchrorama_core.types import EMOTIONS, EmotionData, SceneData  # noqa: E402
+from tiny_diffusion import (FOLDERS, NAMES, build_components, motion_adapter,  # noqa: E402
+                            motion_to_original, unet_to_ldm, vae_to_ldm, write_diffusers_folders,
+                            write_tiny_models)
 
 SIZE = 64
 
 
-# ------------------------------------------------------------------------------ diffusers -> original layout
-
-_RES = [("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("time_emb_proj", "emb_layers.1"),
-        ("norm2", "out_layers.0"), ("conv2", "out_layers.3"), ("conv_shortcut", "skip_connection")]
-
-
-def _res(rest):
-    for a, b in _RES:
-        if rest.startswith(a + "."):
-            return b + rest[len(a):]
-    raise KeyError(rest)
-
-
-def _unet_key(k, lpb, up_attn):
-    m = re.match(r"time_embedding\.linear_([12])\.(.*)", k)
-    if m:
-        return f"time_embed.{0 if m.group(1) == '1' else 2}.{m.group(2)}"
-    for a, b in (("conv_in.", "input_blocks.0.0."), ("conv_norm_out.", "out.0."), ("conv_out.", "out.2.")):
-        if k.startswith(a):
-            return b + k[len(a):]
-    m = re.match(r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)", k)
-    if m:
-        n = 1 + int(m.group(1)) * (lpb + 1) + int(m.group(3))
-        return f"input_blocks.{n}.0.{_res(m.group(4))}" if m.group(2) == "resnets" else f"input_blocks.{n}.1.{m.group(4)}"
-    m = re.match(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)", k)
-    if m:
-        return f"input_blocks.{(int(m.group(1)) + 1) * (lpb + 1)}.0.op.{m.group(2)}"
-    m = re.match(r"mid_block\.resnets\.(\d+)\.(.*)", k)
-    if m:
-        return f"middle_block.{2 * int(m.group(1))}.{_res(m.group(2))}"
-    m = re.match(r"mid_block\.attentions\.0\.(.*)", k)
-    if m:
-        return f"middle_block.1.{m.group(1)}"
-    m = re.match(r"up_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)", k)
-    if m:
-        n = int(m.group(1)) * (lpb + 1) + int(m.group(3))
-        return f"output_blocks.{n}.0.{_res(m.group(4))}" if m.group(2) == "resnets" else f"output_blocks.{n}.1.{m.group(4)}"
-    m = re.match(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", k)
-    if m:
-        i = int(m.group(1))
-        return f"output_blocks.{i * (lpb + 1) + lpb}.{2 if up_attn[i] else 1}.conv.{m.group(2)}"
-    m = re.match(r"controlnet_cond_embedding\.(conv_in|conv_out|blocks\.(\d+))\.(.*)", k)
-    if m:
-        idx = 0 if m.group(1) == "conv_in" else 14 if m.group(1) == "conv_out" else 2 * (int(m.group(2)) + 1)
-        return f"input_hint_block.{idx}.{m.group(3)}"
-    m = re.match(r"controlnet_down_blocks\.(\d+)\.(.*)", k)
-    if m:
-        return f"zero_convs.{m.group(1)}.0.{m.group(2)}"
-    if k.startswith("controlnet_mid_block."):
-        return "middle_block_out.0." + k[len("controlnet_mid_block."):]
-    raise KeyError(k)
-
-
-def unet_to_ldm(model, prefix="model.diffusion_model.", state=None):
-    cfg = model.config
-    up_attn = ["CrossAttn" in t for t in (getattr(cfg, "up_block_types", None) or [])]
-    sd = state if state is not None else model.state_dict()
-    return {prefix + _unet_key(k, cfg.layers_per_block, up_attn): v.contiguous() for k, v in sd.items()}
-
-
-def _vae_key(k, levels):
-    k = k.replace("conv_shortcut", "nin_shortcut")
-    for pat, fmt in ((r"encoder\.down_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", "encoder.down.{0}.block.{1}.{2}"),
-                     (r"encoder\.down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)", "encoder.down.{0}.downsample.conv.{1}")):
-        m = re.match(pat, k)
-        if m:
-            return fmt.format(*m.groups())
-    m = re.match(r"decoder\.up_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", k)
-    if m:
-        return f"decoder.up.{levels - 1 - int(m.group(1))}.block.{m.group(2)}.{m.group(3)}"
-    m = re.match(r"decoder\.up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", k)
-    if m:
-        return f"decoder.up.{levels - 1 - int(m.group(1))}.upsample.conv.{m.group(2)}"
-    m = re.match(r"(encoder|decoder)\.mid_block\.resnets\.(\d+)\.(.*)", k)
-    if m:
-        return f"{m.group(1)}.mid.block_{int(m.group(2)) + 1}.{m.group(3)}"
-    m = re.match(r"(encoder|decoder)\.mid_block\.attentions\.0\.(.*)", k)
-    if m:
-        for a, b in (("group_norm.", "norm."), ("to_q.", "q."), ("to_k.", "k."), ("to_v.", "v."), ("to_out.0.", "proj_out.")):
-            if m.group(2).startswith(a):
-                return f"{m.group(1)}.mid.attn_1.{b}{m.group(2)[len(a):]}"
-    m = re.match(r"(encoder|decoder)\.conv_norm_out\.(.*)", k)
-    if m:
-        return f"{m.group(1)}.norm_out.{m.group(2)}"
-    return k
-
-
-def vae_to_ldm(vae, prefix="first_stage_model.", state=None):
-    levels = len(vae.config.block_out_channels)
-    out = {}
-    for k, v in (state if state is not None else vae.state_dict()).items():
-        nk = _vae_key(k, levels)
-        if ".mid.attn_1." in nk and nk.endswith("weight") and v.ndim == 2:
-            v = v[:, :, None, None]  # the original VAE attention uses 1x1 convolutions
-        out[prefix + nk] = v.contiguous()
-    return out
-
-
-def clip_to_ldm(te, prefix="cond_stage_model.transformer."):
-    return {prefix + (k if k.startswith("text_model.") else "text_model." + k): v.contiguous()
-            for k, v in te.state_dict().items()}
-
-
-def motion_to_original(adapter, state=None):
-    out = {}
-    for k, v in (state if state is not None else adapter.state_dict()).items():
-        if k.endswith("pos_embed.pe"):
-            base = re.sub(r"(motion_modules\.\d+\.)", r"\1temporal_transformer.", k[:-len("pos_embed.pe")])
-            for a in (0, 1):
-                out[f"{base}attention_blocks.{a}.pos_encoder.pe"] = v.clone()
-            continue
-        nk = re.sub(r"(motion_modules\.\d+\.)", r"\1temporal_transformer.", k)
-        for a, b in ((".attn1.", ".attention_blocks.0."), (".attn2.", ".attention_blocks.1."),
-                     (".norm1.", ".norms.0."), (".norm2.", ".norms.1."), (".norm3.", ".ff_norm.")):
-            nk = nk.replace(a, b)
-        out[nk] = v.contiguous()
-    return out
-
-
 # ------------------------------------------------------------------------------ fixtures
 
-def _randomise(model, seed):
-    """diffusers zero-initialises ControlNet outputs and motion-module projections; give every
-    parameter random values so each component really acts on the output."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.ndim >= 2:
-                p.copy_(torch.randn(p.shape, generator=g) * (1.0 / max(p[0].numel(), 1)) ** 0.5)
-            else:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.02 + (1.0 if torch.all(p == 1) else 0.0))
-    return model
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny models' matrices are a few KB: with several intra-op threads on a shared 2-core
+    machine, thread synchronisation costs 10-100x the arithmetic.  Run this module on one thread."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from diffusers import AutoencoderKL, ControlNetModel, MotionAdapter, UNet2DConditionModel
-    from safetensors.torch import save_file
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    from synchrorama_core.diffusion.tokenizer import bundled_tokenizer_dir
-
-    torch.manual_seed(0)
-    unet = _randomise(UNet2DConditionModel(
-        sample_size=8, block_out_channels=(32, 64), layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=8), 1)
-    vae = _randomise(AutoencoderKL(
-        block_out_channels=(32, 32, 32, 32), down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=1, latent_channels=4, sample_size=SIZE), 2)
-    te = _randomise(CLIPTextModel(CLIPTextConfig(
-        vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=1,
-        max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=32)), 3)
-    cn = _randomise(ControlNetModel.from_unet(unet), 4)
-    ma = _randomise(MotionAdapter(block_out_channels=(32, 64), motion_layers_per_block=1, motion_num_attention_heads=8,
-                                  motion_norm_num_groups=32, motion_max_seq_length=32), 5)
-    # keep the motion adapter's sinusoidal tables as diffusers builds them
-    fresh = MotionAdapter(block_out_channels=(32, 64), motion_layers_per_block=1, motion_num_attention_heads=8,
-                          motion_norm_num_groups=32, motion_max_seq_length=32).state_dict()
-    with torch.no_grad():
-        for k, v in ma.state_dict().items():
-            if k.endswith("pos_embed.pe"):
-                v.copy_(fresh[k])
-
-    root = tmp_path_factory.mktemp("comfy_models")
-    for d in ("checkpoints", "controlnet", "animatediff_models", "synchrorama/adapters"):
-        (root / d).mkdir(parents=True)
-    single = {}
-    single.update(unet_to_ldm(unet))
-    single.update(vae_to_ldm(vae))
-    single.update(clip_to_ldm(te))
-    save_file(single, str(root / "checkpoints" / "tiny_sd15.safetensors"))
-    folder = root / "checkpoints" / "tiny_sd15_diffusers"
-    unet.save_pretrained(str(folder / "unet"), safe_serialization=True)
-    vae.save_pretrained(str(folder / "vae"), safe_serialization=True)
-    te.save_pretrained(str(folder / "text_encoder"), safe_serialization=True)
-    import shutil
-    shutil.copytree(bundled_tokenizer_dir(), str(folder / "tokenizer"))
-    save_file(unet_to_ldm(cn, prefix="control_model."), str(root / "controlnet" / "tiny_face_cn.safetensors"))
-    cn.save_pretrained(str(root / "controlnet" / "tiny_cn_diffusers"), safe_serialization=True)
-    save_file(motion_to_original(ma), str(root / "animatediff_models" / "tiny_mm.safetensors"))
-    ma.save_pretrained(str(root / "animatediff_models" / "tiny_mm_diffusers"), safe_serialization=True)
-    return types.SimpleNamespace(root=root, unet=unet, vae=vae, te=te, cn=cn, ma=ma,
+    comps = build_components(0)
+    root = tmp_path_factory.mktemp("ComfyUI") / "models"
+    names = write_tiny_models(str(root), comps)
+    folders = write_diffusers_folders(str(root), comps)
+    assert names == NAMES
+    return types.SimpleNamespace(root=root, names=names, folders=folders, unet=comps.unet, vae=comps.vae,
+                                 te=comps.te, cn=comps.cn, ma=comps.ma,
+                                 path=lambda kind, name=None: str(root / FOLDERS[kind] / (name or names[kind])),
                                  dirs=dict(checkpoint_dirs=[str(root / "checkpoints")],
                                            controlnet_dirs=[str(root / "controlnet")],
                                            motion_dirs=[str(root / "animatediff_models")],
@@ -221,8 +62,8 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def models(tiny):
-    return load_models("tiny_sd15.safetensors", controlnet="tiny_face_cn.safetensors",
-                       motion_adapter="tiny_mm.safetensors", device="cpu", **tiny.dirs)
+    return load_models(NAMES["checkpoint"], controlnet=NAMES["controlnet"], motion_adapter=NAMES["motion_module"],
+                       device="cpu", **tiny.dirs)
 
 
 @pytest.fixture(scope="module")
@@ -284,22 +125,32 @@ def test_bundled_tokenizer_is_the_sd15_clip_tokenizer():
     assert ids[:7] == [49406, 320, 1125, 539, 320, 2368, 49407] and len(ids) == 77
 
 
-def test_single_file_and_folder_load_the_exact_weights_offline(tiny, no_network):
-    ck = str(tiny.root / "checkpoints" / "tiny_sd15.safetensors")
-    for unet, vae, te, tok, sched in (ckpt.load_sd_single_file(ck),
-                                      ckpt.load_sd_folder(str(tiny.root / "checkpoints" / "tiny_sd15_diffusers"))):
+def test_single_file_and_folder_load_the_exact_weights_offline(tiny, tmp_path, no_network):
+    fo = tiny.folders
+    for unet, vae, te, tok, sched in (ckpt.load_sd_single_file(tiny.path("checkpoint")),
+                                      ckpt.load_sd_folder(tiny.path("checkpoint", fo["checkpoint"]))):
         _same_weights(unet, tiny.unet)
         _same_weights(vae, tiny.vae)
         _same_weights(te, tiny.te)
         assert tok("hello").input_ids[0] == 49406 and sched["prediction_type"] == "epsilon"
-    _same_weights(ckpt.load_controlnet(str(tiny.root / "controlnet" / "tiny_face_cn.safetensors")), tiny.cn)
-    _same_weights(ckpt.load_controlnet(str(tiny.root / "controlnet" / "tiny_cn_diffusers")), tiny.cn)
-    _same_weights(ckpt.load_motion_adapter(str(tiny.root / "animatediff_models" / "tiny_mm.safetensors")), tiny.ma)
-    _same_weights(ckpt.load_motion_adapter(str(tiny.root / "animatediff_models" / "tiny_mm_diffusers")), tiny.ma)
+    _same_weights(ckpt.load_controlnet(tiny.path("controlnet")), tiny.cn)
+    _same_weights(ckpt.load_controlnet(tiny.path("controlnet", fo["controlnet"])), tiny.cn)
+    v3 = ckpt.load_motion_adapter(tiny.path("motion_module"))
+    _same_weights(v3, tiny.ma)
+    assert not v3.config.use_motion_mid_block
+    _same_weights(ckpt.load_motion_adapter(tiny.path("motion_module", fo["motion_module"])), tiny.ma)
+    # a v2-style module (with a mid-block motion module), as mm_sd_v15_v2 has it
+    from safetensors.torch import save_file
+    v2 = motion_adapter(11, mid_block=True)
+    save_file(motion_to_original(v2), str(tmp_path / "mm_sd15_v2.safetensors"))
+    back = ckpt.load_motion_adapter(str(tmp_path / "mm_sd15_v2.safetensors"))
+    _same_weights(back, v2)
+    assert back.config.use_motion_mid_block
     # the whole loader, by folder names, with every part (still offline)
-    m = load_models("tiny_sd15_diffusers", controlnet="tiny_cn_diffusers", motion_adapter="tiny_mm_diffusers",
+    m = load_models(fo["checkpoint"], controlnet=fo["controlnet"], motion_adapter=fo["motion_module"],
                     device="cpu", **tiny.dirs)
     assert m.has_motion and m.motion_max_frames == 32 and m.controlnet is not None
+    _same_weights(m.controlnet, tiny.cn)
 
 
 def test_real_sd15_architecture_is_inferred_and_fully_mapped():
@@ -344,13 +195,13 @@ def test_missing_models_name_the_expected_path(tiny):
         load_models("dreamshaper_8.safetensors", **tiny.dirs)
     assert os.path.join(d, "dreamshaper_8.safetensors") in str(e.value) and "never downloaded" in str(e.value)
     with pytest.raises(ModelNotFoundError) as e:
-        load_models("tiny_sd15.safetensors", controlnet="control_v2p_sd15_mediapipe_face.safetensors", **tiny.dirs)
-    assert os.path.join(tiny.dirs["controlnet_dirs"][0], "control_v2p_sd15_mediapipe_face.safetensors") in str(e.value)
+        load_models(NAMES["checkpoint"], controlnet="control_sd15_face_missing.safetensors", **tiny.dirs)
+    assert os.path.join(tiny.dirs["controlnet_dirs"][0], "control_sd15_face_missing.safetensors") in str(e.value)
     with pytest.raises(ModelNotFoundError) as e:
-        load_models("tiny_sd15.safetensors", motion_adapter="mm_sd_v15_v2.ckpt", **tiny.dirs)
+        load_models(NAMES["checkpoint"], motion_adapter="mm_sd_v15_v2.ckpt", **tiny.dirs)
     assert os.path.join(tiny.dirs["motion_dirs"][0], "mm_sd_v15_v2.ckpt") in str(e.value)
     with pytest.raises(ModelNotFoundError) as e:
-        load_models("tiny_sd15.safetensors", adapters="mine.safetensors", **tiny.dirs)
+        load_models(NAMES["checkpoint"], adapters="mine.safetensors", **tiny.dirs)
     assert os.path.join(tiny.dirs["adapter_dirs"][0], "mine.safetensors") in str(e.value)
 
 
@@ -362,9 +213,9 @@ def test_wrong_files_are_refused_clearly(tiny, tmp_path):
     with pytest.raises(ckpt.CheckpointFormatError, match="SDXL"):
         load_models(str(sdxl))
     with pytest.raises(ckpt.CheckpointFormatError, match="not a ControlNet"):
-        ckpt.load_controlnet(str(tiny.root / "animatediff_models" / "tiny_mm.safetensors"))
+        ckpt.load_controlnet(tiny.path("motion_module"))
     with pytest.raises(ckpt.CheckpointFormatError, match="motion module"):
-        ckpt.load_motion_adapter(str(tiny.root / "controlnet" / "tiny_face_cn.safetensors"))
+        ckpt.load_motion_adapter(tiny.path("controlnet"))
     bad = tmp_path / "junk.safetensors"
     bad.write_bytes(b"not a safetensors file")
     with pytest.raises(ckpt.CheckpointFormatError, match="not a readable"):
@@ -473,7 +324,7 @@ def test_text_follows_scene_segments_and_emotion():
 
 
 def test_low_vram_options_give_the_same_frames(tiny, astronaut, speech, settings, baseline):
-    m = load_models("tiny_sd15.safetensors", controlnet="tiny_face_cn.safetensors", motion_adapter="tiny_mm.safetensors",
+    m = load_models(NAMES["checkpoint"], controlnet=NAMES["controlnet"], motion_adapter=NAMES["motion_module"],
                     device="cpu", low_vram=LowVRAM(vae_slicing=True, vae_tiling=True, cpu_offload=True,
                                                    attention_slice=3), **tiny.dirs)
     out = generate_video(m, astronaut, motion_frames(speech.n_frames), speech, settings=settings)
@@ -481,7 +332,7 @@ def test_low_vram_options_give_the_same_frames(tiny, astronaut, speech, settings
 
 
 def test_without_motion_module_frames_share_the_noise(tiny, astronaut, speech):
-    m = load_models("tiny_sd15.safetensors", device="cpu", **tiny.dirs)
+    m = load_models(NAMES["checkpoint"], device="cpu", **tiny.dirs)
     s = SamplerSettings(width=SIZE, height=SIZE, steps=2, cfg=1.0, window=4, overlap=0, reference_strength=0.0)
     out = generate_video(m, astronaut, None, speech, settings=s)
     assert out.shape == (speech.n_frames, SIZE, SIZE, 3) and not m.has_motion
@@ -497,19 +348,14 @@ def test_adapters_zero_init_is_identity_trained_changes_output(tiny, models, ast
     adir = tiny.dirs["adapter_dirs"][0]
     zero = SRAdapters.for_unet(models.unet, cond.shape[1], source)
     zero.save(os.path.join(adir, "zero.safetensors"))
-    trained = SRAdapters.for_unet(models.unet, cond.shape[1], source)
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, p in trained.named_parameters():
-            if "to_out" in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    trained.save(os.path.join(adir, "trained.safetensors"))
-    kw = dict(controlnet="tiny_face_cn.safetensors", motion_adapter="tiny_mm.safetensors", device="cpu", **tiny.dirs)
-    m0 = load_models("tiny_sd15.safetensors", adapters="zero.safetensors", **kw)
+    kw = dict(controlnet=NAMES["controlnet"], motion_adapter=NAMES["motion_module"], device="cpu", **tiny.dirs)
+    m0 = load_models(NAMES["checkpoint"], adapters="zero.safetensors", **kw)
     assert m0.adapters is not None
     out0 = generate_video(m0, astronaut, motion_frames(speech.n_frames), speech, settings=settings)
     np.testing.assert_array_equal(out0, baseline)
-    m1 = load_models("tiny_sd15.safetensors", adapters="trained.safetensors", **kw)
+    # the adapter file in the models tree (non-zero output projections, as after training)
+    m1 = load_models(NAMES["checkpoint"], adapters=NAMES["adapters"], **kw)
+    assert any(float(p.abs().max()) > 0 for n_, p in m1.adapters.named_parameters() if "to_out" in n_)
     out1 = generate_video(m1, astronaut, motion_frames(speech.n_frames), speech, settings=settings)
     assert np.abs(out1 - baseline).mean() > 1e-4
     off = generate_video(m1, astronaut, motion_frames(speech.n_frames), speech,
@@ -561,8 +407,8 @@ def test_training_script_on_a_video_folder(tiny, tmp_path, make_speech, astronau
     frames = np.stack([np.roll(astronaut[::8, ::8], i, axis=0) for i in range(25)])
     write_video(str(data / "clip.mp4"), frames, 25.0, audio=wav, sample_rate=16000)
     out = tmp_path / "adapters" / "trained.safetensors"
-    rc = main(["--data", str(tmp_path / "videos"), "--checkpoint", str(tiny.root / "checkpoints" / "tiny_sd15.safetensors"),
-               "--motion-adapter", str(tiny.root / "animatediff_models" / "tiny_mm.safetensors"),
+    rc = main(["--data", str(tmp_path / "videos"), "--checkpoint", tiny.path("checkpoint"),
+               "--motion-adapter", tiny.path("motion_module"),
                "--out", str(out), "--size", "64", "--frames", "4", "--steps", "2", "--lr", "1e-3", "--device", "cpu"])
     assert rc == 0 and out.is_file()
     ad = SRAdapters.load(str(out))
@@ -575,7 +421,9 @@ def test_training_script_on_a_video_folder(tiny, tmp_path, make_speech, astronau
 
 # ------------------------------------------------------------------------------ nodes
 
-def test_nodes_load_and_sample(pack, tiny, monkeypatch, astronaut, speech):
+def test_nodes_load_and_sample(pack, tiny, monkeypatch, astronaut, speech_16k):
+    """Load Diffusion Models -> Video Sampler as a workflow runs them, standalone (no ComfyUI): the
+    ComfyUI models tree is found through COMFYUI_MODELS, the adapters through SYNCHRORAMA_MODELS."""
     monkeypatch.setenv("COMFYUI_MODELS", str(tiny.root))
     monkeypatch.setenv("SYNCHRORAMA_MODELS", str(tiny.root / "synchrorama"))
     maps = pack.NODE_CLASS_MAPPINGS
@@ -583,17 +431,29 @@ def test_nodes_load_and_sample(pack, tiny, monkeypatch, astronaut, speech):
     assert pack.NODE_DISPLAY_NAME_MAPPINGS["SynchroRaMaVideoSampler"] == "SynchroRaMa Video Sampler"
     assert loader.CATEGORY == sampler.CATEGORY == "SynchroRaMa/diffusion"
     req = loader.INPUT_TYPES()["required"]
-    assert {"tiny_sd15.safetensors", "tiny_sd15_diffusers"} <= set(req["checkpoint"][0])
-    assert {"none", "tiny_face_cn.safetensors", "tiny_cn_diffusers"} <= set(req["controlnet"][0])
-    assert {"none", "tiny_mm.safetensors", "tiny_mm_diffusers"} <= set(req["motion_module"][0])
-    (m,) = loader().load("tiny_sd15.safetensors", "tiny_face_cn.safetensors", "tiny_mm.safetensors", "none", "auto")
-    assert (m,) == loader().load("tiny_sd15.safetensors", "tiny_face_cn.safetensors", "tiny_mm.safetensors", "none", "auto")
+    assert {NAMES["checkpoint"], tiny.folders["checkpoint"]} <= set(req["checkpoint"][0])
+    assert {"none", NAMES["controlnet"], tiny.folders["controlnet"]} <= set(req["controlnet"][0])
+    assert {"none", NAMES["motion_module"], tiny.folders["motion_module"]} <= set(req["motion_module"][0])
+    assert {"none", NAMES["adapters"]} <= set(req["adapters"][0])
+    widgets = dict(checkpoint=NAMES["checkpoint"], controlnet=NAMES["controlnet"], motion_module=NAMES["motion_module"],
+                   adapters=NAMES["adapters"], dtype="auto")
+    (m,) = loader().load(**widgets)
+    assert (m,) == loader().load(**widgets)  # cached
+    assert m.has_motion and m.controlnet is not None and m.adapters is not None
+    # 4 frames of real speech through the audio stage's node
+    audio = {"waveform": torch.from_numpy(speech_16k[16000:16000 + 2560].copy())[None, None], "sample_rate": 16000}
+    (speech,) = maps["SynchroRaMaSpeechFeatures"]().analyze(audio, fps=25.0)
+    assert speech.n_frames == 4
     ref = torch.from_numpy(astronaut)[None]
-    mf = torch.from_numpy(motion_frames(speech.n_frames))
-    (img,) = sampler().sample(m, speech, width=SIZE, height=SIZE, steps=2, cfg=2.0, seed=1, window=8, overlap=2,
-                              reference=ref, motion_frames=mf)
-    assert tuple(img.shape) == (speech.n_frames, SIZE, SIZE, 3) and img.dtype == torch.float32
-    assert torch.isfinite(img).all()
+    mf = torch.from_numpy(motion_frames(4))
+    (img,) = sampler().sample(m, speech, width=SIZE, height=SIZE, steps=2, cfg=2.0, seed=1, scheduler="ddim",
+                              window=16, overlap=4, reference=ref, motion_frames=mf)
+    assert tuple(img.shape) == (4, SIZE, SIZE, 3) and img.dtype == torch.float32
+    assert torch.isfinite(img).all() and 0 <= float(img.min()) and float(img.max()) <= 1
+    assert float(img.std()) > 0.01
+    # a model the tree does not have: the error names the path the node looked at
+    with pytest.raises(ModelNotFoundError, match=re.escape(str(tiny.root / "controlnet" / "control_missing.safetensors"))):
+        loader().load(**{**widgets, "controlnet": "control_missing.safetensors"})
 
 
 @pytest.mark.parametrize("scheduler", ["euler", "euler_ancestral", "dpmpp_2m", "unipc"])
