@@ -125,6 +125,8 @@ def test_reply_dialects_and_cut_off_json():
                           '{"start_s": 2, "end_s": 4, "description": "b, cut')
     assert [s["description"] for s in v] == ["a", "b, cut"]
     assert any("cut off" in r for r in rep) and any("think" in r for r in rep)
+    segs, _, _ = parse_reply('{"segments":[{"description":"a", "attributes": ["warm light, golden  hour"]}]}', 3.0)
+    assert segs[0].attributes == ["warm light", "golden hour"]  # phrases hold no commas (readable text)
     segs, _, _ = parse_reply('{"segments":[{"description":"a"},{"description":"b"}]}', 3.0)
     assert [(s.start_s, s.end_s) for s in segs] == [(0.0, 1.5), (1.5, 3.0)]
     segs, _, info = parse_reply('{"segments":[{"start_s":0,"end_s":1500,"description":"a"},'
@@ -260,6 +262,13 @@ def test_template_reads_the_portrait(speech, astronaut):
     assert all("," not in a for s in scene.segments for a in s.attributes)
     back, _ = parse_scene_text(format_scene(scene), speech.duration_s)
     assert back.segments == scene.segments
+    # also a turned face with eyes on the camera and a neutral emotion ("calm, neutral expression")
+    turned = describe_scene(speech, TEXT, emotion=emotion_for(speech, "neutral", "neutral"),
+                            face=face_for(astronaut, yaw=0.5))
+    assert "eyes on the camera" in turned.segments[0].attributes and "calm" in turned.segments[0].attributes
+    assert all("," not in a for s in turned.segments for a in s.attributes)
+    back, _ = parse_scene_text(format_scene(turned), speech.duration_s)
+    assert back.segments == turned.segments
 
 
 def test_template_with_the_real_face_analysis(speech, astronaut):
@@ -271,6 +280,39 @@ def test_template_with_the_real_face_analysis(speech, astronaut):
     scene = describe_scene(speech, TEXT, emotion=emotion_for(speech), face=face)
     assert scene.to_dict()["type"] == "SR_SCENE"
     assert SceneData.from_dict(json.loads(json.dumps(scene.to_dict()))).segments == scene.segments
+
+
+MOODS = ("Hello! I am so happy and delighted, this is wonderful news. "
+         "But then my dog died and I feel terribly sad and lonely. Do you understand?")
+
+
+def test_template_on_real_inputs_face_analysis_espeak_and_the_emotion_embedder(make_speech, astronaut):
+    """Nothing made up: espeak speech, the emotion embedder's SR_EMOTION for it, the face analysis."""
+    from synchrorama_core.emotion import embed_emotion
+    from synchrorama_core.face.analysis import analyze_face
+    sp = load_speech(make_speech(MOODS), fps=25.0)
+    emo = embed_emotion(sp, MOODS)
+    face = analyze_face(astronaut)
+    scene = describe_scene(sp, MOODS, emotion=emo, face=face)
+    assert scene.backend == "template" and scene.meta["warnings"] == []
+    texts = scene.meta["segment_text"]
+    assert texts == split_units(MOODS)
+    happy = texts.index("I am so happy and delighted, this is wonderful news.")
+    sad = texts.index("But then my dog died and I feel terribly sad and lonely.")
+    for i, seg in enumerate(scene.segments):
+        # each segment's emotion is the embedder's over the segment's own frames
+        a, b = round(seg.start_s * emo.fps), round(seg.end_s * emo.fps)
+        dom = EMOTIONS[int(np.argmax(emo.probs[a:b].mean(0)))]
+        assert (dom if dom != "neutral" else "neutral expression") in seg.attributes[-1], (i, dom, seg)
+        assert seg.attributes[:5] == list(summarise_face(face).attributes())
+    assert EMOTIONS[int(np.argmax(emo.probs[round(scene.segments[happy].start_s * 25):
+                                            round(scene.segments[happy].end_s * 25)].mean(0)))] == "happy"
+    assert "smiles" in scene.segments[happy].actions and "cheerfully" in scene.segments[happy].description
+    assert "looks down" in scene.segments[sad].actions and "sadly" in scene.segments[sad].description
+    assert "tilts head" in scene.segments[-1].actions  # the question
+    assert scene.prompt.startswith("head-and-shoulders portrait of a person talking to the camera")
+    back, warnings = parse_scene_text(format_scene(scene), sp.duration_s)
+    assert back.segments == scene.segments and back.prompt == scene.prompt and warnings == []
 
 
 def test_long_sentences_are_split_into_clauses():

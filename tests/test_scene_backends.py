@@ -1,6 +1,8 @@
 """Scene model backends with real parts: tiny randomly initialised transformers models saved here,
 loaded by the local backend, and served over a real OpenAI-compatible HTTP server on 127.0.0.1."""
 import base64
+import dataclasses
+import functools
 import io
 import json
 import os
@@ -16,7 +18,8 @@ from synchrorama_core.audio import load_speech
 from synchrorama_core.errors import Cancelled
 from synchrorama_core.scene import (HTTPBackend, SceneBackendError, SceneConfigError, SceneReplyError,
                                     SceneTimeoutError, build_context, build_messages, describe_scene, load_local_backend)
-from synchrorama_core.types import SceneData
+from synchrorama_core.scene.structured import SYSTEM_PROMPT
+from synchrorama_core.types import FaceData, SceneData
 
 from test_scene import TEXT, emotion_for, face_for
 
@@ -28,16 +31,20 @@ IMAGE_SIDE, PATCH = 32, 8
 IMAGE_TOKENS = (IMAGE_SIDE // PATCH) ** 2
 
 
+@functools.lru_cache(maxsize=None)
 def _tokenizer():
+    """A small byte-level BPE tokenizer trained here on the describer's own prompt text (so the
+    prompts are a few hundred tokens, not thousands) and a JSON scene reply."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|end|>", "<|pad|>", "<image>"],
+    trainer = trainers.BpeTrainer(vocab_size=1200, special_tokens=["<|end|>", "<|pad|>", "<image>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     corpus = ['{"summary": "a person talks", "segments": [{"start_s": 0.0, "end_s": 1.5, "description": '
-              '"The person smiles", "actions": ["smiles", "nods"], "attributes": ["close-up"]}]}', TEXT] * 4
+              '"The person smiles", "actions": ["smiles", "nods"], "attributes": ["close-up"]}]}', TEXT,
+              SYSTEM_PROMPT] * 4
     tok.train_from_iterator(corpus, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|end|>", pad_token="<|pad|>")
     fast.chat_template = CHAT_TEMPLATE
@@ -235,7 +242,7 @@ def test_local_text_model_is_deterministic_and_falls_back_on_garbage(text_llm, s
     a = text_llm.complete(messages, seed=3, progress=lambda d, t: ticks.append((d, t)))
     b = text_llm.complete(messages, seed=3)
     assert a.text == b.text and a.text  # greedy: the same reply every time
-    assert 1 <= a.info["new_tokens"] <= 24 and a.info["prompt_tokens"] > 500
+    assert 1 <= a.info["new_tokens"] <= 24 and a.info["prompt_tokens"] > 100
     assert ticks and ticks[-1][1] == 24
     scene = describe_scene(speech, TEXT, emotion=emotion_for(speech), backend=text_llm, seed=3)
     # a random model writes no JSON: the template's scene, with a warning saying what happened
@@ -307,8 +314,13 @@ def test_http_server_in_front_of_the_tiny_model(serve, text_llm, speech, message
     assert body["model"] == "tiny-text" and body["messages"] == messages
     assert body["temperature"] == 0 and body["seed"] == 7 and body["stream"] is False
     assert body["response_format"] == {"type": "json_object"}
+    # temperature 0 + seed: the same request gives the same reply, call after call
+    assert http.complete(messages, seed=7).text == reply.text
+    assert srv.requests[1]["body"] == body
     scene = describe_scene(speech, TEXT, emotion=emotion_for(speech), backend=http, seed=7)
     assert scene.backend == "template" and scene.meta["reply"] == reply.text
+    assert describe_scene(speech, TEXT, emotion=emotion_for(speech), backend=http, seed=7).to_dict() == \
+        scene.to_dict()
     assert "unusable" in scene.meta["warnings"][0] and srv.url in scene.meta["warnings"][0]
     # the key is read from the environment at call time and is nowhere in the result
     assert "test-key-123" not in json.dumps(scene.to_dict())
@@ -328,6 +340,17 @@ def test_http_sends_images_as_data_urls(serve, speech, astronaut):
     http.send_images = False
     describe_scene(speech, TEXT, face=face_for(astronaut), backend=http)
     assert isinstance(srv.requests[1]["body"]["messages"][-1]["content"], str)
+    # two reference portraits -> two data URLs, each scaled to image_max_side
+    http.send_images, http.image_max_side = True, 256
+    one = face_for(astronaut)
+    two = FaceData(images=[astronaut, astronaut[:, ::-1].copy()], landmarks=one.landmarks * 2, boxes=one.boxes * 2)
+    describe_scene(speech, TEXT, face=two, backend=http)
+    urls = [p["image_url"]["url"] for p in srv.requests[2]["body"]["messages"][-1]["content"][1:]]
+    assert len(urls) == 2 and all(u.startswith("data:image/jpeg;base64,") for u in urls)
+    ims = [Image.open(io.BytesIO(base64.b64decode(u.split(",", 1)[1]))) for u in urls]
+    assert [im.size for im in ims] == [(256, 256)] * 2
+    left = np.asarray(ims[1], np.float32)[:, :128].mean() - np.asarray(ims[0], np.float32)[:, :128].mean()
+    assert abs(left) > 1  # the second is the mirrored portrait, not the first sent twice
 
 
 # ------------------------------------------------------------------ HTTP: good, repaired and malformed replies
@@ -416,23 +439,57 @@ def test_http_server_rejecting_response_format_is_asked_again(serve, speech):
     assert first["response_format"]["type"] == "json_schema" and "response_format" not in second
 
 
+TIMEOUT_S = 1.0
+SLACK_S = 1.0  # thread wake-up and the template's few ms, on a loaded 2-core machine
+
+
 @pytest.mark.parametrize("mode", ["stall", "trickle"])
 def test_http_timeout_bounds_the_call_and_falls_back(serve, speech, mode):
+    """A server that accepts the request and then never answers (stall), or sends headers and
+    then one byte every 0.1 s (trickle, defeating per-read socket time-outs): the call returns
+    after the configured time-out, not after the server's 60 s."""
     srv = serve(scripted((mode,)))
-    http = HTTPBackend(base_url=srv.url, model="m", timeout_s=1.0, retries=3)
+    http = HTTPBackend(base_url=srv.url, model="m", timeout_s=TIMEOUT_S, retries=3)
     t0 = time.monotonic()
     with pytest.raises(SceneTimeoutError, match="time-out of 1 s"):
         http.complete([{"role": "user", "content": "hi"}])
     elapsed = time.monotonic() - t0
-    # the server would stall for 60 s: the call is bounded by the configured time-out (plus slack
-    # for a loaded machine), and the stalled attempt used the whole budget, so no retry was sent
-    assert elapsed < 1.0 + 4.0, elapsed
-    assert len(srv.requests) == 1
+    assert TIMEOUT_S - 0.05 <= elapsed < TIMEOUT_S + SLACK_S, elapsed
+    assert len(srv.requests) == 1  # the stalled attempt used the whole budget: no retry was sent
     t0 = time.monotonic()
     scene = describe_scene(speech, TEXT, backend=http)
-    assert time.monotonic() - t0 < 1.0 + 4.0
+    elapsed = time.monotonic() - t0
+    assert TIMEOUT_S - 0.05 <= elapsed < TIMEOUT_S + SLACK_S, elapsed
     assert scene.backend == "template" and "time-out" in scene.meta["warnings"][0]
     assert scene.meta["backend_error"]["kind"] == "timeout"
+    with pytest.raises(SceneTimeoutError):
+        describe_scene(speech, TEXT, backend=http, on_failure="error")
+
+
+def test_http_timeout_covers_retries_and_back_off(serve, speech):
+    # a quick 503, then a stall: both attempts together stay inside the one time-out
+    srv = serve(scripted(("json", 503, {"error": {"message": "loading"}}, {"Retry-After": "0"}), ("stall",)))
+    http = HTTPBackend(base_url=srv.url, model="m", timeout_s=TIMEOUT_S, retries=5)
+    t0 = time.monotonic()
+    with pytest.raises(SceneTimeoutError, match="earlier: .*HTTP 503: loading"):
+        http.complete([{"role": "user", "content": "hi"}])
+    assert time.monotonic() - t0 < TIMEOUT_S + SLACK_S and len(srv.requests) == 2
+    # a Retry-After longer than the time left: no pointless sleep, the call ends at once
+    srv2 = serve(scripted(("json", 503, {"error": {"message": "busy"}}, {"Retry-After": "30"})))
+    http2 = HTTPBackend(base_url=srv2.url, model="m", timeout_s=5.0, retries=5)
+    t0 = time.monotonic()
+    scene = describe_scene(speech, TEXT, backend=http2)
+    assert time.monotonic() - t0 < SLACK_S and len(srv2.requests) == 1
+    assert "left no time to retry" in scene.meta["warnings"][0] and "HTTP 503: busy" in scene.meta["warnings"][0]
+
+
+def test_http_cancel_while_waiting(serve, speech):
+    srv = serve(scripted(("stall",)))
+    http = HTTPBackend(base_url=srv.url, model="m", timeout_s=30, retries=0)
+    t0 = time.monotonic()
+    with pytest.raises(Cancelled):  # a cancel is never turned into a fallback
+        describe_scene(speech, TEXT, backend=http, cancelled=lambda: time.monotonic() - t0 > 0.3)
+    assert 0.3 <= time.monotonic() - t0 < 0.3 + SLACK_S
 
 
 def test_http_endpoint_down(speech):
@@ -460,6 +517,41 @@ def test_http_goes_nowhere_but_the_configured_url(serve, speech, monkeypatch):
     scene = describe_scene(speech, TEXT, backend=http)
     assert "HTTP 302" in scene.meta["warnings"][0]
     assert len(redirecting.requests) == 2 and other.requests == []  # no proxy, no redirect followed
+
+
+def test_api_key_is_read_from_the_named_variable_and_never_output(pack, serve, speech, monkeypatch):
+    key = "sk-test-0123456789-SECRET"
+    monkeypatch.setenv("SR_SCENE_TEST_KEY", key)
+    ok = completion(json.dumps({"segments": [{"start_s": 0, "end_s": 2, "description": "She nods",
+                                              "actions": ["nods"]}]}))
+    srv = serve(scripted(("json", 401, {"error": {"message": "invalid api key"}}), ("json", 200, ok)))
+    node = pack.NODE_CLASS_MAPPINGS["SynchroRaMaSceneHTTPBackend"]
+    # the node has no input for the key itself: a workflow stores only the variable's name
+    assert [k for k in node.INPUT_TYPES()["required"] if "key" in k] == ["api_key_env"]
+    widgets = dict(base_url=srv.url, model="m", api_key_env="SR_SCENE_TEST_KEY", timeout_s=10.0, retries=2)
+    (http,) = node().make(**widgets)
+    assert key not in json.dumps(widgets) + repr(http) + json.dumps(dataclasses.asdict(http))
+    describer = pack.NODE_CLASS_MAPPINGS["SynchroRaMaSceneDescriber"]()
+    outputs = []
+    for _ in range(2):  # 401 (not retried: falls back), then 200
+        scene, prompt, text = describer.describe(speech, TEXT, backend=http)
+        outputs.append(json.dumps(scene.to_dict()) + prompt + text)
+    assert scene.backend == "http:m" and "fallback_from" not in scene.meta
+    assert "check the API key in $SR_SCENE_TEST_KEY" in outputs[0] and "HTTP 401" in outputs[0]
+    assert all(key not in o for o in outputs)
+    assert [r["headers"]["Authorization"] for r in srv.requests] == [f"Bearer {key}"] * 2
+    # read at call time: a changed variable is used by the next call, an unset one is an error
+    monkeypatch.setenv("SR_SCENE_TEST_KEY", "rotated")
+    describer.describe(speech, TEXT, backend=http)
+    assert srv.requests[-1]["headers"]["Authorization"] == "Bearer rotated"
+    monkeypatch.delenv("SR_SCENE_TEST_KEY")
+    with pytest.raises(SceneConfigError, match="SR_SCENE_TEST_KEY"):
+        describer.describe(speech, TEXT, backend=http)
+    assert len(srv.requests) == 3
+    # without a variable no Authorization header is sent at all
+    (anon,) = node().make(srv.url, "m", api_key_env="", timeout_s=10.0)
+    describer.describe(speech, TEXT, backend=anon)
+    assert "Authorization" not in srv.requests[-1]["headers"]
 
 
 def test_http_configuration_errors(speech, monkeypatch):
@@ -506,3 +598,14 @@ def test_backend_nodes_drive_the_describer(pack, comfy_dirs, serve, speech, astr
     body = srv.requests[0]["body"]
     assert body["seed"] == 5 and "She is an astronaut." in body["messages"][1]["content"]
     assert isinstance(scene, SceneData)
+    # the readable text round-trips through Parse Scene Text, and an edit comes back in
+    parse = nodes["SynchroRaMaParseSceneText"]()
+    back, prompt2, text2 = parse.parse(text, speech=speech)
+    assert back.segments == scene.segments and prompt2 == prompt
+    lines = [[ln for ln in t.splitlines() if not ln.startswith("#")] for t in (text, text2)]
+    assert lines[0] == lines[1]
+    edited = text.replace("She smiles and nods", "She laughs and shakes her head").replace(
+        "actions: smiles, nods", "actions: shakes head")
+    back, prompt3, _ = parse.parse(edited, speech=speech)
+    assert back.segments[0].description == "She laughs and shakes her head"
+    assert back.segments[0].actions == ["shakes head"] and prompt3 == prompt

@@ -278,14 +278,16 @@ def _get(d: dict, field: str) -> Any:
 
 
 def _strings(v: Any) -> List[str]:
+    """A list of short phrases from a string or list; phrases never hold commas or semicolons (they
+    split there), so the readable text (:mod:`.text_format`) round-trips them."""
     if v is None:
         return []
     if isinstance(v, str):
-        return [s.strip() for s in re.split(r"[,;]", v) if s.strip()]
+        return [" ".join(s.split()) for s in re.split(r"[,;]", v) if s.strip()]
     if isinstance(v, (list, tuple)):
         out = []
         for x in v:
-            out += _strings(x) if isinstance(x, (list, tuple)) else [" ".join(str(x).split())]
+            out += _strings(x if isinstance(x, (list, tuple)) else str(x))
         return [s for s in out if s]
     return [str(v)]
 

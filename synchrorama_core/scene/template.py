@@ -119,10 +119,12 @@ def unit_description(u: Unit, actions: List[str], clip_loudness: float = 0.0, vo
 
 
 def unit_attributes(u: Unit, ctx: SceneContext) -> List[str]:
+    """The portrait's attributes and the segment's emotion phrase, split at commas (an attribute
+    holds none, so the readable text round-trips it)."""
     attrs = list(ctx.face.attributes()) if ctx.face is not None else []
     if u.emotion is not None:
         attrs.append(emotion_phrase(u.emotion))
-    return attrs
+    return [p.strip() for a in attrs for p in a.split(",") if p.strip()]
 
 
 def scene_prompt(ctx: SceneContext, lead: str = "") -> str:
