@@ -292,9 +292,13 @@ def speech_render(renderer, speech_motion):
     """The speech motion rendered on the astronaut, and every frame's face re-detected by tracking."""
     from synchrorama_core.face import measure_landmarks, track_landmarks
     _, mo = speech_motion
-    frames = renderer.render(mo)
+    frames, finite = [], True
+    for f in renderer.frames(mo):           # checked as float, kept as uint8 (a quarter of the memory)
+        finite = finite and bool(np.isfinite(f).all()) and f.min() >= 0 and f.max() <= 1
+        frames.append((f * 255 + 0.5).astype(np.uint8))
+    frames = np.stack(frames)
     lms = track_landmarks(frames)
-    return frames, lms, measure_landmarks(lms)
+    return frames, finite, measure_landmarks(lms)
 
 
 def _lag_corr(a, b, max_lag=4) -> dict:
@@ -309,9 +313,9 @@ def _lag_corr(a, b, max_lag=4) -> dict:
 
 def test_speech_motion_lip_sync_and_blinks_measured_in_the_pixels(speech_motion, speech_render):
     sp, mo = speech_motion
-    frames, _, meas = speech_render
+    frames, finite, meas = speech_render
     assert len(frames) == mo.n_frames == n_frames(sp.duration_s, FPS) == 125
-    assert np.isfinite(frames).all() and frames.min() >= 0 and frames.max() <= 1
+    assert finite                                                   # no NaN, all in 0..1
     assert meas["found"].mean() >= 0.98
     # the lip opening re-detected in the rendered pixels follows the speech envelope
     corr = _lag_corr(np.nan_to_num(meas["mouth_opening"]), sp.features["rms"])
@@ -347,7 +351,7 @@ def test_upper_face_keeps_the_reference_ssim(face, renderer, speech_motion, spee
     scores = []
     for f, nl in zip(frames[::2], neu[::2]):
         tf = SimilarityTransform.from_estimate(ref, nl[st, :2])
-        back = warp(f, tf, order=1)
+        back = warp(f.astype(np.float32) / 255, tf, order=1)
         scores.append(ssim(back[reg], astronaut[reg], channel_axis=2, data_range=1.0))
     assert np.mean(scores) >= 0.85, (np.mean(scores), np.min(scores))
 
@@ -359,14 +363,16 @@ def test_zero_head_motion_keeps_background_and_upper_face(face, speech_motion, a
     _, mo = speech_motion
     mo = _sub(mo, 50)
     r = WarpRenderer(face, RenderOptions(head_scale=0.0))
-    frames = r.render(mo)
     m = r.warpers[0].mesh
     face_hair = _polygon_mask(m.src[m.ring1], 512, 512)
-    diff = np.abs(frames - astronaut[None]).max(axis=3)
-    assert diff[:, ~face_hair].max() <= 1.0 / 255
-    assert diff[:, face_hair].max() > 0.2                       # while the face does move
     reg = _above_nose(face)
-    scores = [ssim(f[reg], astronaut[reg], channel_axis=2, data_range=1.0) for f in frames]
+    outside, inside, scores = 0.0, 0.0, []
+    for f in r.frames(mo):                                      # streamed: one frame in memory at a time
+        diff = np.abs(f - astronaut).max(axis=2)
+        outside, inside = max(outside, diff[~face_hair].max()), max(inside, diff[face_hair].max())
+        scores.append(ssim(f[reg], astronaut[reg], channel_axis=2, data_range=1.0))
+    assert outside <= 1.0 / 255
+    assert inside > 0.2                                         # while the face does move
     assert np.mean(scores) >= 0.95 and np.min(scores) >= 0.85, (np.mean(scores), np.min(scores))
 
 
@@ -383,14 +389,22 @@ def test_several_references_follow_speech_without_popping(face, renderer, speech
     refs = analyze_faces([astronaut, crop], sources=["astronaut", "open mouth"])
     x0, y0, x1, y1 = (int(v) for v in face.boxes[0])
 
-    def steps(frames):
-        return np.abs(np.diff(frames[:, y0:y1, x0:x1], axis=0)).mean(axis=(1, 2, 3))
+    def steps(r):
+        """Mean absolute change of the face box from each frame to the next (frames streamed)."""
+        out, prev = [], None
+        for f in r.frames(mo):
+            assert f.shape == (512, 512, 3) and np.isfinite(f).all()
+            box = f[y0:y1, x0:x1].copy()
+            if prev is not None:
+                out.append(np.abs(box - prev).mean())
+            prev = box
+        return np.asarray(out)
 
-    single = steps(renderer.render(mo))
+    single = steps(renderer)
     r = WarpRenderer(refs, RenderOptions(blend_frames=4))
-    frames = r.render(mo)
-    assert frames.shape == (50, 512, 512, 3) and np.isfinite(frames).all()
+    blended = steps(r)
     ch = np.asarray(r.choices)
+    assert len(ch) == 50
     assert 5 <= (ch == 1).sum() <= 45 and (np.diff(ch) != 0).sum() >= 2
     jaw = mo.expressions["jaw_open"]
     assert jaw[ch == 1].mean() > jaw[ch == 0].mean() + 0.2       # the open-mouth picture for open mouths
@@ -398,9 +412,7 @@ def test_several_references_follow_speech_without_popping(face, renderer, speech
     for j in range(len(ch)):                                     # nearest, up to the switching hysteresis
         d = r._distances(tg[j])
         assert d[ch[j]] <= d.min() + r.options.switch_margin + 1e-9
-    blended = steps(frames)
-    cut = WarpRenderer(refs, RenderOptions(blend_frames=0))
-    cut_steps = steps(cut.render(mo))
+    cut_steps = steps(WarpRenderer(refs, RenderOptions(blend_frames=0)))
     # a cut pops: frame-to-frame changes jump above those of the one-reference render (the measure
     # can see it); the cross-fade spreads the same change over 4 frames: at most ~1/3 of the jump
     pop_cut = (cut_steps - single).max()
