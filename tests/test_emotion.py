@@ -397,8 +397,14 @@ def test_embedder_and_override_nodes(pack, speech, comfy_dirs):
     assert "sad" in summary
     assert isinstance(img, torch.Tensor) and img.ndim == 4 and img.shape[0] == 1 and img.shape[3] == 3
     assert img.dtype == torch.float32 and 0 <= float(img.min()) and float(img.max()) <= 1
+    assert "\n" not in summary and summary == summarize(emo)
     out, s2, img2 = nodes["SynchroRaMaEmotionOverride"]().apply(emo, "happy", 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0)
-    assert set(out.dominant()) == {"happy"} and img2.shape[0] == 1
+    assert set(out.dominant()) == {"happy"} and img2.shape[0] == 1 and "happy" in s2
+    # with emotion_b connected the node blends toward it (the target emotion is ignored)
+    emo_b, _, _ = node.embed(sp, HAPPY, 1.0, 1.0, 1.0, 0.3, 1.0, "none", 0.0)
+    mix, _, _ = nodes["SynchroRaMaEmotionOverride"]().apply(emo, "angry", 1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0,
+                                                            emotion_b=emo_b)
+    assert np.allclose(mix.probs, emo_b.probs, atol=1e-5) and mix.meta["edits"][-1]["target"] == "other SR_EMOTION"
     # loaders: nothing installed -> an error naming the folder where the model is expected
     for key, kind in (("SynchroRaMaTextEmotionModelLoader", "text_emotion"), ("SynchroRaMaSERModelLoader", "ser"),
                       ("SynchroRaMaVAModelLoader", "va"), ("SynchroRaMaWhisperModelLoader", "whisper")):
