@@ -14,7 +14,7 @@ from synchrorama_core.face import analyze_face
 from synchrorama_core.motion import (apply_motion, blend_motion, fit_landmarks, generate_procedural, motion_frames,
                                      render_motion_frames, resample_motion)
 from synchrorama_core.motion.neural import NeuralA2M, default_config
-from synchrorama_core.types import EMOTIONS, EXPRESSIONS, EmotionData, MotionData, SceneData, SceneSegment
+from synchrorama_core.types import EMOTIONS, EmotionData, MotionData, SceneData, SceneSegment
 
 FPS = 25.0
 KEYS = ("SynchroRaMaA2MMotion", "SynchroRaMaMotionFrames", "SynchroRaMaSaveMotion", "SynchroRaMaLoadMotion",
@@ -313,6 +313,14 @@ def test_adjust_scales_and_offsets(nodes, speech):
     assert a.meta["adjustments"][-1]["head_scale"] == 0.5
     big = node.adjust(m, lip_scale=5.0, yaw_offset=45.0, head_scale=5.0)[0]  # clipped to the contract
     assert big.expressions["jaw_open"].max() <= 1 and np.abs(big.rotation).max() <= 89
+    with pytest.raises(InvalidDataError, match="unknown expression names \\['ears'\\]"):
+        node.adjust(m, expression="ears", expression_offset=0.1)
+    with pytest.raises(InvalidDataError, match="head_scale=-1.0 is outside"):
+        node.adjust(m, head_scale=-1.0)
+    with pytest.raises(InvalidDataError, match="SR_MOTION"):
+        node.adjust("motion.json")
+    with pytest.raises(InvalidDataError, match="weight=1.5"):
+        node.adjust(m, motion_b=m, blend_weight=1.5)
 
 
 def test_blend_two_motions(nodes, speech):

@@ -81,9 +81,9 @@ def resample_motion(motion: MotionData, fps: float, duration_s: float) -> Motion
 
     meta = dict(m.meta)
     meta["resampled_from"] = {"fps": m.fps, "duration_s": m.duration_s, "n_frames": m.n_frames}
-    return MotionData(fps=fps, duration_s=duration_s, rotation=interp(m.rotation), translation=interp(m.translation),
-                      scale=np.exp(interp(np.log(m.scale))), expressions={k: interp(v) for k, v in m.expressions.items()},
-                      generator=m.generator, meta=meta)
+    return MotionData(fps=fps, duration_s=duration_s, rotation=interp(m.rotation),
+                      translation=interp(m.translation), scale=np.exp(interp(np.log(m.scale))),
+                      expressions={k: interp(v) for k, v in m.expressions.items()}, generator=m.generator, meta=meta)
 
 
 def conform_motion(motion: MotionData, fps: float, duration_s: float, mismatch: str = "error",
@@ -119,8 +119,10 @@ def adjust_motion(motion: MotionData, head_scale: float = 1.0, expression_scale:
     es = check_number(expression_scale, "expression_scale", 0.0, 10.0)
     ls = check_number(lip_scale, "lip_scale", 0.0, 10.0)
     bs = check_number(blink_scale, "blink_scale", 0.0, 10.0)
-    ro = np.array([check_number(v, f"rotation_offset[{i}]", -90, 90) for i, v in enumerate(rotation_offset)], np.float32)
-    to = np.array([check_number(v, f"translation_offset[{i}]", -5, 5) for i, v in enumerate(translation_offset)], np.float32)
+    ro = np.array([check_number(v, f"rotation_offset[{i}]", -90, 90) for i, v in enumerate(rotation_offset)],
+                  np.float32)
+    to = np.array([check_number(v, f"translation_offset[{i}]", -5, 5) for i, v in enumerate(translation_offset)],
+                  np.float32)
     if ro.shape != (3,) or to.shape != (2,):
         raise InvalidDataError("rotation_offset needs 3 values (yaw, pitch, roll), translation_offset 2 (x, y)")
     so = check_number(scale_offset, "scale_offset", -0.9, 5.0)
