@@ -321,6 +321,10 @@ def _colour_name(rgb: np.ndarray) -> str:
     return f"{tone} {name}".strip()
 
 
+STATS_SIDE = 256  # longest side of the image the light and background statistics are taken on
+_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
 def summarise_face(face: Optional[FaceData]) -> Optional[FaceSummary]:
     """Framing, head direction, gaze, mouth, light and background of the first reference."""
     if face is None:
@@ -379,20 +383,18 @@ def summarise_face(face: Optional[FaceData]) -> Optional[FaceSummary]:
                   "downturned mouth" if smile < -0.08 else "neutral mouth")
     if opening > 0.35:
         expression += ", mouth open"
-    # light: face region brightness, left/right balance, colour temperature (on a <= ~512 px
-    # subsample, so big photos cost no more than small ones)
-    st = max(1, int(math.ceil(max(h, w) / 512)))
+    # light: face region brightness, left/right balance, colour temperature (on a <= ~STATS_SIDE px
+    # subsample: these are means and spreads, so big photos cost no more than small ones)
+    st = max(1, int(math.ceil(max(h, w) / STATS_SIDE)))
     img = img[::st, ::st]
     h, w = img.shape[:2]
     x0, y0, x1, y1 = x0 / st, y0 / st, x1 / st, y1 / st
     yi0, yi1 = int(max(0, y0)), int(min(h, math.ceil(y1)))
     xi0, xi1 = int(max(0, x0)), int(min(w, math.ceil(x1)))
-    lum = img @ np.array([0.2126, 0.7152, 0.0722], np.float32)
     face_px = img[yi0:yi1, xi0:xi1]
     if face_px.size == 0:
         face_px = img
-        yi0, yi1, xi0, xi1 = 0, h, 0, w
-    face_lum = lum[yi0:yi1, xi0:xi1]
+    face_lum = face_px @ _LUMA
     fl = float(face_lum.mean())
     half = max(1, face_lum.shape[1] // 2)
     bal = float(face_lum[:, :half].mean() - face_lum[:, half:].mean())
@@ -415,7 +417,7 @@ def summarise_face(face: Optional[FaceData]) -> Optional[FaceSummary]:
     mask[int(max(0, y0 - 0.6 * bh)):, int(max(0, x0 - 0.5 * bw)):int(min(w, x1 + 0.5 * bw))] = False
     bg = img[mask].reshape(-1, 3) if mask.any() else img.reshape(-1, 3)
     bg_mean = bg.mean(axis=0)
-    bg_std = float((bg @ np.array([0.2126, 0.7152, 0.0722], np.float32)).std())
+    bg_std = float((bg @ _LUMA).std())
     m["background_std"] = bg_std
     texture = "plain " if bg_std < 0.08 else ("detailed " if bg_std > 0.22 else "")
     background = f"{texture}{_colour_name(bg_mean)} background"
