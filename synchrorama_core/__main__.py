@@ -1,0 +1,254 @@
+"""Command line: ``python -m synchrorama_core demo|generate ...`` (see ``docs/pipeline.md``).
+
+::
+
+    python -m synchrorama_core demo --out demo.mp4
+    python -m synchrorama_core generate --image face.jpg [--image face2.jpg ...] --audio speech.wav \\
+        [--text "transcript" | --text-file transcript.txt] [--fps 25] [--seed 0] --out talking.mp4
+
+Both write ``OUT.json`` beside the video.  A progress bar goes to stderr.  Ctrl-C stops at the
+next frame and leaves no video file (press it twice to stop at once).  Bad input gives a one-line
+``error:`` message and exit code 2; a cancel exits with 130.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from typing import List, Optional
+
+EXIT_BAD_INPUT = 2
+EXIT_CANCELLED = 130
+
+
+class ProgressBar:
+    """A one-line text progress bar on a stream (a line per 10 % when it is not a terminal)."""
+
+    def __init__(self, stream=None, width: int = 30, enabled: bool = True):
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.enabled = enabled
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.t0 = time.monotonic()
+        self.last_draw = 0.0
+        self.last_decile = -1
+        self.last_stage = None
+        self.drawn = False
+
+    def __call__(self, done: int, total: int, stage: str = "") -> None:
+        if not self.enabled:
+            return
+        frac = min(max(done / max(total, 1), 0.0), 1.0)
+        now = time.monotonic()
+        el = now - self.t0
+        if self.tty:
+            if now - self.last_draw < 0.1 and frac < 1.0 and stage == self.last_stage:
+                return
+            self.last_draw, self.last_stage = now, stage
+            fill = int(round(frac * self.width))
+            eta = f" ETA {_mmss(el / frac - el)}" if 0.02 < frac < 1.0 else ""
+            line = f"\r[{'#' * fill}{'-' * (self.width - fill)}] {frac * 100:5.1f}% {stage:<7} {_mmss(el)}{eta}"
+            self.stream.write(line.ljust(75))
+            self.stream.flush()
+            self.drawn = True
+        else:
+            dec = int(frac * 10)
+            if dec != self.last_decile or stage != self.last_stage:
+                self.last_decile, self.last_stage = dec, stage
+                self.stream.write(f"{frac * 100:5.1f}% {stage} ({_mmss(el)})\n")
+                self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.tty and self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False
+
+
+def _mmss(s: float) -> str:
+    s = max(0, int(round(s)))
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+class CtrlC:
+    """First Ctrl-C: ask the pipeline to stop at the next check; second: stop at once."""
+
+    def __init__(self):
+        self.hits = 0
+        self._old = None
+
+    def __enter__(self):
+        try:
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:          # not the main thread: leave Python's default
+            self._old = None
+        return self
+
+    def _handler(self, signum, frame):
+        self.hits += 1
+        if self.hits == 1:
+            sys.stderr.write("\nstopping... (Ctrl-C again to stop at once)\n")
+            sys.stderr.flush()
+        else:
+            raise KeyboardInterrupt
+
+    def __call__(self) -> bool:
+        return self.hits > 0
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+def _positive(kind):
+    def parse(s):
+        try:
+            v = kind(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {s}")
+        return v
+    return parse
+
+
+def _common(p: argparse.ArgumentParser, out_default: Optional[str]) -> None:
+    p.add_argument("--out", "-o", required=out_default is None, default=out_default,
+                   help="output video (.mp4); OUT.json is written beside it" +
+                        (f" (default {out_default})" if out_default else ""))
+    p.add_argument("--fps", type=_positive(float), default=25.0, help="video frame rate (default 25)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the motion and scene (default 0)")
+    p.add_argument("--start", type=float, default=0.0, metavar="SECONDS", help="skip this much of the audio")
+    p.add_argument("--duration", "--max-seconds", dest="duration", type=_positive(float), default=None,
+                   metavar="SECONDS", help="use at most this much audio (default: all of it)")
+    g = p.add_argument_group("motion controls")
+    g.add_argument("--head-scale", type=float, default=None, help="head motion amplitude (0 = still, default 1)")
+    g.add_argument("--expression-scale", type=float, default=None, help="emotion expressions (default 1)")
+    g.add_argument("--lip-scale", type=float, default=None, help="mouth movement (default 1)")
+    g.add_argument("--blink-rate", type=float, default=None, help="blinks per minute at rest (default 17)")
+    g.add_argument("--a2m", default=None, metavar="MODEL",
+                   help="a neural A2M model (name under models/synchrorama/a2m/ or a folder); default: procedural")
+    g = p.add_argument_group("emotion, scene and video")
+    g.add_argument("--emotion-weights", default=None, metavar="text=1,speech=1,va=1",
+                   help="fusion weights of the emotion modalities")
+    g.add_argument("--emotion-intensity", type=float, default=None, help="emotion intensity multiplier (default 1)")
+    g.add_argument("--scene-url", default=None, metavar="URL",
+                   help="an OpenAI-compatible server for the scene describer (default: the template)")
+    g.add_argument("--scene-model", default="", help="model name on --scene-url")
+    g.add_argument("--crf", type=int, default=None, help="H.264 quality 0..51, lower is better (default 19)")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    g.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m synchrorama_core",
+                                description="SynchroRaMa: emotion-aware talking portrait video from photo(s) and speech.")
+    sub = p.add_subparsers(dest="command", metavar="{generate,demo}")
+    sub.required = True
+    g = sub.add_parser("generate", help="make a video from your portrait(s) and speech",
+                       description="Make a talking-portrait video (mp4) and OUT.json from portrait(s) and speech.")
+    g.add_argument("--image", "-i", action="append", required=True, metavar="IMG",
+                   help="reference portrait; repeat for several (the nearest expression is used per frame)")
+    g.add_argument("--face-index", type=int, default=-1, help="which face when there are several (-1 = largest)")
+    g.add_argument("--audio", "-a", required=True, metavar="SPEECH", help="speech audio (wav, flac, mp3, m4a, ...)")
+    t = g.add_mutually_exclusive_group()
+    t.add_argument("--text", "-t", default=None, metavar="TRANSCRIPT", help="what is said (optional)")
+    t.add_argument("--text-file", default=None, metavar="FILE", help="the transcript from a UTF-8 text file")
+    _common(g, None)
+    d = sub.add_parser("demo", help="the bundled sample portrait and speech (no downloads)",
+                       description="Run the whole pipeline on the bundled sample portrait and speech.")
+    _common(d, "synchrorama_demo.mp4")
+    return p
+
+
+class UsageError(ValueError):
+    pass
+
+
+def _weights(s: Optional[str]) -> Optional[dict]:
+    if not s:
+        return None
+    out = {}
+    for part in s.split(","):
+        k, sep, v = part.partition("=")
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise UsageError(f"--emotion-weights: expected name=number pairs like text=1,speech=0.5,va=1, "
+                             f"got {part!r}") from None
+        if not sep:
+            raise UsageError(f"--emotion-weights: {part!r} has no '='")
+    return out
+
+
+def _kwargs(args) -> dict:
+    motion = {k: getattr(args, k) for k in ("head_scale", "expression_scale", "lip_scale", "blink_rate")
+              if getattr(args, k) is not None}
+    emotion = {}
+    w = _weights(args.emotion_weights)
+    if w:
+        emotion["weights"] = w
+    if args.emotion_intensity is not None:
+        emotion["intensity"] = args.emotion_intensity
+    video = {"crf": args.crf} if args.crf is not None else {}
+    backend = None
+    if args.scene_url:
+        from .scene import HTTPBackend
+        backend = HTTPBackend(base_url=args.scene_url, model=args.scene_model)
+    return dict(fps=args.fps, seed=args.seed, out=args.out, start_s=args.start, duration_s=args.duration,
+                motion_options=motion, emotion_options=emotion, video_options=video, scene_backend=backend,
+                motion_model=args.a2m)
+
+
+def _read_text(path: str) -> str:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"transcript file not found: {path}")
+    try:
+        with open(path, "r", encoding="utf-8-sig") as f:
+            return f.read()
+    except UnicodeDecodeError as e:
+        raise UsageError(f"transcript file {path} is not UTF-8 text ({e})") from None
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    from .errors import Cancelled, SynchroRaMaError
+    bar = ProgressBar(enabled=not args.quiet)
+    t0 = time.monotonic()
+    try:
+        with CtrlC() as stop:
+            from . import pipeline
+            kw = _kwargs(args)
+            if args.command == "demo":
+                res = pipeline.demo(progress=bar, cancelled=stop, **kw)
+            else:
+                text = args.text if args.text is not None else (_read_text(args.text_file) if args.text_file else "")
+                res = pipeline.generate(images=args.image, audio=args.audio, text=text, face_index=args.face_index,
+                                        progress=bar, cancelled=stop, **kw)
+    except (Cancelled, KeyboardInterrupt):
+        bar.close()
+        sys.stderr.write("cancelled: no video was written\n")
+        return EXIT_CANCELLED
+    except (SynchroRaMaError, FileNotFoundError, ValueError) as e:
+        bar.close()
+        if args.debug:
+            raise
+        msg = " ".join(str(e).split()) or type(e).__name__
+        sys.stderr.write(f"error: {msg}\n")
+        return EXIT_BAD_INPUT
+    bar.close()
+    tm = res.timings
+    stages = ", ".join(f"{k} {tm[k]:.2f}s" for k in ("face", "speech", "emotion", "scene", "motion", "render", "encode")
+                       if k in tm)
+    print(f"wrote {res.video_path} ({res.n_frames} frames, {res.duration_s:.2f} s at {res.fps:g} fps) and "
+          f"{res.json_path} in {time.monotonic() - t0:.1f} s ({stages})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,551 @@
+"""The whole SynchroRaMa flow as plain Python (used by the CLI, the tests and the benchmarks).
+
+::
+
+    from synchrorama_core.pipeline import generate
+    result = generate(images=["portrait.jpg"], audio="speech.wav", text="Hello there!",
+                      fps=25, out="talking.mp4", seed=0)
+    print(result.video_path, result.json_path, result.timings)
+
+Stages, each through its own public API (nothing is re-implemented here)::
+
+    face analysis  -> load speech + features -> emotion embedder -> scene describer
+                   -> A2M motion -> warp renderer -> video writer (H.264 + AAC mp4)
+
+Rendered frames are streamed into the encoder one at a time (a small bounded queue lets the
+renderer and the encoder run on two threads), so memory does not grow with the clip's length.
+The video is written under a temporary name beside ``out`` and renamed only when complete: a
+failed or cancelled run leaves no half-written ``out`` (and an earlier ``out`` is untouched).
+
+``OUT.json`` (beside the video, same stem) holds every stage's result in its ``to_dict()`` form
+(arrays as ``{"__ndarray__": {dtype, shape, data}}``), the seconds each stage took, the inputs
+and options, and a ``summary`` section for people reading it.  Two deliberate omissions keep it
+small: the speech ``waveform`` (16 kHz samples; it is the input audio file) is replaced by
+``waveform_summary`` (samples, peak, RMS), and the face ``images`` (the input portraits) are
+replaced by ``image_summary`` (sizes).  Everything else loads back, e.g.
+``MotionData.from_dict(report["motion"])``.
+
+Documented handling of unusual input:
+
+* greyscale, greyscale+alpha and RGBA portraits are accepted: grey is repeated to RGB, alpha is
+  composited over white (:func:`synchrorama_core.face.to_rgb_float`); EXIF rotation is applied;
+* references of different sizes: the output has the first reference's size (the others are
+  aligned onto it by the renderer);
+* an image with no face, a tiny image (< 32 px), a file that is not an image, a missing file,
+  unreadable audio and audio shorter than one video frame raise an error subclassing
+  ``ValueError``/``FileNotFoundError`` with a message that says what to do.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+
+from . import __version__
+from .errors import AudioError, Cancelled, InvalidDataError, SynchroRaMaError
+from .types import EMOTIONS, EmotionData, FaceData, MotionData, SceneData, SpeechData
+
+#: The stages in order, as named in progress reports and in ``timings``.
+STAGES = ("face", "speech", "emotion", "scene", "motion", "render")
+#: Share of the overall progress bar given to each stage (render includes encoding).
+_SHARE = {"face": 0.03, "speech": 0.05, "emotion": 0.01, "scene": 0.01, "motion": 0.01, "render": 0.89}
+#: Rendered frames waiting for the encoder at most (bounds memory; 8 frames of 1024² uint8 = 25 MB).
+QUEUE_FRAMES = 8
+
+EMOTION_OPTIONS = ("weights", "smoothing_s", "intensity", "target", "target_strength",
+                   "text_model", "ser_model", "va_model", "whisper_model")
+SCENE_OPTIONS = ("extra_instructions", "on_failure")
+MOTION_OPTIONS = ("head_scale", "expression_scale", "lip_scale", "blink_rate", "lead_frames", "procedural_blinks")
+VIDEO_OPTIONS = ("crf", "preset")
+
+
+class ImageFileError(SynchroRaMaError, ValueError):
+    """A reference image file that cannot be read as an image."""
+
+
+class ImageFileNotFoundError(SynchroRaMaError, FileNotFoundError):
+    """A reference image file that does not exist."""
+
+
+ProgressCb = Callable[..., None]
+
+
+@dataclass
+class PipelineResult:
+    """What :func:`generate` made: the files, every stage's value and the timings."""
+
+    video_path: str
+    json_path: str
+    n_frames: int
+    fps: float
+    duration_s: float
+    timings: Dict[str, float]
+    face: FaceData
+    speech: SpeechData
+    emotion: EmotionData
+    scene: SceneData
+    motion: MotionData
+    video: Dict[str, Any] = field(default_factory=dict)
+    report: Dict[str, Any] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------ inputs
+
+def load_image(path: str, index: int = 0, total: int = 1):
+    """Open an image file as a PIL image with EXIF rotation applied (mode kept: grey, RGBA...)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+    path = os.fspath(path)
+    what = f"reference image {index + 1} of {total}" if total > 1 else "reference image"
+    if not os.path.exists(path):
+        raise ImageFileNotFoundError(f"{what} file not found: {path}")
+    if os.path.isdir(path):
+        raise ImageFileError(f"{what} ({path}) is a folder, not an image file")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise ImageFileError(f"{what} ({path}) cannot be read as an image ({e}); use a png, jpg or webp file") from e
+    if im.mode not in ("RGB", "RGBA", "L", "LA"):
+        im = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
+    return im
+
+
+def _images(images) -> tuple:
+    """``(list of image values, list of source names)`` from paths / arrays / PIL images."""
+    if isinstance(images, (str, os.PathLike)) or hasattr(images, "shape") or hasattr(images, "mode"):
+        images = [images]
+    images = list(images or [])
+    if not images:
+        raise InvalidDataError("no reference image given; pass at least one portrait (--image IMG)")
+    vals, sources = [], []
+    for i, im in enumerate(images):
+        if isinstance(im, (str, os.PathLike)):
+            vals.append(load_image(im, i, len(images)))
+            sources.append(os.fspath(im))
+        else:
+            vals.append(im)
+            sources.append(getattr(im, "filename", "") or f"image {i}")
+    return vals, sources
+
+
+def _check_audio_path(audio) -> str:
+    from .errors import AudioFileNotFoundError
+    if not isinstance(audio, (str, os.PathLike)):
+        raise InvalidDataError(f"audio must be the path of an audio file, got {type(audio).__name__}")
+    audio = os.fspath(audio)
+    if not os.path.exists(audio):
+        raise AudioFileNotFoundError(f"audio file not found: {audio}")
+    return audio
+
+
+def _pick(options: Optional[dict], allowed: Sequence[str], what: str) -> dict:
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InvalidDataError(f"unknown {what} option(s) {unknown}; known: {list(allowed)}")
+    return options
+
+
+def _progress_fn(progress: Optional[ProgressCb]) -> Optional[Callable[[int, int, str], None]]:
+    """Accept ``progress(done, total, stage)`` or ``progress(done, total)``."""
+    if progress is None:
+        return None
+    try:
+        params = inspect.signature(progress).parameters.values()
+        three = any(p.kind == p.VAR_POSITIONAL for p in params) or \
+            sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) >= 3
+    except (TypeError, ValueError):
+        three = True
+    return progress if three else (lambda d, t, s: progress(d, t))
+
+
+class _Progress:
+    """Maps each stage's ``(done, total)`` onto one overall scale of ``TOTAL`` units."""
+
+    TOTAL = 1000
+
+    def __init__(self, cb):
+        self.cb = cb
+        self.last = -1
+
+    def stage(self, name: str):
+        lo = sum(_SHARE[s] for s in STAGES[:STAGES.index(name)])
+        hi = lo + _SHARE[name]
+
+        def report(done, total):
+            if self.cb is None:
+                return
+            v = int(self.TOTAL * (lo + (hi - lo) * min(max(done / max(total, 1), 0.0), 1.0)))
+            if v != self.last:
+                self.last = v
+                self.cb(v, self.TOTAL, name)
+        return report
+
+    def finish(self):
+        if self.cb is not None:
+            self.cb(self.TOTAL, self.TOTAL, "done")
+
+
+# ------------------------------------------------------------------------------ report
+
+def _mean(a) -> float:
+    a = np.asarray(a, np.float64)
+    return round(float(a.mean()), 4) if a.size else 0.0
+
+
+def emotion_summary(emotion: EmotionData) -> dict:
+    """Fused and per-modality means (valence, arousal, confidence, dominant emotion)."""
+    def one(probs, valence, arousal):
+        mp = np.asarray(probs, np.float64).mean(axis=0) if len(probs) else np.zeros(len(EMOTIONS))
+        return {"mean_valence": _mean(valence), "mean_arousal": _mean(arousal),
+                "dominant": EMOTIONS[int(np.argmax(mp))] if len(probs) else "",
+                "mean_probs": dict(zip(EMOTIONS, np.round(mp, 4).tolist()))}
+    out = {"fused": {**one(emotion.probs, emotion.valence, emotion.arousal),
+                     "mean_intensity": _mean(emotion.intensity)}, "parts": {}}
+    for k, p in emotion.parts.items():
+        out["parts"][k] = {**one(p.probs, p.valence, p.arousal), "mean_confidence": _mean(p.confidence),
+                           "backend": p.backend, "weight": emotion.weights.get(k, 1.0)}
+    return out
+
+
+def speech_dict(speech: SpeechData) -> dict:
+    """``speech.to_dict()`` without the 16 kHz samples (replaced by their summary)."""
+    d = speech.to_dict()
+    w = speech.waveform
+    d.pop("waveform", None)
+    d["waveform_summary"] = {"omitted": "the 16 kHz samples are the input audio; not repeated here",
+                             "samples": int(len(w)), "sample_rate": speech.sample_rate,
+                             "peak": round(float(np.abs(w).max()), 5) if len(w) else 0.0,
+                             "rms": round(float(np.sqrt(np.mean(np.square(w, dtype=np.float64)))), 5)
+                             if len(w) else 0.0}
+    return d
+
+
+def face_dict(face: FaceData) -> dict:
+    """``face.to_dict()`` without the portraits' pixels (replaced by their sizes)."""
+    d = face.to_dict()
+    d.pop("images", None)
+    d["image_summary"] = {"omitted": "the portraits' pixels are the input images; not repeated here",
+                          "sizes_hw": [list(im.shape[:2]) for im in face.images]}
+    return d
+
+
+def _write_json(path: str, data: dict) -> None:
+    tmp = f"{path}.{os.getpid()}.part"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, allow_nan=False)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def json_path_for(out: str) -> str:
+    """``OUT.mp4`` -> ``OUT.json``."""
+    root, _ = os.path.splitext(os.fspath(out))
+    return root + ".json"
+
+
+# ------------------------------------------------------------------------------ streaming
+
+def _stream(frames, writer, cancelled, timings: Dict[str, float]) -> None:
+    """Render on a worker thread, encode on this one, through a bounded queue.
+
+    Both the renderer (numba, releases the GIL) and the encoder (x264 in C) do their heavy work
+    outside the GIL, so on two cores they overlap.  At most :data:`QUEUE_FRAMES` frames wait.
+    """
+    q: "queue.Queue" = queue.Queue(maxsize=QUEUE_FRAMES)
+    stop = threading.Event()
+    DONE = object()
+    render_s = [0.0]
+
+    def produce():
+        it = iter(frames)
+        try:
+            while not stop.is_set():
+                t = time.perf_counter()
+                try:
+                    f = next(it)
+                except StopIteration:
+                    break
+                render_s[0] += time.perf_counter() - t
+                while not stop.is_set():
+                    try:
+                        q.put(f, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+            item = DONE
+        except BaseException as e:  # hand the error to the consumer
+            item = e
+        try:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+
+    worker = threading.Thread(target=produce, name="synchrorama-render", daemon=True)
+    worker.start()
+    encode_s = 0.0
+    try:
+        while True:
+            try:
+                item = q.get(timeout=0.1)
+            except queue.Empty:
+                if cancelled is not None and cancelled():
+                    raise Cancelled("video generation cancelled by the user")
+                continue
+            if item is DONE:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            t = time.perf_counter()
+            writer.write(item)
+            encode_s += time.perf_counter() - t
+    finally:
+        stop.set()
+        while True:           # unblock the producer if it waits on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                break
+        worker.join(timeout=10)
+    timings["render"] = render_s[0]
+    timings["encode"] = encode_s
+
+
+# ------------------------------------------------------------------------------ the pipeline
+
+def generate(images, audio: str, text: Optional[str] = None, fps: float = 25.0, out: str = "synchrorama.mp4",
+             seed: int = 0, *, face_index: int = -1, start_s: float = 0.0, duration_s: Optional[float] = None,
+             emotion_options: Optional[dict] = None, scene_backend: Any = None,
+             scene_options: Optional[dict] = None, motion_model: Any = None,
+             motion_options: Optional[dict] = None, render_options: Any = None,
+             video_options: Optional[dict] = None, write_json: bool = True,
+             progress: Optional[ProgressCb] = None, cancelled: Optional[Callable[[], bool]] = None
+             ) -> PipelineResult:
+    """Make a talking-portrait video ``out`` (H.264/AAC mp4) and ``OUT.json`` beside it.
+
+    ``images``: one or more portraits (paths, arrays ``[H, W, C]`` or PIL images); with several,
+    the renderer uses the one whose expression is nearest per frame.  ``audio``: path of the
+    speech file (any format the audio stage decodes); ``start_s``/``duration_s`` trim it.
+    ``text``: the transcript (optional; it feeds the text emotion and the scene describer).
+
+    Per-stage options: ``face_index`` (-1 = largest face); ``emotion_options`` (keys of
+    :data:`EMOTION_OPTIONS`, passed to :func:`synchrorama_core.emotion.embed_emotion`);
+    ``scene_backend`` (None = the template; or an HTTP/local backend object) with
+    ``scene_options`` (:data:`SCENE_OPTIONS`); ``motion_model`` (None = procedural; a
+    :class:`~synchrorama_core.motion.neural.NeuralA2M` or the name/path of one) with
+    ``motion_options`` (:data:`MOTION_OPTIONS`); ``render_options`` (a
+    :class:`~synchrorama_core.render.RenderOptions` or a dict of its fields);
+    ``video_options`` (``crf``, ``preset``).  ``seed`` drives the motion and the scene.
+
+    ``progress(done, total, stage)`` (or ``progress(done, total)``) gets the overall progress
+    (``total`` = 1000) and the running stage's name; ``cancelled()`` is polled throughout and a
+    ``True`` stops the run with :class:`~synchrorama_core.errors.Cancelled`, leaving no output.
+    """
+    t_all = time.perf_counter()
+    out = os.path.abspath(os.fspath(out))
+    if not out.lower().endswith(".mp4"):
+        raise InvalidDataError(f"the output must be an .mp4 file, got {out}")
+    if os.path.isdir(out):
+        raise InvalidDataError(f"the output {out} is a folder; give a file name ending in .mp4")
+    emotion_options = _pick(emotion_options, EMOTION_OPTIONS, "emotion")
+    scene_options = _pick(scene_options, SCENE_OPTIONS, "scene")
+    motion_options = _pick(motion_options, MOTION_OPTIONS, "motion")
+    video_options = _pick(video_options, VIDEO_OPTIONS, "video")
+    from .render import RenderOptions, WarpRenderer
+    if render_options is None:
+        render_options = RenderOptions()
+    elif isinstance(render_options, dict):
+        try:
+            render_options = RenderOptions(**render_options)
+        except TypeError as e:
+            raise InvalidDataError(f"render options: {e}") from e
+    elif not isinstance(render_options, RenderOptions):
+        raise InvalidDataError(f"render_options must be a RenderOptions or a dict, got "
+                               f"{type(render_options).__name__}")
+    from .timing import check_fps
+    fps = check_fps(fps)
+    text = (text or "").strip()
+    audio = _check_audio_path(audio)
+    imgs, sources = _images(images)
+
+    prog = _Progress(_progress_fn(progress))
+    stop_check = (lambda: bool(cancelled())) if cancelled is not None else None
+
+    def check():
+        if stop_check is not None and stop_check():
+            raise Cancelled("video generation cancelled by the user")
+
+    timings: Dict[str, float] = {}
+
+    def timed(name, fn, *a, **kw):
+        check()
+        t = time.perf_counter()
+        v = fn(*a, **kw)
+        timings[name] = time.perf_counter() - t
+        prog.stage(name)(1, 1)
+        return v
+
+    # ---- face analysis
+    from .face import analyze_faces
+    face = timed("face", analyze_faces, imgs, face_index=face_index, sources=sources,
+                 progress=prog.stage("face"), cancelled=stop_check)
+    del imgs
+
+    # ---- speech
+    from .audio import load_speech
+    speech = timed("speech", load_speech, audio, fps=fps, start_s=start_s, duration_s=duration_s,
+                   progress=prog.stage("speech"), cancelled=stop_check)
+    if speech.n_frames < 1:
+        raise AudioError(f"{os.path.basename(audio)} holds {speech.duration_s * 1000:.1f} ms of audio, shorter than "
+                         f"one video frame ({1000 / fps:.1f} ms at {fps:g} fps); use a longer speech clip")
+
+    # ---- emotion
+    from .emotion import embed_emotion
+    emotion = timed("emotion", embed_emotion, speech, text, progress=prog.stage("emotion"), cancelled=stop_check,
+                    **emotion_options)
+
+    # ---- scene
+    from .scene import describe_scene
+    scene = timed("scene", describe_scene, speech, text, emotion, face, backend=scene_backend, seed=int(seed),
+                  progress=prog.stage("scene"), cancelled=stop_check, **scene_options)
+
+    # ---- motion
+    from .motion import generate_procedural
+    if motion_model is None:
+        motion = timed("motion", generate_procedural, speech, emotion, scene, seed=int(seed),
+                       progress=prog.stage("motion"), cancelled=stop_check,
+                       **{k: v for k, v in motion_options.items() if k != "procedural_blinks"})
+    else:
+        from .motion.neural import NeuralA2M, load_a2m
+        model = motion_model if isinstance(motion_model, NeuralA2M) else load_a2m(os.fspath(motion_model))
+        motion = timed("motion", model.generate, speech, emotion, scene, seed=int(seed),
+                       progress=prog.stage("motion"), cancelled=stop_check, **motion_options)
+    if motion.n_frames != speech.n_frames:
+        raise InvalidDataError(f"the motion has {motion.n_frames} frames but the speech {speech.n_frames}")
+
+    # ---- render + encode (streamed)
+    from .audio import decode_audio
+    from .video import VideoWriter
+    check()
+    t = time.perf_counter()
+    renderer = WarpRenderer(face, render_options)
+    timings["render_setup"] = time.perf_counter() - t
+    t = time.perf_counter()
+    sound, sr = decode_audio(audio, start_s=start_s or 0.0, duration_s=duration_s)
+    timings["audio_for_video"] = time.perf_counter() - t
+    tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.{os.getpid()}.part.mp4")
+    writer = VideoWriter(tmp, fps, audio=sound, sample_rate=sr, metadata={"comment": "made with SynchroRaMa"},
+                         **video_options)
+    del sound
+    try:
+        frames = renderer.frames(motion, progress=prog.stage("render"), cancelled=stop_check, dtype=np.uint8)
+        t = time.perf_counter()
+        _stream(frames, writer, stop_check, timings)
+        check()
+        info = writer.close()
+        timings["render_encode_wall"] = time.perf_counter() - t
+    except BaseException:
+        writer._abort()
+        raise
+    try:
+        os.replace(tmp, out)
+    except OSError:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    info.path = out
+    timings["render_fps"] = motion.n_frames / max(timings["render"], 1e-9)
+    timings["total"] = time.perf_counter() - t_all
+
+    jpath = json_path_for(out)
+    report = {
+        "synchrorama": __version__,
+        "video": info.to_dict(),
+        "inputs": {"images": sources, "audio": audio, "text": text, "fps": fps, "seed": int(seed),
+                   "face_index": int(face_index), "start_s": float(start_s or 0.0),
+                   "duration_s": None if duration_s is None else float(duration_s)},
+        "options": {"emotion": {k: (v if isinstance(v, (int, float, str, dict, type(None))) else
+                                    getattr(v, "name", type(v).__name__)) for k, v in emotion_options.items()},
+                    "scene_backend": "template" if scene_backend is None else getattr(scene_backend, "name",
+                                                                                       type(scene_backend).__name__),
+                    "scene": scene_options, "motion_model": motion.generator, "motion": motion_options,
+                    "render": {k: getattr(render_options, k) for k in render_options.__dataclass_fields__},
+                    "video": video_options},
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+        "summary": {"duration_s": round(speech.duration_s, 4), "n_frames": motion.n_frames, "fps": fps,
+                    "emotion": emotion_summary(emotion),
+                    "scene": [{"start_s": s.start_s, "end_s": s.end_s, "description": s.description,
+                               "actions": list(s.actions)} for s in scene.segments],
+                    "motion": motion.to_dict()["stats"],
+                    "reference_used": _reference_counts(renderer, face.count)},
+        "face": face_dict(face),
+        "speech": speech_dict(speech),
+        "emotion": emotion.to_dict(),
+        "scene": scene.to_dict(),
+        "motion": motion.to_dict(),
+    }
+    if write_json:
+        _write_json(jpath, report)
+    prog.finish()
+    return PipelineResult(video_path=out, json_path=jpath if write_json else "", n_frames=motion.n_frames,
+                          fps=fps, duration_s=speech.duration_s, timings=dict(timings), face=face, speech=speech,
+                          emotion=emotion, scene=scene, motion=motion, video=info.to_dict(), report=report)
+
+
+def _reference_counts(renderer, k: int) -> List[int]:
+    """How many frames each reference image was chosen for (the renderer records its choices)."""
+    counts = [0] * k
+    for c in getattr(renderer, "choices", []) or []:
+        if c is not None and 0 <= int(c) < k:
+            counts[int(c)] += 1
+    return counts
+
+
+def bundled_sample() -> Dict[str, str]:
+    """Paths of the bundled demo portrait, speech and transcript (no downloads)."""
+    d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+    paths = {"image": os.path.join(d, "sample_portrait.jpg"), "audio": os.path.join(d, "sample_speech.flac"),
+             "text_file": os.path.join(d, "sample_speech.txt")}
+    for k, p in paths.items():
+        if not os.path.isfile(p):
+            raise FileNotFoundError(f"the bundled sample {k} is missing: {p}; reinstall the SynchroRaMa node pack")
+    return paths
+
+
+def demo(out: str = "synchrorama_demo.mp4", duration_s: Optional[float] = None, **kw) -> PipelineResult:
+    """Run :func:`generate` on the bundled sample portrait and speech (optionally only its first seconds)."""
+    s = bundled_sample()
+    with open(s["text_file"], "r", encoding="utf-8") as f:
+        text = f.read().strip()
+    return generate(images=[s["image"]], audio=s["audio"], text=text, out=out, duration_s=duration_s, **kw)
+
+
+__all__ = ["EMOTION_OPTIONS", "ImageFileError", "ImageFileNotFoundError", "MOTION_OPTIONS", "PipelineResult",
+           "SCENE_OPTIONS", "STAGES", "VIDEO_OPTIONS", "bundled_sample", "demo", "emotion_summary", "face_dict",
+           "generate", "json_path_for", "load_image", "speech_dict"]
