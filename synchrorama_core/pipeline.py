@@ -113,6 +113,8 @@ def load_image(path: str, index: int = 0, total: int = 1):
             im = ImageOps.exif_transpose(im)
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise ImageFileError(f"{what} ({path}) cannot be read as an image ({e}); use a png, jpg or webp file") from e
+    if im.mode in ("I;16", "I;16B", "I;16L"):      # 16-bit grey: keep its depth (to_rgb_float scales uint16)
+        return np.asarray(im).astype(np.uint16)
     if im.mode not in ("RGB", "RGBA", "L", "LA"):
         im = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
     return im
