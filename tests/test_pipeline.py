@@ -329,6 +329,7 @@ def test_grey_rgba_and_mixed_size_references(tmp_path, speech, astronaut):
                    write_json=False)
     r, _ = _decode(res.video_path)
     assert r.shape == (10, 512, 512, 3) and res.face.count == 2
+    assert sum(res.report["summary"]["reference_used"]) == 10
     assert r[:, 5:30, 5:30].mean() > 240                          # transparent corner composited over white
 
 
@@ -388,6 +389,8 @@ def test_cli_ctrl_c_stops_promptly_and_leaves_no_file(tmp_path):
 
 
 def test_demo_function_uses_the_bundled_sample(tmp_path):
-    res = demo(str(tmp_path / "d.mp4"), duration_s=0.6, write_json=False)
+    calls = []
+    res = demo(str(tmp_path / "d.mp4"), duration_s=0.6, write_json=False, progress=lambda d, t: calls.append(d))
+    assert calls[-1] == 1000 and calls == sorted(calls)      # a two-argument progress callback works too
     assert res.n_frames == 15 and res.face.sources[0].endswith("sample_portrait.jpg")
     assert res.emotion.meta["transcript_source"] == "user text"
