@@ -32,7 +32,8 @@ from synchrorama_core.emotion import embed_emotion  # noqa: E402
 from synchrorama_core.face.analysis import analyze_face  # noqa: E402
 from synchrorama_core.scene import (HTTPBackend, SceneTimeoutError, build_context, build_messages,  # noqa: E402
                                     describe_scene, load_local_backend)
-from test_scene_backends import Server, completion, model_server, save_tiny_text_model, scripted  # noqa: E402
+from test_scene_backends import (Server, completion, model_server, save_tiny_json_model,  # noqa: E402
+                                 save_tiny_text_model, scripted)
 
 SHORT = ("Hello there. I am really happy to see you today, it is a wonderful morning. "
          "Shall we take a walk along the river before lunch?")
@@ -116,15 +117,19 @@ def main() -> None:
     rows.append(("  same, 1 torch thread", f"{1000 * statistics.median(r['elapsed_s'] for r in runs):.0f} ms",
                  "contended cores: OpenMP waits dominate with more threads"))
     torch.set_num_threads(threads)
-    srv = Server(model_server(local))
+    torch.set_num_threads(1)
+    save_tiny_json_model(os.path.join(tmp, "llm", "tiny-json"), msgs)
+    taught = load_local_backend("tiny-json", [os.path.join(tmp, "llm")], max_new_tokens=200)
+    srv = Server(model_server(taught))
     try:
-        http = HTTPBackend(base_url=srv.url, model="tiny", timeout_s=60, retries=0)
-        describe_scene(sp, text, emotion=emo, backend=http)
+        http = HTTPBackend(base_url=srv.url, model="tiny-json", timeout_s=60, retries=0)
+        scene = describe_scene(sp, text, emotion=emo, face=face, backend=http)
         ms = _median_ms(lambda: describe_scene(sp, text, emotion=emo, face=face, backend=http), 5)
-        rows.append(("HTTP, loopback server in front of the tiny model", f"{ms:.0f} ms",
-                     "random model: reply unusable -> template fallback"))
+        rows.append(("HTTP, loopback server in front of a tiny JSON-answering model", f"{ms:.0f} ms",
+                     f"backend {scene.backend}, {len(scene.segments)} segments, 1 torch thread"))
     finally:
         srv.close()
+    torch.set_num_threads(threads)
 
     # ---------------------------------------------------------------- time-out adherence
     worst = 0.0

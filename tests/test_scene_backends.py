@@ -91,6 +91,40 @@ def save_tiny_vision_model(path, seed=0):
     return str(path)
 
 
+JSON_REPLY = json.dumps({"summary": "a woman greets the camera warmly", "segments": [
+    {"start_s": 0.0, "end_s": 3.1, "description": "She smiles and nods", "actions": ["smiles", "nods"],
+     "attributes": ["warm light"]},
+    {"start_s": 3.1, "end_s": 8.5, "description": "She tilts her head with a question", "actions": ["tilts head"],
+     "attributes": ["warm light"]}]})
+
+
+def save_tiny_json_model(path, messages, reply=JSON_REPLY, seed=0):
+    """A tiny random Llama, then taught (about a second of Adam steps) to answer ``messages`` with
+    ``reply``: a real model whose greedy reply is a JSON scene, saved like any model folder."""
+    import torch
+    from synchrorama_core.scene import LocalBackend
+    save_tiny_text_model(path, seed=seed)
+    b = LocalBackend(str(path)).load()
+    prompt = b._text_inputs(messages)["input_ids"]
+    answer = b.tokenizer(reply + b.tokenizer.eos_token, return_tensors="pt")["input_ids"]
+    ids = torch.cat([prompt, answer], 1)
+    labels = ids.clone()
+    labels[:, :prompt.shape[1]] = -100  # learn the answer only
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(b.model.parameters(), lr=1e-2)
+    b.model.train()
+    for _ in range(300):
+        loss = b.model(input_ids=ids, labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if loss.item() < 0.02:
+            break
+    assert loss.item() < 0.05, f"the tiny model did not learn its reply (loss {loss.item():.3f})"
+    b.model.eval().save_pretrained(str(path), safe_serialization=True)
+    return str(path)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
     """The tiny models run 10-40x faster on one thread than on two contended ones (a shared 2-core
@@ -362,6 +396,29 @@ def test_http_sends_images_as_data_urls(serve, speech, astronaut):
     assert [im.size for im in ims] == [(256, 256)] * 2
     left = np.asarray(ims[1], np.float32)[:, :128].mean() - np.asarray(ims[0], np.float32)[:, :128].mean()
     assert abs(left) > 1  # the second is the mirrored portrait, not the first sent twice
+
+
+def test_http_server_in_front_of_a_tiny_model_that_answers_in_json(serve, tmp_path, speech, messages):
+    """The whole path with a model-written reply: generation -> HTTP -> repair -> SR_SCENE."""
+    save_tiny_json_model(tmp_path / "llm" / "tiny-json", messages)
+    model = load_local_backend("tiny-json", [str(tmp_path / "llm")], max_new_tokens=160)
+    assert model.complete(messages).text == JSON_REPLY  # it learned; greedy decoding reproduces it
+    srv = serve(model_server(model))
+    http = HTTPBackend(base_url=srv.url, model="tiny-json", timeout_s=60, retries=0)
+    scene = describe_scene(speech, TEXT, emotion=emotion_for(speech), backend=http, seed=3)
+    assert scene.backend == "http:tiny-json" and "fallback_from" not in scene.meta
+    assert scene.meta["reply"] == JSON_REPLY and srv.requests[0]["body"]["messages"] == messages
+    assert [(s.start_s, s.end_s) for s in scene.segments] == [(0.0, 3.1), (3.1, speech.duration_s)]
+    assert [s.actions for s in scene.segments] == [["smiles", "nods"], ["tilts head"]]
+    assert scene.segments[1].description == "She tilts her head with a question"
+    assert scene.prompt.startswith("a woman greets the camera warmly, ")
+    assert any("clipped" in r for r in scene.meta["repairs"])  # 8.5 s is past the clip's end
+    again = describe_scene(speech, TEXT, emotion=emotion_for(speech), backend=http, seed=3)
+    assert again.segments == scene.segments and again.prompt == scene.prompt
+    assert again.meta["reply"] == scene.meta["reply"]
+    # the same model in-process gives the same scene
+    local = describe_scene(speech, TEXT, emotion=emotion_for(speech), backend=model, seed=3)
+    assert local.segments == scene.segments and local.backend == f"local:{model.path}"
 
 
 # ------------------------------------------------------------------ HTTP: good, repaired and malformed replies
