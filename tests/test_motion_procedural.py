@@ -248,3 +248,15 @@ def test_progress_and_cancel(speech):
     assert seen and seen[-1][0] == seen[-1][1]
     with pytest.raises(Cancelled):
         generate_procedural(speech, cancelled=lambda: True)
+
+
+@pytest.mark.parametrize("seconds", [0.04, 0.16, 0.4, 1.2])
+def test_short_clips_give_valid_gentle_motion_for_every_seed(speech_16k, seconds):
+    """A clip of a few frames is the start of a natural motion, not a blown-up one (was: scale <= 0)."""
+    y = speech_16k[int(0.3 * 16000):int((0.3 + seconds) * 16000)]
+    sp = speech_from_waveform(y, 25.0)
+    for seed in range(20):
+        m = generate_procedural(sp, seed=seed)
+        assert m.n_frames == n_frames(seconds, 25.0)
+        assert np.all(np.abs(m.rotation) < 25), (seed, np.abs(m.rotation).max())
+        assert np.all((m.scale > 0.9) & (m.scale < 1.1)), (seed, m.scale.min(), m.scale.max())

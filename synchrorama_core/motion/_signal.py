@@ -48,6 +48,10 @@ def smooth(x: np.ndarray, sigma_frames: float, axis: int = 0) -> np.ndarray:
     return scipy.ndimage.gaussian_filter1d(x, sigma_frames, axis=axis, mode="nearest").astype(np.float32)
 
 
+#: Shortest curve smooth_noise normalises (seconds); shorter requests get its beginning.
+MIN_NOISE_S = 20.0
+
+
 def smooth_noise(rng: np.random.Generator, n: int, fps: float, f_lo: float = 0.05, f_hi: float = 0.7,
                  n_sines: int = 7) -> np.ndarray:
     """A smooth, non-repeating random curve with unit standard deviation.
@@ -58,6 +62,9 @@ def smooth_noise(rng: np.random.Generator, n: int, fps: float, f_lo: float = 0.0
     """
     if n == 0:
         return np.zeros(0, np.float32)
+    # A short clip is the start of a longer curve: normalising a few frames by their own (tiny)
+    # spread would blow them up, so the curve is made at least MIN_NOISE_S long and cut.
+    n_out, n = n, max(n, int(math.ceil(MIN_NOISE_S * fps)))
     t = np.arange(n, dtype=np.float64) / fps
     freqs = np.exp(rng.uniform(math.log(f_lo), math.log(f_hi), n_sines))
     phases = rng.uniform(0, 2 * math.pi, n_sines)
@@ -69,7 +76,7 @@ def smooth_noise(rng: np.random.Generator, n: int, fps: float, f_lo: float = 0.0
     sd = w.std()
     if sd > 1e-9:
         y += 0.35 * w / sd
-    return (y / max(y.std(), 1e-9) if n > 1 else y).astype(np.float32)
+    return (y / max(y.std(), 1e-9))[:n_out].astype(np.float32)
 
 
 def bump(n: int, fps: float, center_s: float, width_s: float) -> np.ndarray:
