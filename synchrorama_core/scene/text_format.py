@@ -12,9 +12,9 @@
 Lines starting with ``#`` are comments (the spoken text is shown that way).  Times may be
 written ``1.5``, ``1.5s`` or ``0:01.5``; ``actions:`` and ``attributes:`` parts are optional and
 comma-separated; the ``prompt:`` line is optional (without it the prompt is made from the
-segments; an attribute holding a comma becomes two).  :func:`parse_scene_text` reads it back, repairing small timing slips (overlaps,
-gaps, out of range) like a model reply, and raises :class:`SceneTextError` naming the line
-for anything it cannot read.
+segments; an attribute holding a comma becomes two).  :func:`parse_scene_text` reads it back,
+repairing small timing slips (overlaps, gaps, out of range) like a model reply, and raises
+:class:`SceneTextError` naming the line for anything it cannot read.
 """
 from __future__ import annotations
 
