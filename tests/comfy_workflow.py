@@ -174,6 +174,19 @@ def ui_to_api(workflow: dict, object_info: Dict[str, dict], live_files: bool = F
     return prompt, problems
 
 
+def set_widget(node: dict, name: str, value, object_info: Dict[str, dict]) -> None:
+    """Set the widget ``name`` of a UI-format node, finding its slot in ``widgets_values`` from the definition."""
+    vi = 0
+    for sect in ("required", "optional"):
+        for n, spec in object_info[node["type"]]["input"].get(sect, {}).items():
+            if is_widget(spec):
+                if n == name:
+                    node["widgets_values"][vi] = value
+                    return
+                vi += 1 + extra_widget_values(n, spec)
+    raise KeyError(f"{node['type']} has no widget {name!r}")
+
+
 def workflow_files() -> List[str]:
     d = os.path.join(os.path.dirname(HERE), "workflows")
     return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".json")) if os.path.isdir(d) else []

@@ -119,7 +119,7 @@ def diffusion_sampler(info) -> dict:
     """The diffusion video sampler conditioned on everything upstream (needs SD1.5-family models)."""
     w = UIWorkflow(info)
     n = _front_half(w)
-    frames = w.add("SynchroRaMaMotionFrames", (1420, 380))
+    frames = w.add("SynchroRaMaMotionFrames", (1420, 380), style="laion_face")  # what the MediaPipe-face ControlNet learnt
     w.link(n["a2m"], 0, frames, "motion")
     w.link(n["face"], 0, frames, "face")
     prev = w.add("PreviewImage", (1420, 760), title="Motion frames")

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from comfy_workflow import ui_to_api, workflow_files
+from comfy_workflow import set_widget, ui_to_api, workflow_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMFY = os.environ.get("COMFYUI_PATH", "")
@@ -34,9 +34,26 @@ def _free_port() -> int:
 
 
 def _host(*args, timeout=900):
+    """Run comfy_host.sh; output goes through files, not pipes: ``start`` leaves a shell that
+    keeps its stdout open for as long as the server runs, so reading a pipe to EOF would hang."""
+    import tempfile
     env = dict(os.environ, PACK_DIR=ROOT, COMFYUI_PATH=COMFY)
-    return subprocess.run(["bash", HOST_SH, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.run(["bash", HOST_SH, *args], cwd=ROOT, env=env, stdout=out, stderr=err, timeout=timeout)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(p.args, p.returncode, out.read(), err.read())
+
+
+def _server_pids(port: int) -> list:
+    """The server's process and the shell that started it (``stop`` only ends the shell)."""
+    try:
+        with open(os.path.join(COMFY, f"server-{port}.pid")) as f:
+            shell = int(f.read().strip())
+    except (OSError, ValueError):
+        return []
+    r = subprocess.run(["pgrep", "-P", str(shell)], capture_output=True, text=True)
+    return [shell] + [int(x) for x in r.stdout.split()]
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +71,17 @@ def server():
     port = _free_port()
     r = _host("start", COMFY, str(port), timeout=300)
     assert r.returncode == 0, f"ComfyUI did not start with the pack:\n{r.stdout}\n{r.stderr}"
+    pids = _server_pids(port)
     try:
         yield port
     finally:
         _host("stop", str(port), timeout=60)
+        import signal
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
 
 def _get(port, path):
@@ -99,11 +123,53 @@ def _check_outputs(entry) -> list:
     return seen
 
 
+TINY_SUBDIR = "synchrorama_host_test"
+
+
+def _install_tiny_diffusion_models() -> dict:
+    """Tiny random SD1.5-layout models (tests/tiny_diffusion.py) under the real ComfyUI's model
+    folders, in a sub-folder of their own so no creator's file is touched; widget -> combo value."""
+    import shutil
+    import tempfile
+    from tiny_diffusion import write_tiny_models
+    kinds = {"checkpoint": "checkpoints", "controlnet": "controlnet", "motion_module": "animatediff_models",
+             "adapters": os.path.join("synchrorama", "adapters")}
+    out = {}
+    with tempfile.TemporaryDirectory() as d:
+        names = write_tiny_models(d)
+        for widget, name in names.items():
+            src = os.path.join(d, kinds[widget], name)
+            dst_dir = os.path.join(COMFY, "models", kinds[widget], TINY_SUBDIR)
+            os.makedirs(dst_dir, exist_ok=True)
+            shutil.copyfile(src, os.path.join(dst_dir, name))
+            out[widget] = f"{TINY_SUBDIR}/{name}"
+    return out
+
+
+def _use_tiny_diffusion(wf: dict, tiny: dict, info: dict) -> None:
+    """Point the shipped diffusion graph at the tiny models and shrink it to run on a CPU: 64x64,
+    2 steps, the first second of the sample speech. Everything else runs as shipped."""
+    for node in wf["nodes"]:
+        if node["type"] == "SynchroRaMaLoadDiffusionModels":
+            for widget, value in tiny.items():
+                set_widget(node, widget, value, info)
+        elif node["type"] == "SynchroRaMaVideoSampler":
+            for widget, value in (("width", 64), ("height", 64), ("steps", 2)):
+                set_widget(node, widget, value, info)
+        elif node["type"] == "SynchroRaMaLoadAudio":
+            set_widget(node, "duration_s", 1.0, info)
+
+
 @pytest.mark.parametrize("path", workflow_files(), ids=os.path.basename)
 def test_workflow_runs(server, path, tmp_path):
     info = _get(server, "/object_info")
     with open(path, encoding="utf-8") as f:
         wf = json.load(f)
+    tiny = {}
+    if any(n["type"] == "SynchroRaMaLoadDiffusionModels" for n in wf["nodes"]):
+        tiny = _install_tiny_diffusion_models()
+        info = _get(server, "/object_info")  # the loader's combos now list them
+        _use_tiny_diffusion(wf, tiny, info)
     prompt, problems = ui_to_api(wf, info, live_files=True)
     assert not problems, "\n".join(problems)
     api = tmp_path / "prompt.json"
