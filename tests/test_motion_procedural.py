@@ -7,6 +7,7 @@ from synchrorama_core.errors import Cancelled, InvalidDataError
 from synchrorama_core.motion import ProceduralConfig, generate_procedural
 from synchrorama_core.timing import n_frames
 from synchrorama_core.types import EMOTIONS, EXPRESSIONS, EmotionData, SceneData, SceneSegment
+from measure import best_lag, frame_rms, lag_corr
 
 FPS = 25.0
 
@@ -36,16 +37,6 @@ def minute(speech_wav):
     return speech_from_waveform(np.concatenate(parts), FPS)
 
 
-def _lag_corr(a, b, max_lag=4):
-    """Correlation of a[t] with b[t + lag] for each lag."""
-    out = {}
-    for lag in range(-max_lag, max_lag + 1):
-        x = a[max(0, -lag): len(a) - max(0, lag)]
-        y = b[max(0, lag): len(b) - max(0, -lag)]
-        out[lag] = float(np.corrcoef(x, y)[0, 1])
-    return out
-
-
 def _emotion(n, duration, name="neutral", intensity=0.8, valence=0.0, arousal=0.0):
     p = np.zeros((n, len(EMOTIONS)), np.float32)
     p[:, EMOTIONS.index(name)] = 1.0
@@ -60,16 +51,14 @@ def _blinks(m):
 
 def _waveform_rms(speech):
     """Per-frame RMS computed here from the 16 kHz waveform (frame i covers [i/fps, (i+1)/fps))."""
-    w = np.asarray(speech.waveform, np.float64)
-    edges = np.round(np.arange(speech.n_frames + 1) * 16000 / speech.fps).astype(int)
-    return np.array([np.sqrt(np.mean(w[a:b] ** 2)) if b > a else 0.0 for a, b in zip(edges[:-1], edges[1:])])
+    return frame_rms(speech.waveform, 16000, speech.n_frames, speech.fps)
 
 
 def test_jaw_follows_the_speech_envelope(speech):
     m = generate_procedural(speech)
     for env in (speech.features["rms"], _waveform_rms(speech)):
-        corr = _lag_corr(m.expressions["jaw_open"], env)
-        best = max(corr, key=corr.get)
+        corr = lag_corr(m.expressions["jaw_open"], env)
+        best = best_lag(corr)
         assert corr[best] >= 0.7, corr
         assert abs(best) <= 2, corr
 
@@ -88,8 +77,8 @@ def test_visual_lead_shifts_the_mouth(speech):
     rms = speech.features["rms"]
     lags = {}
     for lead in (0.0, 2.0):
-        c = _lag_corr(generate_procedural(speech, lead_frames=lead).expressions["jaw_open"], rms)
-        lags[lead] = max(c, key=c.get)
+        c = lag_corr(generate_procedural(speech, lead_frames=lead).expressions["jaw_open"], rms)
+        lags[lead] = best_lag(c)
     assert lags[2.0] - lags[0.0] == 2, lags  # jaw[t] ~ rms[t + lead]: the mouth moves earlier
 
 

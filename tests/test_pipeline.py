@@ -22,6 +22,7 @@ from synchrorama_core.pipeline import (ImageFileError, ImageFileNotFoundError, S
                                        json_path_for)
 from synchrorama_core.timing import n_frames
 from synchrorama_core.types import EmotionData, MotionData, SceneData
+from measure import best_lag, frame_rms, lag_corr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FPS = 25
@@ -42,22 +43,7 @@ def _frame_rms(wav_path, n, fps=FPS):
     """RMS of the input audio over each frame's window [i/fps, (i+1)/fps) (independent of the pipeline)."""
     import soundfile as sf
     y, sr = sf.read(wav_path, dtype="float32", always_2d=True)
-    y = y.mean(axis=1)
-    out = np.zeros(n)
-    for i in range(n):
-        seg = y[int(round(i * sr / fps)): int(round((i + 1) * sr / fps))]
-        out[i] = np.sqrt(np.mean(seg.astype(np.float64) ** 2)) if len(seg) else 0.0
-    return out
-
-
-def _lag_corr(a, b, max_lag=5):
-    """Correlation of a[t] with b[t + lag] for every lag in [-max_lag, max_lag]."""
-    out = {}
-    for lag in range(-max_lag, max_lag + 1):
-        x = a[max(0, -lag): len(a) - max(0, lag)]
-        y = b[max(0, lag): len(b) - max(0, -lag)]
-        out[lag] = float(np.corrcoef(x, y)[0, 1])
-    return out
+    return frame_rms(y.mean(axis=1), sr, n, fps)
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +92,8 @@ def test_lip_opening_follows_the_speech_envelope(run, speech):
     ok = np.isfinite(opening)
     rms = _frame_rms(speech, len(opening))
     opening = np.where(ok, opening, np.nanmean(opening))
-    corr = _lag_corr(rms, opening)
-    best = max(corr, key=corr.get)
+    corr = lag_corr(rms, opening, max_lag=5)
+    best = best_lag(corr)
     print("lip-sync correlation by lag", {k: round(v, 3) for k, v in corr.items()})
     assert corr[best] >= 0.6, corr
     assert abs(best) <= 2, corr

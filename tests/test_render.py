@@ -17,6 +17,7 @@ from synchrorama_core.render.raster import signed_area, warp_triangles
 from synchrorama_core.render.synth import bilinear, luminance
 from synchrorama_core.timing import n_frames
 from synchrorama_core.types import EXPRESSIONS, FaceData, MotionData
+from measure import best_lag, lag_corr
 
 FPS = 25.0
 
@@ -301,16 +302,6 @@ def speech_render(renderer, speech_motion):
     return frames, finite, measure_landmarks(lms)
 
 
-def _lag_corr(a, b, max_lag=4) -> dict:
-    """Correlation of a[t] with b[t + lag] for each lag."""
-    out = {}
-    for lag in range(-max_lag, max_lag + 1):
-        x = a[max(0, -lag): len(a) - max(0, lag)]
-        y = b[max(0, lag): len(b) - max(0, -lag)]
-        out[lag] = float(np.corrcoef(x, y)[0, 1])
-    return out
-
-
 def test_speech_motion_lip_sync_and_blinks_measured_in_the_pixels(speech_motion, speech_render):
     sp, mo = speech_motion
     frames, finite, meas = speech_render
@@ -318,8 +309,8 @@ def test_speech_motion_lip_sync_and_blinks_measured_in_the_pixels(speech_motion,
     assert finite                                                   # no NaN, all in 0..1
     assert meas["found"].mean() >= 0.98
     # the lip opening re-detected in the rendered pixels follows the speech envelope
-    corr = _lag_corr(np.nan_to_num(meas["mouth_opening"]), sp.features["rms"])
-    best = max(corr, key=corr.get)
+    corr = lag_corr(np.nan_to_num(meas["mouth_opening"]), sp.features["rms"])
+    best = best_lag(corr)
     assert corr[best] >= 0.6 and abs(best) <= 2, corr
     # blinks in the motion close the eyes in the pixels
     blink = 0.5 * (mo.expressions["blink_l"] + mo.expressions["blink_r"])

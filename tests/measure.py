@@ -1,0 +1,34 @@
+"""Measurements the tests make themselves, independent of the code under test.
+
+Plain functions (not fixtures), imported as ``from measure import ...``: pytest puts tests/ on
+sys.path because conftest.py sits there.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def lag_corr(a, b, max_lag: int = 4) -> dict:
+    """Correlation of a[t] with b[t + lag] for every lag in [-max_lag, max_lag], as {lag: r}."""
+    out = {}
+    for lag in range(-max_lag, max_lag + 1):
+        x = a[max(0, -lag): len(a) - max(0, lag)]
+        y = b[max(0, lag): len(b) - max(0, -lag)]
+        out[lag] = float(np.corrcoef(x, y)[0, 1])
+    return out
+
+
+def best_lag(corr: dict) -> int:
+    """The lag of ``lag_corr``'s highest correlation."""
+    return max(corr, key=corr.get)
+
+
+def frame_rms(y, sr: float, n: int, fps: float) -> np.ndarray:
+    """RMS of the mono signal ``y`` (sample rate ``sr``) over each frame's window [i/fps, (i+1)/fps),
+    for ``n`` frames; 0 where a window holds no samples."""
+    y = np.asarray(y, np.float64)
+    out = np.zeros(n)
+    for i in range(n):
+        seg = y[int(round(i * sr / fps)): int(round((i + 1) * sr / fps))]
+        out[i] = np.sqrt(np.mean(seg ** 2)) if len(seg) else 0.0
+    return out
