@@ -273,6 +273,15 @@ def _stream(frames, writer, cancelled, timings: Dict[str, float]) -> None:
     DONE = object()
     render_s = [0.0]
 
+    def put(item) -> None:
+        """Queue ``item``, waiting while the queue is full, unless the consumer has stopped."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
     def produce():
         it = iter(frames)
         try:
@@ -283,22 +292,12 @@ def _stream(frames, writer, cancelled, timings: Dict[str, float]) -> None:
                 except StopIteration:
                     break
                 render_s[0] += time.perf_counter() - t
-                while not stop.is_set():
-                    try:
-                        q.put(f, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+                put(f)
             item = DONE
         except BaseException as e:  # hand the error to the consumer
             item = e
         try:
-            while not stop.is_set():
-                try:
-                    q.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
+            put(item)
         finally:
             close = getattr(it, "close", None)
             if close is not None:
