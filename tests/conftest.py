@@ -68,6 +68,18 @@ def astronaut():
     return data.astronaut().astype(np.float32) / 255.0
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tiny torch models on one thread (``pytestmark = pytest.mark.usefixtures(...)``):
+    their matrices are a few KB, and on a shared 2-core machine intra-op thread synchronisation
+    (OpenMP waits) costs 10-100x the arithmetic.  The previous setting is restored afterwards."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def pack():
     """The node pack imported the way ComfyUI imports a custom node folder (as a package)."""

@@ -34,14 +34,7 @@ SIZE = 64
 
 # ------------------------------------------------------------------------------ fixtures
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny models' matrices are a few KB: with several intra-op threads on a shared 2-core
-    machine, thread synchronisation costs 10-100x the arithmetic.  Run this module on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread is fastest
 
 
 @pytest.fixture(scope="module")

@@ -125,15 +125,7 @@ def save_tiny_json_model(path, messages, reply=JSON_REPLY, seed=0):
     return str(path)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The tiny models run 10-40x faster on one thread than on two contended ones (a shared 2-core
-    machine spends its time in OpenMP waits); the previous setting is restored afterwards."""
-    import torch
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models: one thread is fastest
 
 
 @pytest.fixture(scope="module")
