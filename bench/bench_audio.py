@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -24,6 +22,7 @@ sys.path.insert(0, ROOT)
 
 from synchrorama_core.audio import compute_features, load_speech, load_speech_waveform  # noqa: E402
 from synchrorama_core.types import SPEECH_SAMPLE_RATE  # noqa: E402
+from _common import median_s, print_table  # noqa: E402
 
 SAMPLE = os.path.join(ROOT, "synchrorama_core", "assets", "sample_speech.flac")
 
@@ -71,22 +70,14 @@ def main() -> None:
     y60 = np.resize(y, 60 * SPEECH_SAMPLE_RATE).astype(np.float32)
     compute_features(y60[:SPEECH_SAMPLE_RATE], 25.0)  # first-call set-up (filterbanks, FFT plans)
     for fps in (25.0, 30.0):
-        ts = []
-        for _ in range(5):
-            t = time.perf_counter()
-            compute_features(y60, fps)
-            ts.append(time.perf_counter() - t)
-        rows.append((f"features, 60 s at {fps:g} fps", f"{statistics.median(ts):.3f} s", "< 1 s",
+        s = median_s(lambda: compute_features(y60, fps), 5)
+        rows.append((f"features, 60 s at {fps:g} fps", f"{s:.3f} s", "< 1 s",
                      "median of 5, waveform in memory"))
     with tempfile.TemporaryDirectory() as d:
         p60 = os.path.join(d, "speech60.flac")
         _long_flac(p60, 60)
-        ts = []
-        for _ in range(3):
-            t = time.perf_counter()
-            load_speech(p60, fps=25)
-            ts.append(time.perf_counter() - t)
-        rows.append(("load_speech, 60 s 44.1 kHz stereo flac", f"{statistics.median(ts):.3f} s", "",
+        s = median_s(lambda: load_speech(p60, fps=25), 3)
+        rows.append(("load_speech, 60 s 44.1 kHz stereo flac", f"{s:.3f} s", "",
                      "decode + resample + features"))
         p600 = os.path.join(d, "speech600.flac")
         _long_flac(p600, 600)
@@ -98,13 +89,7 @@ def main() -> None:
                      f"{r['traced_peak'] / 1e6:.1f} MB vs {decoded / 1e6:.1f} MB decoded (16 kHz float32)"))
         rows.append(("  peak RSS growth / decoded audio", f"{r['rss_growth'] / decoded:.2f}x", "< 2x",
                      f"{r['rss_growth'] / 1e6:.1f} MB"))
-    w = [max(len(str(r[i])) for r in rows) for i in range(4)]
-    head = ("measure", "result", "target", "notes")
-    w = [max(a, len(b)) for a, b in zip(w, head)]
-    print(" | ".join(h.ljust(n) for h, n in zip(head, w)))
-    print("-+-".join("-" * n for n in w))
-    for r in rows:
-        print(" | ".join(str(c).ljust(n) for c, n in zip(r, w)))
+    print_table(rows, ("measure", "result", "target", "notes"))
 
 
 if __name__ == "__main__":

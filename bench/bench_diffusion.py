@@ -24,6 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from _common import print_table  # noqa: E402
+
 SD15 = dict(block_out_channels=(320, 640, 1280, 1280), layers_per_block=2, cross_attention_dim=768,
             attention_head_dim=8)
 
@@ -168,13 +170,11 @@ def main(argv=None) -> int:
         dt = time.perf_counter() - t0
         peak = torch.cuda.max_memory_allocated() / 2 ** 30 if cuda else float("nan")
         assert frames.shape == (n, size, size, 3)
-        rows.append((st, n, dt, dt / (n / a.fps), peak, bool(np.isfinite(frames).all())))
+        rows.append((st, n, f"{size}x{size}", window, overlap, f"{dt:.2f}", f"{dt / (n / a.fps):.2f}", f"{peak:.2f}",
+                     bool(np.isfinite(frames).all())))
     print()
-    print(f"{'steps':>5} {'frames':>6} {'size':>9} {'window':>6} {'overlap':>7} {'seconds':>8} {'s per video s':>13} "
-          f"{'peak VRAM GiB':>13} {'finite':>6}")
-    for st, nn, dt, spv, peak, fin in rows:
-        print(f"{st:>5} {nn:>6} {f'{size}x{size}':>9} {window:>6} {overlap:>7} {dt:>8.2f} {spv:>13.2f} "
-              f"{peak:>13.2f} {str(fin):>6}")
+    print_table(rows, ("steps", "frames", "size", "window", "overlap", "seconds", "s per video s", "peak VRAM GiB",
+                       "finite"), ">" * 9)
     print(f"\n(fps {a.fps:g}, cfg {a.cfg:g}, scheduler {a.scheduler}, {models.dtype}; peak process RSS "
           f"{peak_rss_gib():.2f} GiB; {'GPU' if cuda else 'no GPU'}; the machine may be shared)")
     return 0

@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -27,6 +25,7 @@ from synchrorama_core.emotion import draw_timeline, embed_emotion, fuse, summari
 from synchrorama_core.emotion import prosody  # noqa: E402
 from synchrorama_core.emotion.embed import DEFAULT_WEIGHTS, default_text_analyzer, timed_transcript  # noqa: E402
 from synchrorama_core.emotion.text import analyze_texts, split_sentences, text_part  # noqa: E402
+from _common import print_table, timed  # noqa: E402
 
 PARAGRAPH = ("Good morning everyone, and thank you for coming. I am so happy to see all of you here today! "
              "This has been a wonderful year for our little team. But I also have some sad news to share. "
@@ -61,15 +60,6 @@ def _speech(seconds: float):
     return np.concatenate(ys), " ".join(said), np.array(starts)
 
 
-def _median_s(fn, repeat: int):
-    ts, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts), out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60.0)
@@ -78,49 +68,47 @@ def main() -> None:
     a = ap.parse_args()
 
     y, text, true_starts = _speech(a.seconds)
-    t_feat, speech = _median_s(lambda: speech_from_waveform(y, a.fps), 1)
+    t_feat, speech = timed(lambda: speech_from_waveform(y, a.fps), 1)
     embed_emotion(speech, text)  # warm-up (loads VADER's lexicon once)
     rows = []
-    t_def, emo = _median_s(lambda: embed_emotion(speech, text), a.repeat)
+    t_def, emo = timed(lambda: embed_emotion(speech, text), a.repeat)
     rows.append(("embed_emotion, defaults + transcript", t_def))
-    t_nt, _ = _median_s(lambda: embed_emotion(speech, ""), a.repeat)
+    t_nt, _ = timed(lambda: embed_emotion(speech, ""), a.repeat)
     rows.append(("embed_emotion, defaults, no transcript", t_nt))
     # per modality (the same calls embed_emotion makes)
     lex = default_text_analyzer()
-    t_seg, segs = _median_s(lambda: timed_transcript(speech, text), a.repeat)
+    t_seg, segs = timed(lambda: timed_transcript(speech, text), a.repeat)
     rows.append(("  text: sentences timed over the voice (DP)", t_seg))
-    t_lex, semo = _median_s(lambda: analyze_texts(lex, [s.text for s in segs]), a.repeat)
+    t_lex, semo = timed(lambda: analyze_texts(lex, [s.text for s in segs]), a.repeat)
     rows.append((f"  text: lexicon on {len(segs)} sentences", t_lex))
-    t_tp, tpart = _median_s(lambda: text_part(segs, semo, speech.n_frames, speech.fps, lex.name), a.repeat)
+    t_tp, tpart = timed(lambda: text_part(segs, semo, speech.n_frames, speech.fps, lex.name), a.repeat)
     rows.append(("  text: per-frame part", t_tp))
-    t_z, z = _median_s(lambda: prosody.cue_zscores(speech), a.repeat)
+    t_z, z = timed(lambda: prosody.cue_zscores(speech), a.repeat)
     rows.append(("  speech + va: prosodic cues (shared)", t_z))
-    t_sp, spart = _median_s(lambda: prosody.speech_part(speech, z), a.repeat)
+    t_sp, spart = timed(lambda: prosody.speech_part(speech, z), a.repeat)
     rows.append(("  speech: prosodic SER part", t_sp))
-    t_va, vpart = _median_s(lambda: prosody.va_part(speech, z), a.repeat)
+    t_va, vpart = timed(lambda: prosody.va_part(speech, z), a.repeat)
     rows.append(("  va: prosodic valence/arousal part", t_va))
     parts = {"text": tpart, "speech": spart, "va": vpart}
-    t_fu, _ = _median_s(lambda: fuse(parts, DEFAULT_WEIGHTS, speech.fps, speech.duration_s), a.repeat)
+    t_fu, _ = timed(lambda: fuse(parts, DEFAULT_WEIGHTS, speech.fps, speech.duration_s), a.repeat)
     rows.append(("  fusion (confidence x weight, smoothing)", t_fu))
-    t_plot, _ = _median_s(lambda: draw_timeline(emo), a.repeat)
+    t_plot, _ = timed(lambda: draw_timeline(emo), a.repeat)
     rows.append(("timeline picture (1024 px)", t_plot))
-    t_sum, _ = _median_s(lambda: summarize(emo), a.repeat)
+    t_sum, _ = timed(lambda: summarize(emo), a.repeat)
     rows.append(("summary line", t_sum))
 
     def node():
         from nodes.emotion import SynchroRaMaEmotionEmbedder
         return SynchroRaMaEmotionEmbedder().embed(speech, text, 1.0, 1.0, 1.0, 0.3, 1.0, "none", 0.0)
     node()
-    t_node, _ = _median_s(node, a.repeat)
+    t_node, _ = timed(node, a.repeat)
     rows.append(("Emotion Embedder node (all outputs)", t_node))
 
     print(f"emotion embedder on {speech.duration_s:.1f} s of espeak-ng speech, {speech.n_frames} frames at "
           f"{a.fps:g} fps, {len(emo.meta['segments'])} sentences; median of {a.repeat} runs "
           f"(SR_SPEECH features, not part of the embedder: {t_feat:.2f} s)")
-    w = max(len(r[0]) for r in rows)
-    print(f"{'step':<{w}}  {'ms':>8}  {'x real time':>11}")
-    for name, t in rows:
-        print(f"{name:<{w}}  {1000 * t:8.2f}  {speech.duration_s / max(t, 1e-9):11.0f}")
+    print_table([(name, f"{1000 * t:.2f}", f"{speech.duration_s / max(t, 1e-9):.0f}") for name, t in rows],
+                ("step", "ms", "x real time"), "<>>")
     ok = t_node < 2.0 * a.seconds / 60.0
     print(f"target: whole embedder < 2 s per 60 s of speech -> {'met' if ok else 'NOT met'} ({t_node:.3f} s)")
     # how well the transcript timing (no Whisper) matches where each sentence really is

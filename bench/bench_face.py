@@ -7,7 +7,6 @@ Prints a table (median of several runs; the machine may be shared, so compare wi
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -18,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from synchrorama_core.face import FaceTracker, analyze_face, load_face_models  # noqa: E402
 from synchrorama_core.video import write_video  # noqa: E402
+from _common import median_ms, print_table  # noqa: E402
 
 
 def _astronaut(size: int) -> np.ndarray:
@@ -25,15 +25,6 @@ def _astronaut(size: int) -> np.ndarray:
     from skimage import data
     im = Image.fromarray(data.astronaut()).resize((size, size), Image.BICUBIC)
     return np.asarray(im, np.float32) / 255.0
-
-
-def _median_ms(fn, repeat: int) -> float:
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return 1000 * statistics.median(ts)
 
 
 def main() -> None:
@@ -44,7 +35,7 @@ def main() -> None:
     for size in (512, 1024):
         img = _astronaut(size)
         analyze_face(img)
-        ms = _median_ms(lambda: analyze_face(img), 15)
+        ms = median_ms(lambda: analyze_face(img), 15)
         rows.append((f"face analysis, still {size}x{size}", f"{ms:.1f} ms", "detect + 2 landmark passes + iris"))
     img = _astronaut(512)
     frames = [np.roll(img, 2 * i, axis=1) for i in range(100)]
@@ -59,14 +50,10 @@ def main() -> None:
     audio = (0.2 * np.sin(2 * np.pi * 200 * np.arange(2 * sr) / sr)).astype(np.float32)
     with tempfile.TemporaryDirectory() as d:
         for label, fr in (("float", frames[:50]), ("uint8", uint8)):
-            ms = _median_ms(lambda: write_video(os.path.join(d, "b.mp4"), fr, 25, audio=audio, sample_rate=sr), 5)
+            ms = median_ms(lambda: write_video(os.path.join(d, "b.mp4"), fr, 25, audio=audio, sample_rate=sr), 5)
             rows.append((f"encode 2 s 512x512 @25 fps + AAC ({label} frames)", f"{ms:.0f} ms",
                          f"{50 / (ms / 1000):.0f} frames/s"))
-    w = max(len(r[0]) for r in rows)
-    print(f"{'what':<{w}}  {'time':>10}  notes")
-    print("-" * (w + 40))
-    for a, b, c in rows:
-        print(f"{a:<{w}}  {b:>10}  {c}")
+    print_table(rows, ("what", "time", "notes"), "<>")
     print(f"\n(cpu count {os.cpu_count()}; medians; a shared machine)")
 
 

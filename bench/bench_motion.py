@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from synchrorama_core.motion import (STYLES, adjust_motion, blend_motion, draw_m
                                      generate_procedural, motion_frames)
 from synchrorama_core.motion.neural import NeuralA2M, default_config, n_parameters  # noqa: E402
 from synchrorama_core.types import MotionData  # noqa: E402
+from _common import median_s, print_table  # noqa: E402
 
 FPS = 25.0
 TEXT = ("Hello there. I am really happy to see you today, it is a wonderful morning. "
@@ -49,15 +49,6 @@ def _minute_of_speech(tmp: str) -> np.ndarray:
     return np.concatenate(parts)[: 60 * 16000]
 
 
-def _median_s(fn, repeat: int) -> float:
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
-
-
 def main() -> None:
     import torch
     torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -69,7 +60,7 @@ def main() -> None:
     rows.append(("speech features, 60 s (audio stage, for reference)", f"{time.perf_counter() - t:.2f} s", ""))
 
     generate_procedural(speech)
-    s = _median_s(lambda: generate_procedural(speech, seed=1), 7)
+    s = median_s(lambda: generate_procedural(speech, seed=1), 7)
     rows.append((f"procedural motion, 60 s @ {FPS:g} fps ({speech.n_frames} frames)", f"{1000 * s:.0f} ms",
                  f"target < 500 ms: {'ok' if s < 0.5 else 'MISSED'}"))
     motion = generate_procedural(speech, seed=1)
@@ -82,8 +73,8 @@ def main() -> None:
     out = np.empty((n, 512, 512, 3), np.float32)
     for style in STYLES:
         motion_frames(face, first, style, 512, 512)  # warm-up (rig, style chains)
-        s = _median_s(lambda: motion_frames(face, first, style, 512, 512), 3)
-        s32 = _median_s(lambda: motion_frames(face, first, style, 512, 512, out=out), 3)
+        s = median_s(lambda: motion_frames(face, first, style, 512, 512), 3)
+        s32 = median_s(lambda: motion_frames(face, first, style, 512, 512, out=out), 3)
         rows.append((f"motion frames 512x512, {style} (uint8 / float32 IMAGE)",
                      f"{n / s:.0f} / {n / s32:.0f} frames/s",
                      f"target >= 100: {'ok' if min(n / s, n / s32) >= 100 else 'MISSED'}"))
@@ -92,23 +83,19 @@ def main() -> None:
         torch.manual_seed(0)
         model = NeuralA2M(cfg)
         model.generate(speech)
-        s = _median_s(lambda: model.generate(speech, seed=1), 5)
+        s = median_s(lambda: model.generate(speech, seed=1), 5)
         rows.append((f"neural A2M inference, 60 s, {name} ({n_parameters(model) / 1e6:.2f} M params, CPU)",
                      f"{1000 * s:.0f} ms", f"{speech.duration_s / s:.0f}x real time"))
 
-    s = _median_s(lambda: draw_motion_curves(motion), 5)
+    s = median_s(lambda: draw_motion_curves(motion), 5)
     rows.append(("curves plot, 60 s motion (1024 px wide)", f"{1000 * s:.0f} ms", ""))
     other = generate_procedural(speech, seed=2)
-    s = _median_s(lambda: adjust_motion(blend_motion(motion, other, 0.5), head_scale=0.5, lip_scale=1.2), 5)
+    s = median_s(lambda: adjust_motion(blend_motion(motion, other, 0.5), head_scale=0.5, lip_scale=1.2), 5)
     rows.append(("blend + adjust, 60 s motion", f"{1000 * s:.1f} ms", ""))
 
-    w = max(len(r[0]) for r in rows)
-    v = max(len(r[1]) for r in rows)
     print(f"SynchroRaMa motion benchmark ({os.cpu_count()} CPUs, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads)")
-    print(f"{'what':<{w}}  {'time':>{v}}  note")
-    for a, b, c in rows:
-        print(f"{a:<{w}}  {b:>{v}}  {c}")
+    print_table(rows, ("what", "time", "note"), "<>")
 
 
 if __name__ == "__main__":

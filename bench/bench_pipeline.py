@@ -25,6 +25,7 @@ sys.path.insert(0, ROOT)
 
 from synchrorama_core.audio import load_speech_waveform  # noqa: E402
 from synchrorama_core.pipeline import bundled_sample  # noqa: E402
+from _common import print_table  # noqa: E402
 
 STAGES = ("face", "speech", "emotion", "scene", "motion", "render", "encode", "render_encode_wall", "total")
 
@@ -85,13 +86,9 @@ def main(argv=None) -> int:
         r.update(duration=d, frames=rep["video"]["n_frames"], t=rep["timings_s"], load=os.getloadavg()[0])
         rows.append(r)
     print()
-    head = (f"{'speech':>7} {'frames':>6} {'CLI wall':>9} {'x rt':>5} {'peak RSS':>9} | " +
-            " ".join(f"{k[:12]:>12}" for k in STAGES))
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(f"{r['duration']:6g}s {r['frames']:6d} {r['wall_s']:8.1f}s {r['duration'] / r['wall_s']:5.2f} "
-              f"{r['rss_mb']:7.0f}MB | " + " ".join(f"{r['t'].get(k, float('nan')):11.2f}s" for k in STAGES))
+    print_table([(f"{r['duration']:g}s", r["frames"], f"{r['wall_s']:.1f}s", f"{r['duration'] / r['wall_s']:.2f}",
+                  f"{r['rss_mb']:.0f}MB", *(f"{r['t'].get(k, float('nan')):.2f}s" for k in STAGES)) for r in rows],
+                ("speech", "frames", "CLI wall", "x rt", "peak RSS", *STAGES), ">" * (5 + len(STAGES)))
     print()
     print("x rt = seconds of video made per second of wall time (>= 1 is real time); 'total' is inside the")
     print("pipeline, 'CLI wall' adds the interpreter start and imports; render and encode overlap on two")

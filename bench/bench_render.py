@@ -28,6 +28,7 @@ from synchrorama_core.face import analyze_face, analyze_faces  # noqa: E402
 from synchrorama_core.motion import generate_procedural  # noqa: E402
 from synchrorama_core.render import RenderOptions, WarpRenderer, iter_frames  # noqa: E402
 from synchrorama_core.types import MotionData  # noqa: E402
+from _common import print_table  # noqa: E402
 
 FPS = 25.0
 TEXT = ("Hello there. I am really happy to see you today, it is a wonderful morning. "
@@ -130,11 +131,7 @@ def main() -> None:
         rows.append((f"stream {secs:.0f} s at 512x512", f"peak RSS {max(samples):.0f} MB",
                      f"{n} frames in {dt:.1f} s ({n / dt:.1f} frames/s); RSS before {base:.0f} MB, "
                      f"+{max(samples) - base:.0f} MB while streaming"))
-    w = [max(len(r[i]) for r in rows) for i in range(3)]
-    print(f"{'case':<{w[0]}}  {'result':<{w[1]}}  notes")
-    print("-" * (w[0] + w[1] + 40))
-    for r in rows:
-        print(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]}")
+    print_table(rows, ("case", "result", "notes"))
     print(f"\n{os.cpu_count()} CPUs visible; numba threads not used (one core renders). "
           "Shared machine: numbers measured while other jobs run are pessimistic.")
 

@@ -34,6 +34,7 @@ from synchrorama_core.scene import (HTTPBackend, SceneTimeoutError, build_contex
                                     describe_scene, load_local_backend)
 from test_scene_backends import (Server, completion, model_server, save_tiny_json_model,  # noqa: E402
                                  save_tiny_text_model, scripted)
+from _common import median_ms, print_table  # noqa: E402
 
 SHORT = ("Hello there. I am really happy to see you today, it is a wonderful morning. "
          "Shall we take a walk along the river before lunch?")
@@ -48,15 +49,6 @@ def _espeak(path: str, text: str) -> str:
         sys.exit("espeak-ng is not installed (apt-get install espeak-ng)")
     subprocess.run([exe, "-v", "en-us", "-s", "160", "-w", path, text], check=True, capture_output=True)
     return path
-
-
-def _median_ms(fn, repeat: int) -> float:
-    ts = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return 1000 * statistics.median(ts)
 
 
 def main() -> None:
@@ -74,12 +66,12 @@ def main() -> None:
     # ---------------------------------------------------------------- template
     for name, (sp, text, emo) in clips.items():
         describe_scene(sp, text, emotion=emo, face=face)
-        ms = _median_ms(lambda: describe_scene(sp, text, emotion=emo, face=face), 20)
+        ms = median_ms(lambda: describe_scene(sp, text, emotion=emo, face=face), 20)
         n = len(describe_scene(sp, text, emotion=emo, face=face).segments)
         rows.append((f"template, {sp.duration_s:.1f} s clip, emotion + face", f"{ms:.1f} ms",
                      f"{n} segments; target < 50 ms: {'ok' if ms < 50 else 'MISSED'}"))
     sp, text, emo = clips["short"]
-    ms = _median_ms(lambda: describe_scene(sp, text), 20)
+    ms = median_ms(lambda: describe_scene(sp, text), 20)
     rows.append((f"template, {sp.duration_s:.1f} s clip, speech + text only", f"{ms:.1f} ms", ""))
 
     # ---------------------------------------------------------------- HTTP against a loopback server
@@ -92,11 +84,11 @@ def main() -> None:
     try:
         http = HTTPBackend(base_url=srv.url, model="bench", timeout_s=10, retries=0)
         describe_scene(sp, text, emotion=emo, face=face, backend=http)
-        ms = _median_ms(lambda: describe_scene(sp, text, emotion=emo, face=face, backend=http), 20)
+        ms = median_ms(lambda: describe_scene(sp, text, emotion=emo, face=face, backend=http), 20)
         rows.append(("HTTP, loopback server, canned JSON reply", f"{ms:.1f} ms",
                      "whole describer call: prompt, POST, parse, repair"))
         http_img = HTTPBackend(base_url=srv.url, model="bench", timeout_s=10, retries=0, send_images=True)
-        ms = _median_ms(lambda: describe_scene(sp, text, emotion=emo, face=face, backend=http_img), 10)
+        ms = median_ms(lambda: describe_scene(sp, text, emotion=emo, face=face, backend=http_img), 10)
         size = len(json.dumps(srv.requests[-1]["body"]))
         rows.append(("HTTP, + portrait as a data URL (512x512)", f"{ms:.1f} ms", f"request body {size / 1024:.0f} KiB"))
     finally:
@@ -124,7 +116,7 @@ def main() -> None:
     try:
         http = HTTPBackend(base_url=srv.url, model="tiny-json", timeout_s=60, retries=0)
         scene = describe_scene(sp, text, emotion=emo, face=face, backend=http)
-        ms = _median_ms(lambda: describe_scene(sp, text, emotion=emo, face=face, backend=http), 5)
+        ms = median_ms(lambda: describe_scene(sp, text, emotion=emo, face=face, backend=http), 5)
         rows.append(("HTTP, loopback server in front of a tiny JSON-answering model", f"{ms:.0f} ms",
                      f"backend {scene.backend}, {len(scene.segments)} segments, 1 torch thread"))
     finally:
@@ -166,12 +158,7 @@ def main() -> None:
         srv.close()
     shutil.rmtree(tmp, ignore_errors=True)
 
-    w = max(len(r[0]) for r in rows)
-    v = max(len(r[1]) for r in rows)
-    print(f"{'measure':<{w}}  {'value':>{v}}  note")
-    print("-" * (w + v + 40))
-    for a, b, c in rows:
-        print(f"{a:<{w}}  {b:>{v}}  {c}")
+    print_table(rows, ("measure", "value", "note"), "<>")
     print(f"\nCPU threads: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} (shared machine: numbers are "
           f"pessimistic when others run). Worst time-out overshoot: +{1000 * worst:.0f} ms.")
 
