@@ -1,7 +1,6 @@
 """Audio stage nodes: SynchroRaMa Load Audio, SynchroRaMa Speech Features."""
 from __future__ import annotations
 
-import hashlib
 import os
 
 from synchrorama_core.audio import (AUDIO_EXTENSIONS, decode_audio, speech_from_waveform, to_speech_waveform,
@@ -58,14 +57,7 @@ class SynchroRaMaLoadAudio:
 
     @classmethod
     def IS_CHANGED(cls, audio, **kwargs):
-        path = comfy.input_path(audio)
-        if not os.path.isfile(path):
-            return ""
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
+        return comfy.input_file_hash(audio)
 
     @classmethod
     def VALIDATE_INPUTS(cls, audio, **kwargs):

@@ -161,6 +161,20 @@ def input_path(name: str) -> str:
     return name if os.path.isabs(name) else os.path.join(input_dir(), name)
 
 
+def input_file_hash(name: str) -> str:
+    """Content hash of an input-folder file (or absolute path), for ``IS_CHANGED``: an edited or
+    replaced file runs the node again. ``""`` when there is no such file (the node reports that)."""
+    import hashlib
+    path = input_path(name)
+    if not os.path.isfile(path):
+        return ""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def input_exists(name: str) -> bool:
     if HAS_COMFY:
         return folder_paths.exists_annotated_filepath(name)

@@ -73,6 +73,11 @@ class SynchroRaMaLoadData:
     CATEGORY = CATEGORY
     DESCRIPTION = "Loads a value saved by SynchroRaMa Save Data; only the output of the chosen kind is filled."
 
+    @classmethod
+    def IS_CHANGED(cls, kind="", path="", **kwargs):
+        """The file's content hash, so an edited file is loaded again."""
+        return f"{kind}:{comfy.input_file_hash(path.strip())}" if path.strip() else kind
+
     def load(self, kind, path):
         if kind not in SR_TYPES:
             raise ValueError(f"unknown kind {kind!r}; choose one of {list(SR_TYPES)}")

@@ -11,7 +11,6 @@ from synchrorama_core.motion.procedural import ProceduralConfig
 from synchrorama_core.types import EXPRESSIONS
 
 from . import comfy_adapter as comfy
-from .audio import SynchroRaMaLoadAudio
 from .data_io import SynchroRaMaLoadData, SynchroRaMaSaveData
 from .values import SR_EMOTION, SR_FACE, SR_MOTION, SR_SCENE, SR_SPEECH, list_to_image
 
@@ -246,12 +245,12 @@ class SynchroRaMaLoadMotion:
 
     @classmethod
     def IS_CHANGED(cls, motion_file="", path="", **kwargs):
-        """The file's content hash, so a hand-edited motion is loaded again (Load Audio's input-file hash)."""
+        """The file's content hash, so a hand-edited motion is loaded again."""
         try:
             name = _pick_file(motion_file, path)
         except ValueError:
             return ""
-        return SynchroRaMaLoadAudio.IS_CHANGED(name)
+        return comfy.input_file_hash(name)
 
 
 BLEND_PARTS = {"all": ("head", "lips", "expressions", "blinks"), "head": ("head",), "lips": ("lips",),
