@@ -6,6 +6,8 @@ import os
 from synchrorama_core.audio import (AUDIO_EXTENSIONS, decode_audio, speech_from_waveform, to_speech_waveform,
                                     trim_waveform)
 
+from synchrorama_core.errors import AudioError
+
 from . import comfy_adapter as comfy
 from .values import SR_SPEECH, audio_parts, audio_value
 
@@ -22,8 +24,11 @@ def _speech(waveform, sample_rate, fps, start_s, source, node_id=None):
     """SR_SPEECH of an already trimmed waveform ``[C, T]`` that starts ``start_s`` into its source."""
     y = to_speech_waveform(waveform, sample_rate)
     with comfy.Progress(100, node_id) as p:
-        return speech_from_waveform(y, fps, source=source, start_s=start_s, progress=p.update,
-                                    cancelled=p.cancelled)
+        sp = speech_from_waveform(y, fps, source=source, start_s=start_s, progress=p.update, cancelled=p.cancelled)
+    if sp.n_frames == 0:  # stop here, not several nodes later with an empty video
+        raise AudioError(f"{source}: the audio is {sp.duration_s:.3f} s long, shorter than one video frame at "
+                         f"{fps:g} fps ({1 / fps:.3f} s); use a longer clip")
+    return sp
 
 
 class SynchroRaMaLoadAudio:
@@ -90,6 +95,8 @@ class SynchroRaMaSpeechFeatures:
             waveform = waveform.detach().cpu().float().numpy()
         if waveform.ndim == 3:
             waveform = waveform[0]
+        if waveform.shape[-1] == 0:
+            raise AudioError("the AUDIO input has no samples (0 s long); check the node that makes it")
         x = trim_waveform(waveform, sr, start_s, duration_s or None, what="the AUDIO input")
         return (_speech(x, sr, fps, start_s, "AUDIO input", unique_id),)
 

@@ -24,11 +24,18 @@ MODEL_KINDS: Dict[str, str] = {
                     "(config.json + model.safetensors + tokenizer files), e.g. from the Hugging Face Hub "
                     "with `huggingface-cli download <repo> --local-dir <this folder>/<name>`",
     "ser": "a transformers audio-classification speech-emotion model folder (wav2vec2/HuBERT; "
-           "config.json + model.safetensors + preprocessor_config.json)",
+           "config.json + model.safetensors + preprocessor_config.json), e.g. "
+           "`huggingface-cli download superb/wav2vec2-base-superb-er --local-dir <this folder>/<name>` "
+           "(more in docs/emotion.md)",
     "va": "a transformers audio model with a regression head for valence/arousal "
-          "(config.json + model.safetensors + preprocessor_config.json)",
-    "whisper": "a Whisper model folder for transcription (transformers format, safetensors)",
-    "llm": "a local transformers causal-LM or image-text-to-text model folder for the scene describer",
+          "(config.json + model.safetensors + preprocessor_config.json; outputs named valence/arousal; "
+          "see docs/emotion.md for which models fit)",
+    "whisper": "a Whisper model folder for transcription (transformers format, safetensors), e.g. "
+               "`huggingface-cli download openai/whisper-small --local-dir <this folder>/<name>`",
+    "llm": "a local transformers causal-LM or image-text-to-text model folder for the scene describer "
+           "(config.json + *.safetensors + tokenizer), e.g. "
+           "`huggingface-cli download Qwen/Qwen2.5-1.5B-Instruct --local-dir <this folder>/<name>` "
+           "(more in docs/scene.md)",
     "a2m": "a SynchroRaMa neural A2M model: <name>/config.json + <name>/model.safetensors, "
            "trained with `python -m synchrorama_core.motion.train`",
     "face": "a face landmark model file (MediaPipe face_landmarker.task or face_landmark.tflite)",

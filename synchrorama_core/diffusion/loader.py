@@ -17,11 +17,14 @@ from .checkpoint import (find_model, load_controlnet, load_motion_adapter, load_
 log = logging.getLogger("synchrorama")
 
 CHECKPOINT_HINT = ("an SD1.5-family checkpoint (.safetensors single file, as in ComfyUI's models/checkpoints, "
-                   "or a diffusers folder with unet/, vae/, text_encoder/)")
-CONTROLNET_HINT = ("a face-landmark ControlNet for SD1.5 (e.g. a MediaPipe-face ControlNet .safetensors, or a "
-                   "diffusers ControlNet folder with config.json)")
-MOTION_HINT = ("an AnimateDiff motion module for SD1.5 (e.g. mm_sd_v15_v2.safetensors/.ckpt, or a diffusers "
-               "MotionAdapter folder)")
+                   "or a diffusers folder with unet/, vae/, text_encoder/), e.g. v1-5-pruned-emaonly.safetensors "
+                   "from Hugging Face stable-diffusion-v1-5/stable-diffusion-v1-5 (sources: docs/diffusion.md)")
+CONTROLNET_HINT = ("a face-landmark ControlNet for SD1.5 (e.g. control_v2p_sd15_mediapipe_face.safetensors from "
+                   "Hugging Face CrucibleAI/ControlNetMediaPipeFace, or a diffusers ControlNet folder with "
+                   "config.json; sources: docs/diffusion.md)")
+MOTION_HINT = ("an AnimateDiff motion module for SD1.5 (e.g. mm_sd15_v3.safetensors from Hugging Face "
+               "conrevo/AnimateDiff-A1111, guoyww/animatediff's .ckpt files, or a diffusers MotionAdapter folder; "
+               "sources: docs/diffusion.md)")
 
 
 @dataclass
