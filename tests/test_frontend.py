@@ -1,0 +1,251 @@
+"""Integration: ComfyUI's own web frontend loads every shipped workflow the way our converter reads it.
+
+Starts the real ComfyUI with this pack (the ``server`` fixture of ``test_host.py``), opens its page
+in headless Chromium (driven by Selenium through chromedriver), and for each file in
+``workflows/`` calls the frontend's ``app.loadGraphData(json)`` and ``app.graphToPrompt()``.
+The frontend's API prompt (``output``) must equal what ``comfy_workflow.ui_to_api`` makes of the
+same file with the server's ``/object_info``: the same node ids and class types, the same value
+for every widget, the same links.  The frontend must report no missing node types, and the page
+console must show no error while our workflows load.
+
+Needs, besides ``COMFYUI_PATH`` (see ``test_host.py``):
+  * Chromium and its driver:  ``apt-get install -y chromium chromium-driver``
+    (or set ``CHROMIUM`` / ``CHROMEDRIVER`` to the binaries)
+  * Selenium in the test venv: ``pip install selenium``
+Without them the module is skipped with the reason.  No driver is downloaded at run time.
+"""
+import json
+import os
+import shutil
+import time
+
+import pytest
+
+from comfy_workflow import is_widget, set_widget, ui_to_api, workflow_files
+# server: test_host's module-scoped ComfyUI fixture (one server per test module)
+from test_host import COMFY, _get, _install_tiny_diffusion_models, server  # noqa: F401
+
+
+def _first_exe(env: str, names) -> str:
+    if os.environ.get(env):
+        return os.environ[env] if os.access(os.environ[env], os.X_OK) else ""
+    return next((p for p in map(shutil.which, names) if p), "")
+
+
+CHROMIUM = _first_exe("CHROMIUM", ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"))
+CHROMEDRIVER = _first_exe("CHROMEDRIVER", ("chromedriver",))
+try:
+    import selenium  # noqa: F401
+    HAVE_SELENIUM = True
+except ImportError:
+    HAVE_SELENIUM = False
+
+
+def _missing_tools() -> str:
+    missing = []
+    if not CHROMIUM:
+        missing.append("headless Chromium (apt-get install -y chromium, or set CHROMIUM=<binary>)")
+    if not CHROMEDRIVER:
+        missing.append("chromedriver (apt-get install -y chromium-driver, or set CHROMEDRIVER=<binary>)")
+    if not HAVE_SELENIUM:
+        missing.append("the selenium package (pip install selenium)")
+    return "; ".join(missing)
+
+
+pytestmark = [
+    pytest.mark.skipif(not COMFY, reason="COMFYUI_PATH is unset: the frontend test needs a ComfyUI source tree "
+                                         "(fetch Comfy-Org/ComfyUI, unpack it, export COMFYUI_PATH=<dir>)"),
+    pytest.mark.skipif(bool(_missing_tools()), reason=f"frontend test needs {_missing_tools()}"),
+    pytest.mark.host,
+]
+
+READY_S = 120  # the frontend bundle is ~11 MB of JS; on a shared 2-core machine it takes a while
+
+# True once the app is set up (GraphView sets window.app after app.setup()), it has put its
+# start-up graph on the canvas (the default or restored workflow: a later load would replace
+# ours), its node definitions are registered in LiteGraph, and the pack's nodes are among them.
+_READY_JS = """
+const app = window.app;
+return !!(app && app.graph && app.vueAppReady && app.graph.nodes.length > 0 && window.LiteGraph
+          && window.LiteGraph.registered_node_types
+          && arguments[0].every(t => t in window.LiteGraph.registered_node_types));
+"""
+
+# Load one UI-format workflow with the frontend's own loader and convert it with its own
+# graphToPrompt.  A throw-away extension records what the loader reports as missing node types
+# (the list that feeds the "missing nodes" dialog, passed to afterConfigureGraph).
+_LOAD_JS = """
+const [wf, name, done] = arguments;
+(async () => {
+  const app = window.app;
+  if (!window.__srMissing) {
+    window.__srMissing = {last: null};
+    app.registerExtension({name: "SynchroRaMa.frontendTest",
+                           afterConfigureGraph(missing) { window.__srMissing.last = missing; }});
+  }
+  window.__srMissing.last = null;
+  await app.loadGraphData(wf, true, true, name, {showMissingNodesDialog: true, showMissingModelsDialog: false});
+  const p = await app.graphToPrompt();
+  const widgets = {};
+  for (const n of app.graph.nodes) widgets[String(n.id)] = (n.widgets || []).map(w => w.name);
+  return {output: p.output, workflow: p.workflow, missing: window.__srMissing.last, widgets,
+          version: (p.workflow.extra || {}).frontendVersion || null};
+})().then(r => done({ok: r}), e => done({error: String((e && e.stack) || e)}));
+"""
+
+
+@pytest.fixture(scope="module")
+def browser(server):  # noqa: F811
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+              "--window-size=1600,1000", "--no-first-run", "--disable-extensions"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    drv = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
+    try:
+        drv.set_script_timeout(120)
+        drv.get(f"http://127.0.0.1:{server}/")
+        ours = sorted(k for k in _get(server, "/object_info") if k.startswith("SynchroRaMa"))
+        t0 = time.time()
+        while not drv.execute_script(_READY_JS, ours):
+            if time.time() - t0 > READY_S:
+                logs = "\n".join(e["message"] for e in drv.get_log("browser"))[-4000:]
+                pytest.fail(f"ComfyUI's frontend was not ready after {READY_S} s (window.app, LiteGraph and "
+                            f"the pack's node types); page console:\n{logs}")
+            time.sleep(0.5)
+        drv.startup_log = drv.get_log("browser")
+        drv.ready_s = time.time() - t0
+        yield drv
+    finally:
+        drv.quit()
+
+
+def _errors(entries) -> list:
+    return [e["message"] for e in entries if e.get("level") == "SEVERE"]
+
+
+# Create one node of a type the way the node menu does (LiteGraph.createNode returns null and
+# logs the error when the node's constructor, i.e. its widget set-up, throws).
+_CREATE_JS = """
+const out = {};
+for (const t of arguments[0]) {
+  try {
+    const n = window.LiteGraph.createNode(t);
+    out[t] = n ? {comfyClass: n.comfyClass, widgets: (n.widgets || []).map(w => w.name)} : null;
+  } catch (e) { out[t] = {error: String(e)}; }
+}
+return out;
+"""
+
+
+def test_every_node_type_is_created_by_the_frontend(browser, server):  # noqa: F811
+    """Each of our node types can be added to a graph (as from the node menu) without an error,
+    and has a widget for every widget input of its definition."""
+    info = _get(server, "/object_info")
+    ours = sorted(k for k in info if k.startswith("SynchroRaMa"))
+    fails = []
+    for t in ours:  # one at a time, so a console error is tied to its node type
+        browser.get_log("browser")
+        made = browser.execute_script(_CREATE_JS, [t])[t]
+        console = _errors(browser.get_log("browser"))
+        if made is None or "error" in made:
+            fails.append(f"{t}: the frontend cannot create it ({(made or {}).get('error') or 'createNode returned null'})"
+                         + "".join(f"\n    {m.splitlines()[0]}" for m in console))
+            continue
+        want = [n for sect in ("required", "optional") for n, spec in info[t]["input"].get(sect, {}).items()
+                if is_widget(spec)]
+        lacking = [n for n in want if n not in made["widgets"]]
+        if made["comfyClass"] != t or lacking or console:
+            fails.append(f"{t}: comfyClass {made['comfyClass']!r}, widgets {made['widgets']}, lacking {lacking}, "
+                         f"console errors {console}")
+    assert not fails, "\n".join(fails)
+    print(f"\nthe frontend creates all {len(ours)} SynchroRaMa node types with their widgets")
+
+
+def test_page_loads_without_errors_for_our_nodes(browser, pack):
+    """Registering the pack's node definitions in the frontend logs no error that names them."""
+    names = list(pack.NODE_CLASS_MAPPINGS) + ["synchrorama"]
+    bad = [m for m in _errors(browser.startup_log) if any(n.lower() in m.lower() for n in names)]
+    assert not bad, "page console errors for our nodes:\n" + "\n".join(bad)
+    others = _errors(browser.startup_log)
+    print(f"\nfrontend ready in {browser.ready_s:.1f} s; "
+          f"{len(others)} unrelated console errors at start-up" + "".join(f"\n  {m[:200]}" for m in others))
+
+
+def _diff(ours: dict, theirs: dict, widgets: dict, info: dict) -> tuple:
+    """(mismatches, frontend-only inputs).  A frontend extension may add a display widget that
+    the node's definition does not declare, and the server ignores (PreviewAny's ``preview``,
+    LoadAudio's ``audioUI``); those are listed, not failed.  Every declared input must match."""
+    out, extra = [], []
+    for nid in sorted(set(ours) | set(theirs), key=lambda s: int(s) if s.isdigit() else 0):
+        if nid not in theirs:
+            out.append(f"node {nid} ({ours[nid]['class_type']}): in ui_to_api's prompt, not in the frontend's")
+            continue
+        if nid not in ours:
+            out.append(f"node {nid} ({theirs[nid]['class_type']}): in the frontend's prompt, not in ui_to_api's")
+            continue
+        a, b = ours[nid], theirs[nid]
+        where = f"node {nid} ({a['class_type']})"
+        if b["class_type"] is None:
+            out.append(f"{where}: the frontend could not create this node and shows an empty placeholder "
+                       f"(none of its {len(a['inputs'])} inputs reach the prompt; see the console errors)")
+            continue
+        if a["class_type"] != b["class_type"]:
+            out.append(f"{where}: frontend class_type {b['class_type']!r}")
+        for name in sorted(set(a["inputs"]) | set(b["inputs"])):
+            va, vb = a["inputs"].get(name, "<absent>"), b["inputs"].get(name, "<absent>")
+            declared = {k for sect in ("required", "optional", "hidden")
+                        for k in info.get(a["class_type"], {}).get("input", {}).get(sect, {})}
+            if va == "<absent>" and name not in declared and a["class_type"] == b["class_type"]:
+                extra.append(f"{where}.{name}={vb!r}")
+            elif va != vb:
+                out.append(f"{where}: input {name!r}: ui_to_api {va!r}, frontend {vb!r} "
+                           f"(frontend widgets in order: {widgets.get(nid)})")
+    return out, extra
+
+
+@pytest.mark.parametrize("path", workflow_files(), ids=os.path.basename)
+def test_frontend_reads_workflow_like_ui_to_api(browser, server, path):  # noqa: F811
+    with open(path, encoding="utf-8") as f:
+        wf = json.load(f)
+    info = _get(server, "/object_info")
+    if any(n["type"] == "SynchroRaMaLoadDiffusionModels" for n in wf["nodes"]):
+        # as in test_host: the shipped model names are not on this machine; point the loader at
+        # tiny random models in ComfyUI's model folders so its combos hold the values
+        tiny = _install_tiny_diffusion_models()
+        info = _get(server, "/object_info")
+        for node in wf["nodes"]:
+            if node["type"] == "SynchroRaMaLoadDiffusionModels":
+                for widget, value in tiny.items():
+                    set_widget(node, widget, value, info)
+    ours, problems = ui_to_api(wf, info, live_files=True)
+    assert not problems, "\n".join(problems)
+
+    browser.get_log("browser")  # drop what came before this workflow
+    r = browser.execute_async_script(_LOAD_JS, wf, os.path.basename(path))
+    assert "error" not in r, f"the frontend failed to load {os.path.basename(path)}:\n{r.get('error')}"
+    r = r["ok"]
+    console = _errors(browser.get_log("browser"))
+
+    theirs = {nid: {"class_type": n["class_type"], "inputs": n["inputs"]} for nid, n in r["output"].items()}
+    diff, extra = _diff(ours, theirs, r["widgets"], info)
+    # what the frontend would save (its own serialisation) must read the same with our converter
+    resaved, problems = ui_to_api(r["workflow"], info, live_files=True)
+    fails = ["the frontend's re-saved workflow reads differently with ui_to_api:\n  " + "\n  ".join(
+        _diff(ours, resaved, r["widgets"], info)[0] + problems)] if (resaved != ours or problems) else []
+    if r["missing"] != []:
+        fails.append(f"the frontend reports missing node types: {r['missing']}")
+    if diff:
+        fails.append("the frontend reads it differently from ui_to_api:\n  " + "\n  ".join(diff))
+    if console:
+        fails.append("page console errors while loading it:\n  " + "\n  ".join(console))
+    assert not fails, f"{os.path.basename(path)}:\n" + "\n".join(fails)
+    n_links = sum(isinstance(v, list) for n in ours.values() for v in n["inputs"].values())
+    n_widgets = sum(not isinstance(v, list) for n in ours.values() for v in n["inputs"].values())
+    print(f"\n{os.path.basename(path)}: frontend prompt == ui_to_api prompt "
+          f"({len(ours)} nodes, {n_widgets} widget values, {n_links} links; frontend {r['version']})"
+          + (f"; frontend-only display inputs ignored: {', '.join(extra)}" if extra else ""))
