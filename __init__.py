@@ -12,6 +12,7 @@ if _here not in sys.path:
 
 from .nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: E402
 
-WEB_DIRECTORY = None
+#: Front-end glue (the audio player that Load Audio's upload button needs): nodes/web/*.js
+WEB_DIRECTORY = "./nodes/web"
 
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

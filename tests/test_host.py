@@ -190,3 +190,39 @@ def test_workflow_runs(server, path, tmp_path):
                 assert abs(v.frames - round(dur * fps)) <= 1
     print(f"\n{os.path.basename(path)}: {r.stderr.strip().splitlines()[-1]}; outputs: "
           + ", ".join(os.path.relpath(p, COMFY) for p in files))
+
+
+def test_core_video_nodes_take_our_frames_and_audio(server, tmp_path):
+    """Interop: the Warp Renderer's IMAGE and Load Audio's AUDIO go into core CreateVideo -> SaveVideo."""
+    from comfy_workflow import UIWorkflow
+    info = _get(server, "/object_info")
+    w = UIWorkflow(info)
+    img = w.add("LoadImage", image="synchrorama_sample_portrait.jpg")
+    face = w.add("SynchroRaMaFaceAnalysis")
+    w.link(img, 0, face, "image")
+    aud = w.add("SynchroRaMaLoadAudio", audio="synchrorama_sample_speech.flac", duration_s=2.0)
+    a2m = w.add("SynchroRaMaA2MMotion")
+    w.link(aud, 1, a2m, "speech")
+    ren = w.add("SynchroRaMaWarpRenderer")
+    w.link(face, 0, ren, "face")
+    w.link(a2m, 0, ren, "motion")
+    vid = w.add("CreateVideo", fps=25.0)
+    w.link(ren, 0, vid, "images")
+    w.link(aud, 0, vid, "audio")
+    save = w.add("SaveVideo", filename_prefix="synchrorama_host_test/core_video")
+    w.link(vid, 0, save, "video")
+    prompt, problems = ui_to_api(w.to_dict(), info, live_files=True)
+    assert not problems, "\n".join(problems)
+    api = tmp_path / "prompt.json"
+    api.write_text(json.dumps(prompt))
+    r = _host("run", str(api), str(server), timeout=900)
+    assert r.returncode == 0, f"core video graph failed:\n{r.stdout[-6000:]}\n{r.stderr[-3000:]}"
+    files = [p for p in _check_outputs(json.loads(r.stdout[r.stdout.index("{"):])) if p.endswith(".mp4")]
+    assert files, "core SaveVideo wrote no mp4"
+    import av
+    with av.open(files[0]) as c:
+        v = c.streams.video[0]
+        n = sum(1 for _ in c.decode(video=0))
+        assert n == 50 and (v.width, v.height) == (512, 512), (n, v.width, v.height)
+        assert c.streams.audio, "core SaveVideo lost our AUDIO"
+    print(f"\ncore CreateVideo + SaveVideo: {os.path.relpath(files[0], COMFY)}: {n} frames with audio")

@@ -55,3 +55,12 @@ def test_readme_test_command_is_what_ci_runs():
     cmd = ".venv/bin/python -m pytest -q"
     assert cmd in ci.splitlines()[-1]
     assert f"bash .ci/setup && {cmd}" in readme
+
+
+def test_web_directory_ships_the_frontend_glue(pack):
+    """ComfyUI serves WEB_DIRECTORY's .js to the editor (Load Audio's player + upload button need it)."""
+    web = os.path.join(ROOT, pack.WEB_DIRECTORY)
+    js = [f for f in os.listdir(web) if f.endswith(".js")]
+    assert js, f"no .js in {web}"
+    src = open(os.path.join(web, "synchrorama.js"), encoding="utf-8").read()
+    assert "SynchroRaMaLoadAudio" in src and 'from "../../scripts/app.js"' in src
