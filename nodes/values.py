@@ -17,6 +17,9 @@ def image_to_list(image) -> List[np.ndarray]:
     """ComfyUI IMAGE ``[B, H, W, C]`` -> list of float32 ``[H, W, 3]`` arrays (RGB)."""
     a = image.detach().cpu().float().numpy() if hasattr(image, "detach") else np.asarray(image, np.float32)
     if a.ndim == 3:
+        if a.shape[-1] not in (1, 3, 4):
+            raise ValueError(f"IMAGE must be [B, H, W, C], got shape {list(a.shape)} (a MASK is [B, H, W]: "
+                             f"connect an IMAGE output)")
         a = a[None]
     if a.ndim != 4:
         raise ValueError(f"IMAGE must be [B, H, W, C], got shape {list(a.shape)}")

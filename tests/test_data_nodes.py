@@ -91,3 +91,17 @@ def test_bundled_samples_are_installed_once(pack, tmp_path):
     assert sp.duration_s > 10 and sp.features["vad"].mean() > 0.4
     img = np.asarray(Image.open(other / "synchrorama_sample_portrait.jpg").convert("RGB"), np.float32) / 255
     assert analyze_face(img).count == 1
+
+
+def test_image_conversion_accepts_comfy_layouts_and_names_wrong_ones(pack):
+    import torch
+    values = importlib.import_module(pack.__name__ + ".nodes.values")
+    rgb = torch.rand(2, 8, 6, 3)
+    out = values.image_to_list(rgb)
+    assert len(out) == 2 and out[0].shape == (8, 6, 3) and np.allclose(out[1], rgb[1].numpy())
+    assert values.image_to_list(torch.rand(8, 6, 4))[0].shape == (8, 6, 3)       # one RGBA image
+    assert values.image_to_list(torch.rand(1, 8, 6, 1))[0].shape == (8, 6, 3)    # grey
+    with pytest.raises(ValueError, match="MASK"):
+        values.image_to_list(torch.rand(1, 64, 64))
+    back = values.list_to_image(out)
+    assert back.dtype == torch.float32 and tuple(back.shape) == (2, 8, 6, 3)
