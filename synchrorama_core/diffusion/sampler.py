@@ -72,13 +72,18 @@ class SamplerSettings:
 
 def plan_windows(n: int, window: int, overlap: int) -> List[Tuple[int, int]]:
     """``[(start, end), ...]`` covering frames ``0..n`` exactly; consecutive windows share
-    ``overlap`` frames (the last window may be shorter)."""
+    ``overlap`` frames, except that the last window is moved back to end at ``n`` with the full
+    length (sharing more frames with the one before) rather than being cut short: a short window
+    gives the motion module fewer frames than the others and its frames visibly jump (a seam).
+    Only a clip shorter than ``window`` gets a shorter (single) window."""
     if n <= 0:
         return []
     step = max(1, window - overlap)
     out, s = [], 0
     while True:
         e = min(s + window, n)
+        if e - s < window and out:
+            s = max(0, n - window)
         out.append((s, e))
         if e >= n:
             return out
@@ -290,8 +295,7 @@ def generate_video(models: DiffusionModels, references, motion_frames, speech: S
                 out[a + carry:b] = frames[carry:]
             else:
                 out[a:b] = frames
-            keep = min(overlap, F_)
-            prev_lat, prev_start = lat[F_ - keep:].clone(), b - keep
+            prev_lat, prev_start = lat.clone(), a  # the next window may share more than `overlap` frames
             steps.tick()
     finally:
         st.clear()
