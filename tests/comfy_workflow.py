@@ -69,6 +69,18 @@ def extra_widget_values(name: str, spec) -> int:
     return n
 
 
+def widget_slots(info: dict) -> Tuple[Dict[str, int], int]:
+    """Where the frontend stores each widget's value in ``widgets_values`` (input order, each
+    followed by its helper widgets' values), and how many values the node stores in all."""
+    slots, vi = {}, 0
+    for sect in ("required", "optional"):
+        for name, spec in info["input"].get(sect, {}).items():
+            if is_widget(spec):
+                slots[name] = vi
+                vi += 1 + extra_widget_values(name, spec)
+    return slots, vi
+
+
 def is_file_combo(spec) -> bool:
     """Combos that list the user's input files (their choices depend on the machine)."""
     opts = (spec[1] if len(spec) > 1 else {}) or {}
@@ -127,17 +139,18 @@ def ui_to_api(workflow: dict, object_info: Dict[str, dict], live_files: bool = F
         if isinstance(node.get("widgets_values"), dict):
             problems.append(f"{where}: dict widgets_values are not supported")
             continue
-        inputs, vi = {}, 0
+        inputs = {}
+        slots, n_values = widget_slots(info)
         for sect in ("required", "optional"):
             for name, spec in info["input"].get(sect, {}).items():
                 if is_widget(spec):
+                    vi = slots[name]
                     if vi >= len(values):
                         if name not in linked and sect == "required":
                             problems.append(f"{where}: no widget value for {name!r}")
                         value = None
                     else:
                         value = values[vi]
-                    vi += 1 + extra_widget_values(name, spec)
                     if name not in linked and value is not None:
                         err = check_widget_value(value, spec, live_files)
                         if err:
@@ -157,8 +170,8 @@ def ui_to_api(workflow: dict, object_info: Dict[str, dict], live_files: bool = F
                             problems.append(f"{where}: input {name!r} wants {spec[0]} but gets {out_t}")
                 elif sect == "required" and name not in inputs:
                     problems.append(f"{where}: required input {name!r} is not connected")
-        if vi < len(values):
-            problems.append(f"{where}: {len(values) - vi} more widget values than widgets")
+        if n_values < len(values):
+            problems.append(f"{where}: {len(values) - n_values} more widget values than widgets")
         prompt[str(node["id"])] = {"class_type": t, "inputs": inputs}
     # links must join existing outputs with matching types
     for l in workflow.get("links", []):
@@ -176,15 +189,10 @@ def ui_to_api(workflow: dict, object_info: Dict[str, dict], live_files: bool = F
 
 def set_widget(node: dict, name: str, value, object_info: Dict[str, dict]) -> None:
     """Set the widget ``name`` of a UI-format node, finding its slot in ``widgets_values`` from the definition."""
-    vi = 0
-    for sect in ("required", "optional"):
-        for n, spec in object_info[node["type"]]["input"].get(sect, {}).items():
-            if is_widget(spec):
-                if n == name:
-                    node["widgets_values"][vi] = value
-                    return
-                vi += 1 + extra_widget_values(n, spec)
-    raise KeyError(f"{node['type']} has no widget {name!r}")
+    slots, _ = widget_slots(object_info[node["type"]])
+    if name not in slots:
+        raise KeyError(f"{node['type']} has no widget {name!r}")
+    node["widgets_values"][slots[name]] = value
 
 
 def workflow_files() -> List[str]:
