@@ -41,9 +41,9 @@ def random_models(tiny: bool, device, dtype: str, controlnet: bool, motion: bool
     from synchrorama_core.diffusion.tokenizer import load_tokenizer
 
     torch.manual_seed(0)
-    if tiny:  # the tests' tiny components (tests/tiny_diffusion.py), one place for them
+    if tiny:  # the tests' tiny components (tests/helpers/tiny_diffusion.py), one place for them
         sys.path.insert(0, os.path.join(ROOT, "tests"))
-        from tiny_diffusion import build_components
+        from helpers.tiny_diffusion import build_components
         c = build_components(0)
         unet, vae, te = c.unet, c.vae, c.te
         cn, ma = (c.cn if controlnet else None), (c.ma if motion else None)

@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+#: the workflow generator and its UI-format helpers (comfy_workflow, make_workflows)
+WORKFLOW_BUILD = os.path.join(ROOT, "workflows", "build")
+for _p in (ROOT, WORKFLOW_BUILD):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
 
 from synchrorama_core.audio import load_speech_waveform  # noqa: E402
 

@@ -1,6 +1,6 @@
 """Diffusion video sampler: offline loading, generation, windows, cancel, adapters, training, nodes.
 
-Every model is a tiny randomly initialised SD1.5-architecture component (tests/tiny_diffusion.py)
+Every model is a tiny randomly initialised SD1.5-architecture component (tests/helpers/tiny_diffusion.py)
 saved the way creators have them, under their real file names in a ComfyUI-style models tree:
 an original-layout single-file checkpoint, an LDM-layout face ControlNet, an original AnimateDiff
 motion module and SynchroRaMa adapters, plus diffusers folders of the same weights.
@@ -25,7 +25,7 @@ from synchrorama_core.diffusion.adapters import AdapterFormatError, speech_condi
 from synchrorama_core.diffusion.conditioning import prompt_weights  # noqa: E402
 from synchrorama_core.errors import Cancelled, InvalidDataError, ModelNotFoundError  # noqa: E402
 from synchrorama_core.types import EMOTIONS, EmotionData, SceneData  # noqa: E402
-from tiny_diffusion import (FOLDERS, NAMES, build_components, motion_adapter,  # noqa: E402
+from helpers.tiny_diffusion import (FOLDERS, NAMES, build_components, motion_adapter,  # noqa: E402
                             motion_to_original, unet_to_ldm, vae_to_ldm, write_diffusers_folders,
                             write_tiny_models)
 

@@ -366,14 +366,14 @@ def test_face_analysis_node(pack, astronaut, comfy_dirs):
 # ---------------------------------------------------------------------------- against MediaPipe itself
 
 def test_matches_mediapipe_legacy_face_mesh(astronaut):
-    """``test_face_legacy_landmarks.npz`` holds the 478 landmarks that mediapipe 0.10.21's own
+    """``data/face_legacy_landmarks.npz`` holds the 478 landmarks that mediapipe 0.10.21's own
     ``mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True)`` gave for the
     astronaut, the astronaut rotated 15 degrees about (225, 125) (skimage ``rotate``, mode
     "edge") and the mirrored astronaut (x, y in pixels, z = z_normalised * width), produced in a
     separate Python with numpy<2 and protobuf 4.25.  Ours (no attention model) stays within a
     few percent of the interocular distance, and the iris contour order is MediaPipe's."""
     from skimage.transform import rotate
-    ref = np.load(os.path.join(os.path.dirname(__file__), "test_face_legacy_landmarks.npz"))
+    ref = np.load(os.path.join(os.path.dirname(__file__), "data", "face_legacy_landmarks.npz"))
     rot = (rotate((astronaut * 255).astype(np.uint8), 15, center=(225, 125), mode="edge") * 255).astype(np.uint8)
     for name, img in (("astronaut", astronaut), ("astronaut_rot15", rot),
                       ("astronaut_mirror", np.ascontiguousarray(astronaut[:, ::-1]))):

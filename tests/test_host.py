@@ -127,11 +127,11 @@ TINY_SUBDIR = "synchrorama_host_test"
 
 
 def _install_tiny_diffusion_models() -> dict:
-    """Tiny random SD1.5-layout models (tests/tiny_diffusion.py) under the real ComfyUI's model
+    """Tiny random SD1.5-layout models (tests/helpers/tiny_diffusion.py) under the real ComfyUI's model
     folders, in a sub-folder of their own so no creator's file is touched; widget -> combo value."""
     import shutil
     import tempfile
-    from tiny_diffusion import write_tiny_models
+    from helpers.tiny_diffusion import write_tiny_models
     kinds = {"checkpoint": "checkpoints", "controlnet": "controlnet", "motion_module": "animatediff_models",
              "adapters": os.path.join("synchrorama", "adapters")}
     out = {}

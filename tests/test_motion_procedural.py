@@ -7,7 +7,7 @@ from synchrorama_core.errors import Cancelled, InvalidDataError
 from synchrorama_core.motion import ProceduralConfig, generate_procedural
 from synchrorama_core.timing import n_frames
 from synchrorama_core.types import EMOTIONS, EXPRESSIONS, EmotionData, SceneData, SceneSegment
-from measure import best_lag, frame_rms, lag_corr
+from helpers.measure import best_lag, frame_rms, lag_corr
 
 FPS = 25.0
 

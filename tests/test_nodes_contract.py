@@ -119,6 +119,6 @@ def test_workflow_fits_the_nodes(pack, path):
 
 
 def test_shipped_workflows_are_current(pack):
-    """workflows/ is what tests/make_workflows.py writes from the nodes as they are now."""
+    """workflows/ is what workflows/build/make_workflows.py writes from the nodes as they are now."""
     import make_workflows
-    assert make_workflows.main(["--check"]) == 0, "run: python tests/make_workflows.py"
+    assert make_workflows.main(["--check"]) == 0, "run: python workflows/build/make_workflows.py"

@@ -22,7 +22,7 @@ from synchrorama_core.pipeline import (ImageFileError, ImageFileNotFoundError, S
                                        json_path_for)
 from synchrorama_core.timing import n_frames
 from synchrorama_core.types import EmotionData, MotionData, SceneData
-from measure import best_lag, frame_rms, lag_corr
+from helpers.measure import best_lag, frame_rms, lag_corr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FPS = 25

@@ -17,7 +17,7 @@ from synchrorama_core.render.raster import signed_area, warp_triangles
 from synchrorama_core.render.synth import bilinear, luminance
 from synchrorama_core.timing import n_frames
 from synchrorama_core.types import EXPRESSIONS, FaceData, MotionData
-from measure import best_lag, lag_corr
+from helpers.measure import best_lag, lag_corr
 
 FPS = 25.0
 

@@ -280,7 +280,7 @@ def write_diffusers_folders(models_root: str, c: types.SimpleNamespace) -> Dict[
     return names
 
 
-if __name__ == "__main__":  # python tests/tiny_diffusion.py ComfyUI/models
+if __name__ == "__main__":  # python tests/helpers/tiny_diffusion.py ComfyUI/models
     import sys
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     print(write_tiny_models(sys.argv[1] if len(sys.argv) > 1 else "models"))

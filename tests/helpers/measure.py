@@ -1,6 +1,6 @@
 """Measurements the tests make themselves, independent of the code under test.
 
-Plain functions (not fixtures), imported as ``from measure import ...``: pytest puts tests/ on
+Plain functions (not fixtures), imported as ``from helpers.measure import ...``: pytest puts tests/ on
 sys.path because conftest.py sits there.
 """
 from __future__ import annotations

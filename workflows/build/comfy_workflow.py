@@ -1,4 +1,4 @@
-"""ComfyUI workflow helpers for the tests: node definitions, UI-format -> API-format, widget checks.
+"""ComfyUI workflow helpers for the workflow generator and the tests: node definitions, UI-format -> API-format, widget checks.
 
 A node definition here has the shape of one entry of ComfyUI's ``/object_info``:
 ``{"input": {"required": {...}, "optional": {...}}, "output": [...], ...}``, where each input
@@ -15,7 +15,8 @@ from typing import Dict, List, Optional, Tuple
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 MODEL_EXTS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf")
 HERE = os.path.dirname(os.path.abspath(__file__))
-CORE_OBJECT_INFO = os.path.join(HERE, "data", "core_object_info.json")
+#: core ComfyUI nodes' /object_info (0.3.64), so graphs can be laid out and checked offline
+CORE_OBJECT_INFO = os.path.join(HERE, "core_object_info.json")
 
 
 def _json_spec(spec) -> list:
@@ -196,7 +197,7 @@ def set_widget(node: dict, name: str, value, object_info: Dict[str, dict]) -> No
 
 
 def workflow_files() -> List[str]:
-    d = os.path.join(os.path.dirname(HERE), "workflows")
+    d = os.path.dirname(HERE)  # the shipped graphs: workflows/*.json
     return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".json")) if os.path.isdir(d) else []
 
 

@@ -1,9 +1,9 @@
 """Write the example graphs in ``workflows/`` (ComfyUI's UI format) from the pack's node definitions.
 
-    python tests/make_workflows.py          # rewrites workflows/*.json
-    python tests/make_workflows.py --check  # exit 1 if a shipped workflow differs from what this writes
+    python workflows/build/make_workflows.py          # rewrites workflows/*.json
+    python workflows/build/make_workflows.py --check  # exit 1 if a shipped workflow differs from what this writes
 
-Widget values are laid out from the nodes' own INPUT_TYPES (tests/comfy_workflow.UIWorkflow), so a
+Widget values are laid out from the nodes' own INPUT_TYPES (comfy_workflow.UIWorkflow, beside this script), so a
 changed node is picked up by re-running this script; tests/test_nodes_contract.py checks that the
 shipped files are current.  The graphs use the bundled sample portrait and speech, which the pack
 copies into ComfyUI's input folder when it loads (nodes/comfy_adapter.install_samples).
@@ -16,7 +16,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, ROOT)
 
@@ -172,7 +172,7 @@ def main(argv=None) -> int:
                 with open(path, "w", encoding="utf-8") as f:
                     f.write(text)
     if check and stale:
-        print("out of date (run python tests/make_workflows.py):", ", ".join(stale))
+        print("out of date (run python workflows/build/make_workflows.py):", ", ".join(stale))
         return 1
     print(("stale: " if check else "written: ") + (", ".join(stale) or "nothing"))
     return 0
