@@ -28,7 +28,7 @@ replaced by ``image_summary`` (sizes).  Everything else loads back, e.g.
 Documented handling of unusual input:
 
 * greyscale, greyscale+alpha and RGBA portraits are accepted: grey is repeated to RGB, alpha is
-  composited over white (:func:`synchrorama_core.face.to_rgb_float`); EXIF rotation is applied;
+  composited over white (:func:`synchrorama_core.image.to_rgb_float`); EXIF rotation is applied;
 * references of different sizes: the output has the first reference's size (the others are
   aligned onto it by the renderer);
 * an image with no face, a tiny image (< 32 px), a file that is not an image, a missing file,
@@ -50,6 +50,7 @@ import numpy as np
 
 from . import __version__
 from .errors import AudioError, Cancelled, InvalidDataError, SynchroRaMaError
+from .image import ImageFileError, ImageFileNotFoundError, load_image
 from .types import EMOTIONS, EmotionData, FaceData, MotionData, SceneData, SpeechData
 
 #: The stages in order, as named in progress reports and in ``timings``.
@@ -64,14 +65,6 @@ EMOTION_OPTIONS = ("weights", "smoothing_s", "intensity", "target", "target_stre
 SCENE_OPTIONS = ("extra_instructions", "on_failure")
 MOTION_OPTIONS = ("head_scale", "expression_scale", "lip_scale", "blink_rate", "lead_frames", "procedural_blinks")
 VIDEO_OPTIONS = ("crf", "preset")
-
-
-class ImageFileError(SynchroRaMaError, ValueError):
-    """A reference image file that cannot be read as an image."""
-
-
-class ImageFileNotFoundError(SynchroRaMaError, FileNotFoundError):
-    """A reference image file that does not exist."""
 
 
 ProgressCb = Callable[..., None]
@@ -97,28 +90,6 @@ class PipelineResult:
 
 
 # ------------------------------------------------------------------------------ inputs
-
-def load_image(path: str, index: int = 0, total: int = 1):
-    """Open an image file as a PIL image with EXIF rotation applied (mode kept: grey, RGBA...)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-    path = os.fspath(path)
-    what = f"reference image {index + 1} of {total}" if total > 1 else "reference image"
-    if not os.path.exists(path):
-        raise ImageFileNotFoundError(f"{what} file not found: {path}")
-    if os.path.isdir(path):
-        raise ImageFileError(f"{what} ({path}) is a folder, not an image file")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ImageFileError(f"{what} ({path}) cannot be read as an image ({e}); use a png, jpg or webp file") from e
-    if im.mode in ("I;16", "I;16B", "I;16L"):      # 16-bit grey: keep its depth (to_rgb_float scales uint16)
-        return np.asarray(im).astype(np.uint16)
-    if im.mode not in ("RGB", "RGBA", "L", "LA"):
-        im = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
-    return im
-
 
 def _images(images) -> tuple:
     """``(list of image values, list of source names)`` from paths / arrays / PIL images."""
@@ -547,6 +518,6 @@ def demo(out: str = "synchrorama_demo.mp4", duration_s: Optional[float] = None, 
     return generate(images=[s["image"]], audio=s["audio"], text=text, out=out, duration_s=duration_s, **kw)
 
 
-__all__ = ["EMOTION_OPTIONS", "ImageFileError", "ImageFileNotFoundError", "MOTION_OPTIONS", "PipelineResult",
+__all__ = ["EMOTION_OPTIONS", "MOTION_OPTIONS", "PipelineResult",
            "SCENE_OPTIONS", "STAGES", "VIDEO_OPTIONS", "bundled_sample", "demo", "emotion_summary", "face_dict",
-           "generate", "json_path_for", "load_image", "speech_dict"]
+           "generate", "json_path_for", "speech_dict"]

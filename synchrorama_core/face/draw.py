@@ -5,7 +5,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import topology as T
+from ..geometry import topology as T
 
 _COLOURS = {
     "face_oval": (0.85, 0.85, 0.85), "lips_outer": (1.0, 0.25, 0.35), "lips_inner": (1.0, 0.55, 0.2),

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..errors import InvalidDataError
-from ..face import topology as topo
+from ..geometry import topology as topo
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import LANDMARK_COUNT
 

@@ -24,9 +24,9 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InvalidDataError
-from ..face import topology as topo
+from ..geometry import topology as topo
 from ..types import EXPRESSIONS, LANDMARK_COUNT, MotionData
-from .landmarks import FaceRig, matrix_to_euler
+from ..geometry.rig import FaceRig, matrix_to_euler
 
 N_EXPR = len(EXPRESSIONS)
 REFINE = 2   # extra pose/expression alternations

@@ -20,7 +20,7 @@ from ..errors import InvalidDataError
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import FaceData, MotionData
 from .draw import draw_landmarks, style_layers
-from .landmarks import apply_motion, face_rig
+from ..geometry.rig import apply_motion, face_rig
 
 CHUNK = 64  # frames whose landmarks are computed together
 

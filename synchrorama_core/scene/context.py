@@ -24,16 +24,17 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InvalidDataError
+from ..geometry import topology as T
 from ..types import EMOTIONS, EmotionData, FaceData, SpeechData
 
-# MediaPipe face-mesh indices used here (image-left = subject's right).
-_NOSE_TIP, _CHIN = 1, 152
-_CHEEK_R, _CHEEK_L = 234, 454            # subject's right / left face contour
-_EYE_R_OUT, _EYE_R_IN = 33, 133          # subject's right eye corners
-_EYE_L_IN, _EYE_L_OUT = 362, 263         # subject's left eye corners
-_IRIS_R, _IRIS_L = 468, 473              # iris centres
-_MOUTH_R, _MOUTH_L = 61, 291             # mouth corners
-_LIP_UP, _LIP_LO = 13, 14                # inner lip midpoints
+# face-mesh key points used here (image-left = subject's right)
+_NOSE_TIP, _CHIN = T.NOSE_TIP, T.CHIN
+_CHEEK_R, _CHEEK_L = T.CHEEK_RIGHT, T.CHEEK_LEFT
+_EYE_R_OUT, _EYE_R_IN = T.RIGHT_EYE_OUTER, T.RIGHT_EYE_INNER
+_EYE_L_IN, _EYE_L_OUT = T.LEFT_EYE_INNER, T.LEFT_EYE_OUTER
+_IRIS_R, _IRIS_L = T.RIGHT_IRIS_CENTER, T.LEFT_IRIS_CENTER
+_MOUTH_R, _MOUTH_L = T.MOUTH_CORNER_RIGHT, T.MOUTH_CORNER_LEFT
+_LIP_UP, _LIP_LO = T.UPPER_LIP_INNER, T.LOWER_LIP_INNER
 
 MIN_PAUSE_S = 0.25      # silences shorter than this do not split phrases
 MIN_VOICED_S = 0.06     # voiced blips shorter than this are ignored

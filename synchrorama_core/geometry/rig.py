@@ -44,7 +44,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import InvalidDataError
-from ..face import topology as topo
+from . import topology as topo
 from ..types import EXPRESSIONS, LANDMARK_COUNT, MotionData
 
 X = {k: i for i, k in enumerate(EXPRESSIONS)}
@@ -141,7 +141,7 @@ class FaceRig:
         ref = check_landmarks(ref_landmarks)
         self.ref = ref
         oval = ref[topo.FACE_OVAL]
-        ex = _unit((ref[454] - ref[234]) + (ref[topo.LEFT_EYE_OUTER] - ref[topo.RIGHT_EYE_OUTER]))
+        ex = _unit((ref[topo.CHEEK_LEFT] - ref[topo.CHEEK_RIGHT]) + (ref[topo.LEFT_EYE_OUTER] - ref[topo.RIGHT_EYE_OUTER]))
         ey = ref[topo.CHIN] - ref[topo.FOREHEAD]
         ey = _unit(ey - (ey @ ex) * ex)
         ez = np.cross(ex, ey)
@@ -234,7 +234,7 @@ def _expression_basis(P: np.ndarray, W: float, H: float) -> np.ndarray:
     w_jaw[corners] = 0.45
     w_jaw[eyes] = 0.0
     w_jaw[y < P[topo.NOSE_TIP, 1]] = 0.0
-    hinge = np.array([0.0, P[topo.NOSE_TIP, 1], 0.5 * (P[234, 2] + P[454, 2]) + 0.1 * W])
+    hinge = np.array([0.0, P[topo.NOSE_TIP, 1], 0.5 * (P[topo.CHEEK_RIGHT, 2] + P[topo.CHEEK_LEFT, 2]) + 0.1 * W])
     r = P - hinge
     rz = np.minimum(r[:, 2], -0.3 * W)                 # robust to flat or noisy depth
     lip_rz = min(r[topo.LOWER_LIP_INNER, 2], -0.3 * W)
