@@ -13,7 +13,7 @@ BUNDLED = "(bundled MediaPipe models)"
 
 
 def _model_choices():
-    return [BUNDLED] + comfy.list_model_files("face", exts=(".task", ".tflite"), synchrorama_kind=True)
+    return [BUNDLED] + comfy.list_model_files("face", exts=(".task", ".tflite"))
 
 
 class SynchroRaMaFaceAnalysis:

@@ -21,7 +21,7 @@ MOTION_EXTENSIONS = (".json", ".safetensors")
 
 
 def _lim(name):
-    return ProceduralConfig._LIMITS[name]
+    return ProceduralConfig.LIMITS[name]
 
 
 def _float(default, name, step, tip):
@@ -88,7 +88,7 @@ class SynchroRaMaA2MMotion:
     DESCRIPTION = ("Makes SR_MOTION from the speech: jaw and lip shapes from the audio (leading the sound by "
                    "'visual_lead' frames), blinks, head motion driven by arousal and stress with scene gestures, "
                    "and expressions from the emotion. 'procedural' needs no download; 'neural' runs a model "
-                   "trained with `python -m synchrorama_core.motion.train`. 'curves' plots every channel.")
+                   "trained with `python -m synchrorama_core.training.a2m`. 'curves' plots every channel.")
 
     def generate(self, speech, generator="procedural", head_scale=1.0, expression_scale=1.0, lip_scale=1.0,
                  blink_rate=17.0, visual_lead=1.0, seed=0, emotion=None, scene=None, model=NO_MODEL, model_path="",

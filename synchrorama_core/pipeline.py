@@ -44,13 +44,13 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from . import __version__
-from .errors import AudioError, Cancelled, InvalidDataError, SynchroRaMaError
-from .image import ImageFileError, ImageFileNotFoundError, load_image
+from .errors import AudioError, Cancelled, InvalidDataError
+from .image import load_image
 from .types import EMOTIONS, EmotionData, FaceData, MotionData, SceneData, SpeechData
 
 #: The stages in order, as named in progress reports and in ``timings``.

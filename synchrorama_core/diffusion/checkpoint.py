@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional
 
 from ..errors import InvalidDataError, ModelNotFoundError
 
@@ -392,45 +392,3 @@ def load_motion_adapter(path: str):
         if k.endswith("pos_embed.pe") and k not in conv:
             conv[k] = v
     return _load_strict(m, conv, "motion adapter", path).eval().requires_grad_(False)
-
-
-# ------------------------------------------------------------------------------ finding files
-
-def find_model(what: str, name: str, dirs: Sequence[str], hint: str) -> str:
-    """Absolute path of a model file or folder named ``name`` (a path, or relative to one of ``dirs``).
-
-    Raises :class:`ModelNotFoundError` naming the exact path expected.
-    """
-    name = (name or "").strip()
-    dirs = [d for d in dirs if d]
-    if not name:
-        where = dirs[0] if dirs else "the model folder"
-        raise ModelNotFoundError(f"no {what} selected. Put {hint} into {where} and pick it, or type its full path")
-    expanded = os.path.abspath(os.path.expanduser(name))
-    cands = [expanded] if os.path.isabs(os.path.expanduser(name)) else [os.path.join(d, name) for d in dirs] + [expanded]
-    for c in cands:
-        if os.path.exists(c):
-            return os.path.abspath(c)
-    raise ModelNotFoundError(
-        f"{what} {name!r} not found. Expected it at {cands[0]}"
-        + (f" (also tried {', '.join(cands[1:])})" if len(cands) > 1 else "")
-        + f". Put {hint} there; weights are never downloaded automatically")
-
-
-def list_models_in(dirs: Sequence[str], exts: Sequence[str] = CHECKPOINT_EXTS, folders: bool = True,
-                   folder_marker: Tuple[str, ...] = ("config.json", "model_index.json", "unet")) -> List[str]:
-    """Files with ``exts`` (relative paths) and model folders under ``dirs``, for pickers."""
-    out = set()
-    for d in dirs:
-        if not os.path.isdir(d):
-            continue
-        for root, subdirs, files in os.walk(d):
-            rel = os.path.relpath(root, d)
-            if folders and rel != "." and any(os.path.exists(os.path.join(root, m)) for m in folder_marker):
-                out.add(rel.replace(os.sep, "/"))
-                subdirs[:] = []
-                continue
-            for f in files:
-                if f.endswith(tuple(exts)):
-                    out.add(os.path.normpath(os.path.join(rel, f)).replace(os.sep, "/"))
-    return sorted(out)

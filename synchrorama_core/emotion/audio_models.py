@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import ModelNotFoundError
-from ..models import resolve_model
+from ..models import resolve_device, resolve_model
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import SPEECH_SAMPLE_RATE, EmotionPart, SpeechData
 from .common import (LabelMappingError, activity_in, build_label_map, certainty, empty_part, probs_from_va,
                      softmax, window_starts, windows_to_frames)
-from .text import _check_head, resolve_device
+from .text import _check_head
 
 log = logging.getLogger("synchrorama.emotion")
 

@@ -6,7 +6,6 @@ row, the intensity (grey) on a -1..1 (0..1 for grey) scale.  Drawn with numpy + 
 """
 from __future__ import annotations
 
-from typing import Optional
 
 import numpy as np
 

@@ -12,10 +12,10 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ModelNotFoundError
-from ..models import resolve_model
+from ..models import resolve_device, resolve_model
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import SPEECH_SAMPLE_RATE, SpeechData
-from .text import TimedText, resolve_device
+from ..transcript import TimedText
 
 log = logging.getLogger("synchrorama.emotion")
 

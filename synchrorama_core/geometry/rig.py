@@ -37,9 +37,8 @@ Input and output landmarks are ``[..., 478, 3]``: x, y in pixels, z in the same 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import OrderedDict
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
@@ -197,7 +196,7 @@ class FaceRig:
 def _expression_basis(P: np.ndarray, W: float, H: float) -> np.ndarray:
     """Displacement fields ``[13, 478, 3]`` in head-local coordinates (pixels at coefficient 1)."""
     B = np.zeros((N_EXPR, LANDMARK_COUNT, 3))
-    x, y, z = P[:, 0], P[:, 1], P[:, 2]
+    x, y = P[:, 0], P[:, 1]
     iris = np.concatenate([topo.LEFT_IRIS, topo.RIGHT_IRIS])
     eyes = np.concatenate([topo.LEFT_EYE, topo.RIGHT_EYE, iris])
 

@@ -19,7 +19,7 @@ Synthetic landmarks made by :func:`apply_motion` come back with the motion that 
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 

@@ -16,7 +16,7 @@ frames; a small hysteresis keeps the choice from flickering.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional
 
 import numpy as np
 
