@@ -70,6 +70,63 @@ VIDEO_OPTIONS = ("crf", "preset")
 
 ProgressCb = Callable[..., None]
 
+#: The flat options a user gives on the command line or in a batch manifest (see :func:`generate_kwargs`).
+FLAT_OPTIONS = ("fps", "seed", "start", "duration", "face_index", "head_scale", "expression_scale", "lip_scale",
+                "blink_rate", "a2m", "emotion_weights", "emotion_intensity", "scene_url", "scene_model", "crf")
+
+
+def parse_weights(s) -> Optional[dict]:
+    """Emotion fusion weights from ``"text=1,speech=0.5,va=1"`` (or a dict), ``None`` when empty."""
+    if not s:
+        return None
+    if isinstance(s, dict):
+        items = list(s.items())
+    else:
+        items = []
+        for part in str(s).split(","):
+            k, sep, v = part.partition("=")
+            if not sep:
+                raise InvalidDataError(f"emotion weights: {part!r} has no '='; use name=number pairs like "
+                                       f"text=1,speech=0.5,va=1")
+            items.append((k, v))
+    out = {}
+    for k, v in items:
+        try:
+            out[str(k).strip()] = float(v)
+        except (TypeError, ValueError):
+            raise InvalidDataError(f"emotion weights: expected a number for {str(k).strip()!r}, got {v!r}") from None
+    return out
+
+
+def generate_kwargs(flat: dict) -> dict:
+    """:func:`generate` keyword arguments from flat options (keys of :data:`FLAT_OPTIONS`; ``None`` = default):
+    ``fps``, ``seed``, ``start``/``duration`` (seconds), ``face_index``, the motion controls ``head_scale``,
+    ``expression_scale``, ``lip_scale``, ``blink_rate``, ``a2m`` (a neural A2M name/folder or model),
+    ``emotion_weights`` (``"text=1,speech=0.5,va=1"`` or a dict), ``emotion_intensity``, ``scene_url`` /
+    ``scene_model`` (an OpenAI-compatible server for the scene describer) and ``crf``."""
+    unknown = sorted(set(flat) - set(FLAT_OPTIONS))
+    if unknown:
+        raise InvalidDataError(f"unknown option(s) {unknown}; known: {list(FLAT_OPTIONS)}")
+    f = {k: v for k, v in flat.items() if v is not None}
+    motion = {k: f[k] for k in ("head_scale", "expression_scale", "lip_scale", "blink_rate") if k in f}
+    emotion = {}
+    w = parse_weights(f.get("emotion_weights"))
+    if w:
+        emotion["weights"] = w
+    if "emotion_intensity" in f:
+        emotion["intensity"] = f["emotion_intensity"]
+    backend = None
+    if f.get("scene_url"):
+        from .scene import HTTPBackend
+        backend = HTTPBackend(base_url=f["scene_url"], model=f.get("scene_model", ""))
+    kw = dict(motion_options=motion, emotion_options=emotion, video_options={"crf": f["crf"]} if "crf" in f else {},
+              scene_backend=backend, motion_model=f.get("a2m") or None)
+    for k, name in (("fps", "fps"), ("seed", "seed"), ("start", "start_s"), ("duration", "duration_s"),
+                    ("face_index", "face_index")):
+        if k in f:
+            kw[name] = f[k]
+    return kw
+
 
 @dataclass
 class PipelineResult:
