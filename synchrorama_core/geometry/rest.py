@@ -10,7 +10,8 @@ eye opening), and :func:`rest_landmarks` moves the landmarks to a neutral rest f
   the lower lip, with the jaw below it, comes up the rest, point by point along the mouth, so the
   lips keep their thickness and meet along the whole contact line;
 * **smile / frown removed**: the rig's own ``smile`` (or ``frown``) field with the negative of
-  the coefficient that reproduces the measured corner lift (so the cheeks come down too);
+  the coefficient that reproduces the measured corner lift, on the mouth only (below the nose:
+  the cheeks, which carry much of the likeness, stay as photographed);
 * **brows and eyes** only when they lie clearly outside the usual range (brows are very
   personal): ``brow_raise`` / ``brow_furrow`` and ``eye_wide`` / ``eye_squint`` fields take them
   back to the edge of that range.  Closed eyes are left closed (there is no eyeball to show).
@@ -169,10 +170,15 @@ def rest_landmarks(landmarks, strength: float = 1.0, rig: Optional[FaceRig] = No
     ex = estimate_expression(ref, rig)
     if s == 0.0:
         return ref.copy(), ex
-    e = np.zeros(len(X))
+    local = _lip_closure(rig)
+    # the smile is taken out of the mouth only: the cheeks and the skin under the eyes stay as
+    # photographed (they carry the person's likeness; a happy motion raises them further)
+    y = rig.local[:, 1]
+    nose = rig.local[topo.NOSE_TIP, 1]
+    mouth_only = _smoothstep(nose, nose + 0.06 * rig.height, y)[:, None]
     for k, v in ex.coefficients.items():
-        e[X[k]] = -v
-    local = _lip_closure(rig) + (e @ rig.basis_local.reshape(len(X), -1)).reshape(-1, 3)
+        d = -v * rig.basis_local[X[k]]
+        local = local + (d * mouth_only if k in ("smile", "frown") else d)
     return ref + s * (local @ rig.R0.T), ex
 
 

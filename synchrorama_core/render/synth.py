@@ -131,6 +131,7 @@ class MouthColours:
     tongue: np.ndarray
     teeth: np.ndarray        # upper teeth in the face's light (the portrait's own teeth when it shows them)
     real_teeth: bool         # the colours above come from teeth visible in the portrait
+    grey: bool = False       # a grey portrait: no colour tint anywhere
 
 
 def _grey_like(c: np.ndarray, grey: bool) -> np.ndarray:
@@ -160,7 +161,7 @@ def mouth_colours(image: np.ndarray, lip_rgb: np.ndarray, skin_rgb: np.ndarray, 
             teeth = np.clip(bright.mean(axis=0) * 1.02, 0, 1).astype(np.float32)
             real = True
     return MouthColours(cavity=_grey_like(cavity, grey), cavity_edge=_grey_like(cavity_edge, grey),
-                        tongue=_grey_like(tongue, grey), teeth=_grey_like(teeth, grey), real_teeth=real)
+                        tongue=_grey_like(tongue, grey), teeth=_grey_like(teeth, grey), real_teeth=real, grey=grey)
 
 
 def mouth_interior(b: Band, width: float, col: MouthColours, teeth: bool = True,
@@ -226,7 +227,8 @@ def mouth_interior(b: Band, width: float, col: MouthColours, teeth: bool = True,
     r = 0.6 + 0.03 * width
     ao = (1 - 0.35 * np.exp(-t / r)) * (1 - 0.3 * np.exp(-tb / r)) * (1 - 0.35 * du ** 4)
     # light inside the mouth has bounced off red surfaces: shadows turn warm, not grey
-    return (out * ao[:, None] ** SHADOW_TINT[None, :]).astype(np.float32)
+    tint = np.ones(3, np.float32) if col.grey else SHADOW_TINT
+    return (out * ao[:, None] ** tint[None, :]).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- eyelid
