@@ -571,3 +571,24 @@ def test_warp_renderer_node_progress_cancel_and_bad_motion(pack, face, comfy_dir
         cls().render(face=face, motion={"frames": 3})
     with pytest.raises(InvalidDataError, match="reference 3"):
         cls().render(face=face, motion=mo, reference=3)
+
+
+def test_turns_are_limited_gracefully_and_options_are_checked(face):
+    """Yaw passes unchanged up to the knee, then is compressed smoothly (monotonic, no kink) and never
+    exceeds max_yaw; the rendered frame of a 40 degree turn equals that of the limited turn."""
+    from synchrorama_core.render.renderer import limit_turn
+    a = np.linspace(-60, 60, 241)
+    b = limit_turn(a, 22.0)
+    assert np.allclose(b[np.abs(a) <= 12.0], a[np.abs(a) <= 12.0])
+    assert (np.diff(b) > 0).all() and np.abs(b).max() < 22.0 and abs(float(limit_turn(30.0, 22.0)) - 21.5) < 0.3
+    slope = np.diff(b) / np.diff(a)
+    assert np.abs(np.diff(slope)).max() < 0.05                      # smooth: no kink at the knee
+    limited, _ = WarpRenderer(face).target_landmarks(motion([{"yaw": 40.0}]))
+    free = WarpRenderer(face, RenderOptions(max_yaw=0))             # 0 = no limit
+    want, _ = free.target_landmarks(motion([{"yaw": float(limit_turn(40.0, 22.0))}]))
+    full, _ = free.target_landmarks(motion([{"yaw": 40.0}]))
+    assert np.abs(limited - want).max() < 1e-3 and np.abs(full - want).max() > 5.0
+    with pytest.raises(InvalidDataError, match="neutralize"):
+        RenderOptions(neutralize=1.5)
+    with pytest.raises(InvalidDataError, match="max_yaw"):
+        RenderOptions(max_yaw=-1)
