@@ -36,6 +36,7 @@ from ..geometry import face_rig, topology as topo
 from ..resample import resample_motion
 from ..timing import n_frames
 from ..types import FaceData, MotionData
+from .windows import check_length, video_model
 
 ProgressCb = Optional[Callable[[int, int], None]]
 
@@ -233,10 +234,44 @@ def pose_frames(face: FaceData, motion: MotionData, width: int, height: int, fps
             progress(i + 1, len(idx))
 
 
+def pose_video(face: FaceData, motion: MotionData, model: str = "wan2.2_s2v", width: int = 640, height: int = 640,
+               window: int = -1, length: int = 77, reference: int = 0, out: Optional[np.ndarray] = None,
+               progress: ProgressCb = None, cancelled: Optional[Callable[[], bool]] = None) -> np.ndarray:
+    """The pose video for ``model``: the whole clip at the model's fps (``window`` -1:
+    ``round(duration_s * fps)`` frames), or the ``length`` frames of window ``window`` of its
+    chain (latent-aligned for Wan2.2-S2V, black past the clip's end).
+
+    Returns uint8 ``[n, H, W, 3]``, or fills ``out`` (float32 ``[n, H, W, 3]`` in 0..1, e.g. a
+    ComfyUI IMAGE's numpy view) and returns it.  :func:`pose_video_frames` gives ``n``.
+    """
+    spec = video_model(model)
+    idx = pose_video_indices(motion, model, window, length)
+    if out is None:
+        out = np.zeros((len(idx), int(height), int(width), 3), np.uint8)
+    elif out.shape != (len(idx), int(height), int(width), 3):
+        raise InvalidDataError(f"out has shape {list(out.shape)}, expected {[len(idx), int(height), int(width), 3]}")
+    for i, fr in enumerate(pose_frames(face, motion, width, height, spec.fps, idx, reference, progress, cancelled)):
+        out[i] = fr if out.dtype == np.uint8 else fr * np.float32(1 / 255)
+    return out
+
+
+def pose_video_indices(motion: MotionData, model: str = "wan2.2_s2v", window: int = -1, length: int = 77) -> np.ndarray:
+    """Clip frame indices (at the model's fps; -1 = black) that :func:`pose_video` draws."""
+    if not isinstance(motion, MotionData):
+        raise InvalidDataError(f"motion: expected an SR_MOTION value, got {type(motion).__name__}; connect "
+                               f"SynchroRaMa A2M Motion or Load Motion")
+    spec = video_model(model)
+    n = clip_frames(motion, spec.fps)
+    if int(window) < 0:
+        return np.arange(n)
+    check_length(length)
+    return window_frame_indices(int(window), length, n, spec.window_frames(length), align_to_latents=spec.extends)
+
+
 def clip_frames(motion: MotionData, fps: float) -> int:
     """Frames of the whole clip at ``fps``: ``round(duration_s * fps)``."""
     return n_frames(motion.duration_s, fps)
 
 
 __all__ = ["BODY_POINTS", "COLORS", "DRAWN", "LIMBS", "check_face", "clip_frames", "cover_crop", "draw_pose",
-           "pose_frames", "pose_keypoints", "window_frame_indices"]
+           "pose_frames", "pose_keypoints", "pose_video", "pose_video_indices", "window_frame_indices"]

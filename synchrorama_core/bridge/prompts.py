@@ -24,7 +24,9 @@ from typing import List, Optional
 
 from ..errors import InvalidDataError
 from ..types import EmotionData, SceneData
-from ..vocabulary.emotions import EmotionSummary, emotion_description, opposite_cues, summarise_emotion
+from ..vocabulary.emotions import (EMOTION_WORDS, EmotionSummary, emotion_description, opposite_cues,
+                                   summarise_emotion)
+from .windows import video_model
 
 #: The negative prompt of core ComfyUI's Wan2.2-S2V and HuMo templates (Wan's own, in Chinese:
 #: oversaturated, overexposed, static, blurry details, subtitles, ..., extra fingers, deformed,
@@ -37,6 +39,9 @@ WAN_NEGATIVE = ("色调艳丽，过曝，静态，细节模糊不清，字幕，
 TAIL = "Natural lip movements in sync with the speech, steady camera."
 #: At most this many scene segments are described in one window (the longest overlaps, in time order).
 MAX_SEGMENTS = 3
+
+
+_EMOTION_ADJECTIVES = {w for words in EMOTION_WORDS.values() for w in words} | {"neutral"}
 
 
 @dataclass
@@ -74,7 +79,8 @@ def _who(scene: Optional[SceneData], seg_ids: List[int], subject: str) -> str:
             for a in scene.segments[i].attributes:
                 a = a.strip()
                 # the emotion phrase of a segment is replaced by the window's own wording
-                if a and "expression" not in a.lower() and a.lower() not in (x.lower() for x in attrs):
+                if a and "expression" not in a.lower() and a.lower() not in _EMOTION_ADJECTIVES \
+                        and a.lower() not in (x.lower() for x in attrs):
                     attrs.append(a)
     framing = next((a for a in attrs if any(w in a.lower() for w in ("portrait", "close-up", "shot"))), "")
     rest = [a for a in attrs if a != framing]
@@ -138,4 +144,14 @@ def video_prompt(emotion: Optional[EmotionData] = None, scene: Optional[SceneDat
                        segments=seg_ids)
 
 
-__all__ = ["MAX_SEGMENTS", "TAIL", "VideoPrompt", "WAN_NEGATIVE", "clip_duration", "video_prompt"]
+def window_prompt(emotion: Optional[EmotionData] = None, scene: Optional[SceneData] = None, model: str = "wan2.2_s2v",
+                  window: int = -1, length: int = 77, start_s: float = 0.0, end_s: float = 0.0, subject: str = "",
+                  negative_base: str = WAN_NEGATIVE) -> VideoPrompt:
+    """The prompt of window ``window`` of ``model``'s chain for the node's ``length`` (see
+    :mod:`.windows`); ``window`` -1: ``[start_s, end_s)`` (``end_s`` 0 = the whole clip)."""
+    if int(window) >= 0:
+        start_s, end_s = video_model(model).window_span(int(window), length)
+    return video_prompt(emotion, scene, start_s, end_s, subject=subject, negative_base=negative_base)
+
+
+__all__ = ["MAX_SEGMENTS", "TAIL", "VideoPrompt", "WAN_NEGATIVE", "clip_duration", "video_prompt", "window_prompt"]
