@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from synchrorama_core.errors import Cancelled
 from synchrorama_core.models import MODEL_KINDS, default_dirs, list_models
@@ -244,17 +244,6 @@ def torch_device():
     return resolve_device("auto")
 
 
-def offload_device():
-    import torch
-    if HAS_COMFY:
-        try:
-            import comfy.model_management as mm  # type: ignore
-            return mm.unet_offload_device()
-        except Exception:
-            pass
-    return torch.device("cpu")
-
-
 def free_memory() -> None:
     """Ask ComfyUI to unload its models before a large SynchroRaMa model runs."""
     if HAS_COMFY:
@@ -264,7 +253,3 @@ def free_memory() -> None:
             mm.soft_empty_cache()
         except Exception as e:
             log.debug("could not free ComfyUI memory: %s", e)
-
-
-def interrupt_checker() -> Callable[[], bool]:
-    return Progress.cancelled

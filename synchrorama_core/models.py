@@ -175,6 +175,32 @@ def resolve_model(kind: str, name_or_path: str, search_dirs: Optional[Sequence[s
         + f". Put {k.hint} there; weights are never downloaded automatically")
 
 
+def load_transformers(kind: str, name_or_path: str, search_dirs: Optional[Sequence[str]], model_cls,
+                      processor_cls, *, processor_files: str, model_desc: str, device=None):
+    """Load a transformers model folder of ``kind`` offline, safetensors weights only.
+
+    Returns ``(model, processor, path, device, loading_info)``; the model is on ``device``
+    (:func:`resolve_device`) in eval mode.  A missing folder, processor (``processor_files`` says
+    which files) or model (``model_desc`` says what kind) raises :class:`ModelNotFoundError` naming
+    the folder.
+    """
+    path = resolve_model(kind, name_or_path, search_dirs, must_contain=("config.json",))
+    what = model_kind(kind).what
+    try:
+        processor = processor_cls.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, TypeError) as e:
+        raise ModelNotFoundError(f"{what} folder {path} has no usable {processor_files}: {e}") from e
+    try:
+        model, info = model_cls.from_pretrained(path, local_files_only=True, use_safetensors=True,
+                                                output_loading_info=True)
+    except (OSError, ValueError) as e:
+        raise ModelNotFoundError(f"cannot load the {what} in {path} (it needs config.json and model.safetensors "
+                                 f"of {model_desc}): {e}") from e
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    return model, processor, path, dev, info
+
+
 def resolve_device(device=None):
     """The torch device a model runs on: ``None``/``""``/``"auto"`` -> CUDA when available, else CPU."""
     import torch
@@ -184,4 +210,5 @@ def resolve_device(device=None):
 
 
 __all__ = ["COMFY_MODEL_KINDS", "MODEL_FOLDER_MARKERS", "MODEL_KINDS", "ModelKind", "default_dirs",
-           "default_models_root", "list_models", "model_kind", "resolve_device", "resolve_model"]
+           "default_models_root", "list_models", "load_transformers", "model_kind", "resolve_device",
+           "resolve_model"]

@@ -321,20 +321,25 @@ def _folder_or_sidecar_config(path: str) -> Optional[str]:
     return os.path.dirname(path) if os.path.isfile(side) else None
 
 
+def _load_folder(cls, path: str, what: str, folder: Optional[str], layout: str = ""):
+    """A frozen diffusers model of class ``cls`` from the model folder ``path`` (offline, safetensors)."""
+    if folder is None:
+        raise ModelNotFoundError(f"{what} folder {path} has no config.json{layout}")
+    try:
+        m = cls.from_pretrained(path, local_files_only=True, use_safetensors=True)
+    except (OSError, EnvironmentError) as e:
+        raise ModelNotFoundError(f"could not load the {what} folder {path} ({e})") from e
+    return m.eval().requires_grad_(False)
+
+
 def load_controlnet(path: str):
     """A ``ControlNetModel`` from an LDM-layout file, or a diffusers folder/file with ``config.json``."""
     from diffusers import ControlNetModel
     sfu = _converters()
     folder = _folder_or_sidecar_config(path)
     if os.path.isdir(path):
-        if folder is None:
-            raise ModelNotFoundError(f"ControlNet folder {path} has no config.json (a diffusers ControlNet folder "
-                                     f"holds config.json + diffusion_pytorch_model.safetensors)")
-        try:
-            m = ControlNetModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
-        except (OSError, EnvironmentError) as e:
-            raise ModelNotFoundError(f"could not load the ControlNet folder {path} ({e})") from e
-        return m.eval().requires_grad_(False)
+        return _load_folder(ControlNetModel, path, "ControlNet", folder,
+                            " (a diffusers ControlNet folder holds config.json + diffusion_pytorch_model.safetensors)")
     sd = read_state_dict(path)
     if "time_embedding.linear_1.weight" in sd:  # already diffusers layout
         if folder is None:
@@ -359,13 +364,7 @@ def load_motion_adapter(path: str):
     sfu = _converters()
     folder = _folder_or_sidecar_config(path)
     if os.path.isdir(path):
-        if folder is None:
-            raise ModelNotFoundError(f"motion adapter folder {path} has no config.json")
-        try:
-            m = MotionAdapter.from_pretrained(path, local_files_only=True, use_safetensors=True)
-        except (OSError, EnvironmentError) as e:
-            raise ModelNotFoundError(f"could not load the motion adapter folder {path} ({e})") from e
-        return m.eval().requires_grad_(False)
+        return _load_folder(MotionAdapter, path, "motion adapter", folder)
     sd = read_state_dict(path)
     for p in ("model.diffusion_model.", "module."):
         if any(k.startswith(p) for k in sd):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -300,7 +300,3 @@ def generate_video(models: DiffusionModels, references, motion_frames, speech: S
     finally:
         st.clear()
     return out
-
-
-def settings_dict(s: SamplerSettings) -> dict:
-    return asdict(s)

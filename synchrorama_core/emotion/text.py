@@ -13,8 +13,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import BackendError, ModelNotFoundError
-from ..models import resolve_device, resolve_model
+from ..errors import BackendError
+from ..models import load_transformers
 from ..progress import CancelFn, ProgressFn, Steps
 from ..timing import frame_centers_s
 from ..types import EmotionPart
@@ -98,22 +98,12 @@ class TransformersTextEmotion:
     @classmethod
     def load(cls, name_or_path: str, search_dirs: Optional[Sequence[str]] = None, device="cpu",
              batch_size: int = 16, max_length: int = 256) -> "TransformersTextEmotion":
-        path = resolve_model("text_emotion", name_or_path, search_dirs, must_contain=("config.json",))
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
-        try:
-            tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        except (OSError, ValueError, TypeError) as e:
-            raise ModelNotFoundError(f"text_emotion model folder {path} has no usable tokenizer files "
-                                     f"(tokenizer.json / vocab files): {e}") from e
-        try:
-            model, info = AutoModelForSequenceClassification.from_pretrained(
-                path, local_files_only=True, use_safetensors=True, output_loading_info=True)
-        except (OSError, ValueError) as e:
-            raise ModelNotFoundError(f"cannot load the text_emotion model in {path} (it needs config.json and "
-                                     f"model.safetensors of a sequence-classification model): {e}") from e
+        model, tok, path, dev, info = load_transformers(
+            "text_emotion", name_or_path, search_dirs, AutoModelForSequenceClassification, AutoTokenizer,
+            processor_files="tokenizer files (tokenizer.json / vocab files)",
+            model_desc="a sequence-classification model", device=device)
         _check_head(info, path, "text emotion model")
-        dev = resolve_device(device)
-        model.to(dev).eval()
         return cls(model, tok, path, dev, batch_size, max_length)
 
     def label_probs(self, texts: Sequence[str], steps: Optional[Steps] = None) -> np.ndarray:

@@ -15,7 +15,7 @@ _COLOURS = {
 }
 
 
-def draw_landmarks(image: np.ndarray, landmarks: np.ndarray, box: Optional[Sequence[float]] = None,
+def draw_face_preview(image: np.ndarray, landmarks: np.ndarray, box: Optional[Sequence[float]] = None,
                    points: bool = True) -> np.ndarray:
     """Return a copy of ``image`` (float ``[H, W, 3]``) with the mesh points, the feature
     contours and (optionally) the face box drawn on it."""

@@ -19,12 +19,12 @@ Public API::
 from __future__ import annotations
 
 from .adjust import MISMATCH, adjust_motion, blend_motion, conform_motion, resample_motion
-from .draw import STYLES, draw_landmarks, render_motion_frames
+from .draw import STYLES, draw_control_frame, render_motion_frames
 from .frames import fit_landmarks, motion_frames
 from .plot import count_blinks, draw_motion_curves, summarize_motion
 from .procedural import ProceduralConfig, generate_procedural
 
 __all__ = ["MISMATCH", "STYLES", "ProceduralConfig", "adjust_motion", "blend_motion",
-           "conform_motion", "count_blinks", "draw_landmarks", "draw_motion_curves", "fit_landmarks",
+           "conform_motion", "count_blinks", "draw_control_frame", "draw_motion_curves", "fit_landmarks",
            "generate_procedural", "motion_frames", "render_motion_frames", "resample_motion",
            "summarize_motion"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 
@@ -89,17 +89,3 @@ def scene_gestures(scene: Optional[SceneData], n: int, fps: float, rng: np.rando
             elif g == "blinks":
                 blinks.append(s0 + min(0.15, dur / 4))
     return GestureTracks(rot, ex, blinks, applied, ignored)
-
-
-def gesture_names() -> Dict[str, str]:
-    """Each canonical gesture and what it does (for docs and tooltips)."""
-    return {
-        "nods": "2-3 downward nods (pitch) at the segment start",
-        "shakes head": "2-3 side-to-side head shakes (yaw)",
-        "looks left": "turns the face ~16 deg to the subject's left for the segment",
-        "looks right": "turns the face ~16 deg to the subject's right",
-        "looks up": "lifts the chin ~10 deg", "looks down": "lowers the chin ~11 deg",
-        "tilts head": "rolls the head ~9 deg to one side (seeded)",
-        "smiles": "adds a smile", "raises eyebrows": "raises the brows", "frowns": "furrows and frowns",
-        "blinks": "an extra blink at the segment start",
-    }
