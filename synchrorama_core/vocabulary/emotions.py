@@ -129,7 +129,7 @@ def emotion_phrase(summary: Optional[EmotionSummary], cues: bool = False) -> str
     if dom == "neutral":
         sec = summary.secondary
         return ("calm, neutral expression" if sec is None else
-                f"calm expression with a hint of {EMOTION_WORDS[sec][0]}")
+                f"calm expression with a hint of {EMOTION_NOUNS[sec]}")
     i = summary.intensity
     degree = "slightly " if i < MILD else ("" if i < STRONG else "very ")
     cue = EMOTION_CUES[dom] if cues else ""
