@@ -81,7 +81,8 @@ PHONES.update({
     "NASAL": ("dental", (0.15, 0.0, 0.1), None),         # nasal murmur, place unknown
     "NASAL_LAB": ("bilabial", (0.0, 0.0, 0.0), None),    # nasal murmur with labial transitions
     "FRIC": ("dental", (0.1, 0.0, 0.35), None),          # hissing fricative
-    "FRIC_WEAK": ("labiodental", (0.1, 0.0, 0.1), None),  # weak flat-spectrum fricative (f, v, th)
+    "FRIC_WEAK": ("dental", (0.1, 0.0, 0.1), None),     # weak fricative: th or f, which cues cannot
+                                                         # tell apart (so no lip-to-teeth claimed)
 })
 
 #: aligner noise and filler words: nothing for the lips

@@ -17,15 +17,14 @@ analysis frame ``k`` spans 25.6 ms from ``k * 10 ms``, so the boundary between f
 """
 from __future__ import annotations
 
-import threading
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from ...progress import Steps
 from ...types import SPEECH_SAMPLE_RATE
 from .inventory import FILLERS
-from .words import is_ascii_word, spell
+from .words import spell
 
 SR = SPEECH_SAMPLE_RATE
 FRAME_S = 0.01
@@ -34,10 +33,9 @@ CHUNK_S = 20.0        # pass 2 aligns at most this much audio at once
 FREE_CHUNK_S = 30.0   # phone recognition decodes at most this much at once
 DITHER = 10 ** (-70 / 20)
 MIN_PAUSE_S = 0.1     # a pause between words where a long clip may be cut
+BLOCK_S = 30.0        # longer utterances are fed in blocks of this (cancel checks between them)
 _STOPS = ("P", "B", "T", "D", "K", "G", "CH", "JH")
 
-_LOCK = threading.Lock()
-_DECODERS: Dict[str, object] = {}
 
 Segments = List[Tuple[float, float, str]]
 
@@ -56,21 +54,24 @@ def import_error() -> Optional[str]:
 
 
 def _decoder(kind: str):
-    """The shared decoder for ``kind`` (``align`` or ``phones``), made once per process."""
-    d = _DECODERS.get(kind)
-    if d is None:
-        from pocketsphinx import Decoder, get_model_path
-        if kind == "align":
-            # no language model: the alignment grammar is the search; fillers are added by hand
-            d = Decoder(lm=None, loglevel="FATAL", bestpath=False)
-        else:
-            # lw 1: the phone language model as a gentle prior (its default weight of 6.5 makes the
-            # recogniser hear far fewer consonant closures)
-            d = Decoder(lm=None, loglevel="FATAL", bestpath=False, lw=1.0)
-            d.add_allphone_file("phones", get_model_path("en-us/en-us-phone.lm.bin"))
-            d.activate_search("phones")
-        _DECODERS[kind] = d
-    return d
+    """A new decoder for ``kind``: ``align`` (word and phone alignment) or ``phones`` (phone
+    recognition).  Alignment scores the acoustic model on every second 10 ms frame (``ds=2``):
+    30 % faster, phone boundaries still at 10 ms, frame accuracy 0.83 against 0.84.
+
+    Each call gets its own (about 0.1 s to load the dictionary): a decoder keeps state from one
+    utterance to the next (cepstral mean, searches), and a reused one was seen to fail aligning
+    audio it had aligned before."""
+    from pocketsphinx import Decoder
+    if kind == "phones":
+        # a uniform phone loop: the bundled phone language model at its default weight makes the
+        # recogniser hear far fewer consonant closures (bilabial recall 0.17 against 0.32 here),
+        # and at weight 1 it is about as good as none but 1.7x slower
+        d = Decoder(lm=None, loglevel="FATAL", bestpath=False)
+        d.add_allphone_file("phones", None)
+        d.activate_search("phones")
+        return d
+    # no language model: the alignment grammar is the search
+    return Decoder(lm=None, loglevel="FATAL", bestpath=False, ds=2)
 
 
 def pcm16(waveform: np.ndarray) -> np.ndarray:
@@ -80,10 +81,20 @@ def pcm16(waveform: np.ndarray) -> np.ndarray:
     return (np.clip(y + noise, -1.0, 1.0) * 32767.0).astype(np.int16)
 
 
-def _decode(d, pcm: np.ndarray) -> None:
+def _decode(d, pcm: np.ndarray, steps: Optional[Steps] = None) -> None:
+    """Decode one utterance.  Up to :data:`BLOCK_S` it goes in one call (normalised over the
+    whole utterance); longer audio goes in blocks with a cancel check between them (the cepstral
+    mean then adapts as it goes)."""
+    block = int(BLOCK_S * SR)
     d.start_utt()
     try:
-        d.process_raw(pcm.tobytes(), full_utt=True)
+        if len(pcm) <= block:
+            d.process_raw(pcm.tobytes(), full_utt=True)
+        else:
+            for a in range(0, len(pcm), block):
+                if steps is not None:
+                    steps.check()
+                d.process_raw(pcm[a:a + block].tobytes())
     finally:
         d.end_utt()
 
@@ -103,10 +114,11 @@ def _word_list(d, words: List[str]) -> Tuple[List[str], List[str]]:
     return out, spelled
 
 
-def _pass1(d, text_words: List[str], pcm: np.ndarray) -> List[Tuple[str, int, int]]:
+def _pass1(d, text_words: List[str], pcm: np.ndarray, steps: Optional[Steps] = None
+           ) -> List[Tuple[str, int, int]]:
     """Word alignment: ``[(word, first_frame, last_frame)]`` (pauses as ``<sil>``)."""
     d.set_align_text(" ".join(text_words))
-    _decode(d, pcm)
+    _decode(d, pcm, steps)
     if d.hyp() is None:
         raise AlignmentFailed("the words could not be aligned with the audio")
     return [(s.word, s.start_frame, s.end_frame) for s in d.seg()]
@@ -167,26 +179,33 @@ def align(waveform: np.ndarray, words: List[str], steps: Steps) -> Tuple[Segment
     details; raises :class:`AlignmentFailed` when the words do not fit the audio."""
     pcm = pcm16(waveform)
     n_fr = len(pcm) // int(SR * FRAME_S)
-    with _LOCK:
-        d = _decoder("align")
-        text_words, spelled = _word_list(d, words)
-        if not text_words:
-            raise AlignmentFailed("the transcript has no words to align")
-        segs = _pass1(d, text_words, pcm)
+    d = _decoder("align")
+    text_words, spelled = _word_list(d, words)
+    if not text_words:
+        raise AlignmentFailed("the transcript has no words to align")
+    if n_fr * FRAME_S <= CHUNK_S * 1.5:
+        pieces = [(0, n_fr, None)]
+        _pass1(d, text_words, pcm, steps)
+    else:
+        # a first pass over the whole clip (its own decoder) finds which words lie between which pauses
+        coarse = _decoder("align")
+        _word_list(coarse, words)
+        pieces = _chunks(_pass1(coarse, text_words, pcm, steps), n_fr)
+        del coarse
+    steps.tick()
+    phones: Segments = []
+    aligned_words: list = []
+    for f0, f1, piece_words in pieces:
+        steps.check()
+        off = f0 * FRAME_S
+        part = pcm[f0 * int(SR * FRAME_S): f1 * int(SR * FRAME_S)]
+        if piece_words is not None:
+            _pass1(d, piece_words, part)
+        p, w = _pass2(d, part)
+        phones += [(a + off + FRAME_OFFSET_S, b + off + FRAME_OFFSET_S, ph) for a, b, ph in p]
+        aligned_words += [(a + off + FRAME_OFFSET_S, b + off + FRAME_OFFSET_S, x) for a, b, x in w
+                          if x not in FILLERS]
         steps.tick()
-        pieces = _chunks(segs, n_fr) if n_fr * FRAME_S > CHUNK_S * 1.5 else [(0, n_fr, None)]
-        phones: Segments = []
-        aligned_words: list = []
-        for f0, f1, piece_words in pieces:
-            off = f0 * FRAME_S
-            part = pcm[f0 * int(SR * FRAME_S): f1 * int(SR * FRAME_S)]
-            if piece_words is not None:
-                _pass1(d, piece_words, part)
-            p, w = _pass2(d, part)
-            phones += [(a + off + FRAME_OFFSET_S, b + off + FRAME_OFFSET_S, ph) for a, b, ph in p]
-            aligned_words += [(a + off + FRAME_OFFSET_S, b + off + FRAME_OFFSET_S, x) for a, b, x in w
-                              if x not in FILLERS]
-            steps.tick()
     info = {"words": len(text_words), "spelled_words": spelled, "pieces": len(pieces)}
     return phones, aligned_words, info
 
@@ -209,19 +228,24 @@ def _pause_cuts(waveform: np.ndarray, max_s: float) -> List[Tuple[int, int]]:
     return cuts
 
 
-def recognise(waveform: np.ndarray, steps: Optional[Steps] = None) -> Segments:
-    """Free phone recognition: ``[(start_s, end_s, ARPABET)]``."""
+def recognise(waveform: np.ndarray, steps: Optional[Steps] = None,
+              spans: Optional[List[Tuple[float, float]]] = None) -> Segments:
+    """Free phone recognition of the whole waveform, or of the ``spans`` ``[(start_s, end_s)]``
+    only: ``[(start_s, end_s, ARPABET)]``."""
     pcm = pcm16(waveform)
+    pieces = _pause_cuts(waveform, FREE_CHUNK_S) if spans is None else \
+        [(int(a * SR), int(b * SR)) for a, b in spans if b > a]
     phones: Segments = []
-    with _LOCK:
-        d = _decoder("phones")
-        for a, b in _pause_cuts(waveform, FREE_CHUNK_S):
-            _decode(d, pcm[a:b])
-            off = a / SR + FRAME_OFFSET_S
-            phones += [(s.start_frame * FRAME_S + off, (s.end_frame + 1) * FRAME_S + off, s.word)
-                       for s in d.seg()]
-            if steps is not None:
-                steps.tick()
+    d = _decoder("phones")
+    for a, b in pieces:
+        if steps is not None:
+            steps.check()
+        _decode(d, pcm[a:b])
+        off = a / SR + FRAME_OFFSET_S
+        phones += [(s.start_frame * FRAME_S + off, (s.end_frame + 1) * FRAME_S + off, s.word)
+                   for s in d.seg()]
+        if steps is not None:
+            steps.tick()
     return closures_before_stops(phones)
 
 
@@ -238,11 +262,14 @@ def closures_before_stops(phones: Segments, max_gap_s: float = 0.15) -> Segments
     return [s for s in out if s[1] > s[0]]
 
 
-def english_share(words: List[str]) -> float:
-    """Share of ``words`` in the bundled English dictionary (0 for none; 1 when there are no words)."""
-    if not words:
-        return 1.0
-    with _LOCK:
-        d = _decoder("align")
-        known = sum(1 for w in words if is_ascii_word(w) and d.lookup_word(w) is not None)
-    return known / len(words)
+_DICT: Optional[frozenset] = None
+
+
+def dictionary() -> frozenset:
+    """The words of the bundled English dictionary (read once)."""
+    global _DICT
+    if _DICT is None:
+        from pocketsphinx import get_model_path
+        with open(get_model_path("en-us/cmudict-en-us.dict"), encoding="utf-8", errors="replace") as f:
+            _DICT = frozenset(line.split(" ", 1)[0] for line in f if line.strip())
+    return _DICT

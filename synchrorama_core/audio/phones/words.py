@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import List
+from typing import List, Tuple
 
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
          "fifteen sixteen seventeen eighteen nineteen").split()
@@ -87,3 +87,29 @@ def spell(word: str) -> str:
                 i += len(g)
                 break
     return " ".join(phones)
+
+
+#: frequent English function words: about 40 % of running English text, rare in other languages'
+_ENGLISH_COMMON = frozenset("""
+a about after all also am an and any are as at be because been but by can could did do does for
+from had has have he her him his how i if in into is it its just me more my no not now of on one
+or our out she so some than that the their them then there these they this to up us was we were
+what when where which who will with would you your i'm it's don't that's you're
+""".split())
+
+
+def english_verdict(words: List[str], dictionary) -> Tuple[bool, str]:
+    """Whether a transcript reads as English, and if not, why.  Most of its words must be in the
+    English ``dictionary`` and, in a text of six words or more, either nearly all (95 %) or at
+    least 15 % common English function words (the dictionary alone holds many foreign names:
+    German, French, Spanish and Italian sentences score 56-75 % in it)."""
+    if not words:
+        return True, ""
+    known = sum(1 for w in words if is_ascii_word(w) and w in dictionary)
+    common = sum(1 for w in words if w in _ENGLISH_COMMON)
+    if known < 0.75 * len(words):
+        return False, f"language not English: {known} of {len(words)} transcript words are English"
+    if len(words) >= 6 and common < 0.15 * len(words) and known < 0.95 * len(words):
+        return False, (f"language not English: only {common} of {len(words)} transcript words are "
+                       f"common English words")
+    return True, ""
