@@ -90,6 +90,9 @@ def _pocketsphinx(speech: SpeechData, words: List[str], steps: Steps) -> PhoneTr
                                f"pocketsphinx (free phone recognition; the transcript covers only "
                                f"{100 * (1 - unaligned):.0f}% of the speech)", meta=meta)
         note = "pocketsphinx (aligned to transcript)"
+        if info.get("pieces_recognised_freely_s"):
+            note = (f"pocketsphinx (aligned to transcript, except {info['pieces_recognised_freely_s']:.0f} s "
+                    f"that would not align: recognised freely)")
         if gaps:
             filled = sum(b - a for a, b in gaps)
             phones = [s for s in phones if all(s[1] <= a or s[0] >= b for a, b in gaps)]
