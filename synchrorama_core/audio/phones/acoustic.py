@@ -2,22 +2,26 @@
 
 Works on the audio stage's 10 ms tracks (:func:`~synchrorama_core.audio.features.fine_analysis`):
 
-1. **Vowels vs consonants**: inside voice activity, a frame is vowel-like when it is voiced and its
-   600-3000 Hz level (where vowel formants carry their energy) is within :data:`VOWEL_DIP_DB` of
-   the loudest such level in the 100 ms around it; the rest of the speech is consonants.
+1. **Vowels vs consonants**: inside voice activity, a frame is vowel-like when it is sonorant
+   (periodic, or loud with few zero crossings: creaky voice) and its 600-3000 Hz level (where
+   vowel formants carry their energy) is within :data:`VOWEL_DIP_DB` of the loudest such level
+   in the 100 ms around it; the rest of the speech is consonants.
 2. **Consonant intervals** are classed by what happens in them:
-   * a gap (:data:`GAP_DB` below the speech around it) ended by a broadband burst: a **stop**;
-   * a voiced low-frequency murmur (energy below 600 Hz far above the 600-3000 Hz band) with
-     abrupt edges: a **nasal** (or a voiced stop's closure, which shapes the lips the same way);
-   * aperiodic with many zero crossings: a **fricative**, hissing (s, sh: energy high up) or
-     weak and flat (f, v, th: :data:`~.inventory` calls it labiodental);
-   * anything else voiced: an approximant (w/r when the second-formant proxy is low, y when
-     high, else l).
-3. **Place of stops and nasals** (lips or tongue): the second-formant proxy falls toward a
-   labial consonant in the vowels on both sides, and a labial murmur is darker than the vowels
-   (F2 locus near 1 kHz); a labial score above :data:`LABIAL_SCORE` makes it bilabial.
-4. **Vowels** by the first/second-formant proxies normalised over the clip's vowel frames:
-   high F1 = open, low F1 with high F2 = spread, low F1 with low F2 = rounded, else mid.
+   * aperiodic with many zero crossings and no gap: a **fricative**, hissing (s, sh: centroid
+     high) or weak (th or f, which cues cannot tell apart: ``FRIC_WEAK`` is not labiodental);
+   * a gap (:data:`GAP_DB` below the loudest speech within 150 ms) or a quiet unvoiced stretch:
+     a **stop** (closure, then release);
+   * sonorant and at least :data:`NASAL_DROP_DB` below: a **nasal** murmur (or a voiced stop's
+     closure, which shapes the lips the same way);
+   * breathy and loud: ``HH`` (shaped like the next vowel);
+   * anything else sonorant: an approximant (w/r when the F2 proxy is low, y when high, else l).
+3. **Place of stops and nasals** (lips or tongue): second-formant loci are about 1 kHz for the
+   lips, 1.8 kHz for the tongue tip.  A murmur whose F2 proxy lies well below the speaker's
+   vowels, or a silent closure the proxy falls into from both sides, scores above
+   :data:`LABIAL_SCORE` and is bilabial.
+4. **Vowels** by the F1 and F2 proxies and the log spectral centroid, normalised over the clip's
+   vowel frames (pulled toward :data:`PRIORS` when there are few): high F1 = open, high F2 =
+   spread, dark with low F2 = rounded, else mid; in 50 ms pieces, so diphthongs glide.
 
 It hears classes, not phonemes: each interval becomes one coarse phone (``STOP``, ``STOP_LAB``,
 ``NASAL``, ``NASAL_LAB``, ``FRIC``, ``FRIC_WEAK``, or a representative ARPABET vowel / glide).
@@ -133,7 +137,6 @@ def acoustic_phones(waveform: np.ndarray, progress: Optional[ProgressFn] = None,
     """Coarse timed phones ``[(start_s, end_s, phone)]`` of a 16 kHz waveform, and details."""
     f = fine_analysis(waveform, progress=progress, cancelled=cancelled)
     db, vad, voiced = f["db"], f["vad"], f["voiced"]
-    n = len(db)
     mid = _db_sum(f["bands"], 2, 5)         # ~600-3000 Hz
     mid_s = scipy.ndimage.uniform_filter1d(mid, 3)
     neigh = scipy.ndimage.maximum_filter1d(np.where(vad, mid_s, -200.0), 21)
@@ -171,8 +174,9 @@ def acoustic_phones(waveform: np.ndarray, progress: Optional[ProgressFn] = None,
                 # a long vowel run may glide (diphthongs): classify it in 50 ms pieces
                 for k0 in range(i0, i1, 5):
                     k1 = min(i1, k0 + 5) if i1 - (k0 + 5) >= 3 else i1
-                    w = slice(k0 - i0, k1 - i0)
-                    p = _vowel_phone(float(np.median(z1[w])), float(np.median(z2[w])), float(np.median(zc[w])))
+                    win = slice(k0 - i0, k1 - i0)
+                    p = _vowel_phone(float(np.median(z1[win])), float(np.median(z2[win])),
+                                     float(np.median(zc[win])))
                     phones.append((k0 * FINE_S, k1 * FINE_S, p))
                     if k1 == i1:
                         break
