@@ -5,8 +5,12 @@
     python -m synchrorama_core demo --out demo.mp4
     python -m synchrorama_core generate --image face.jpg [--image face2.jpg ...] --audio speech.wav \\
         [--text "transcript" | --text-file transcript.txt] [--fps 25] [--seed 0] --out talking.mp4
+    python -m synchrorama_core generate --image two_people.jpg --audio left.wav --audio right.wav \\
+        [--text "left's words" --text "right's words"] [--face-index 1 --face-index 0] --out talk.mp4
+    python -m synchrorama_core generate --image two_people.jpg --audio both.wav --turns "0-2.5:0,2.5-6:1" --out talk.mp4
     python -m synchrorama_core batch jobs.jsonl --out renders/ [--workers N] [--engine local|ray] [--resume]
 
+Several ``--audio`` (or ``--turns``) make a conversation (``synchrorama_core.conversation``).
 Both write ``OUT.json`` beside the video.  A progress bar goes to stderr.  Ctrl-C stops at the
 next frame and leaves no video file (press it twice to stop at once).  Bad input gives a one-line
 ``error:`` message and exit code 2; a cancel exits with 130.
@@ -153,12 +157,28 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="make a video from your portrait(s) and speech",
                        description="Make a talking-portrait video (mp4) and OUT.json from portrait(s) and speech.")
     g.add_argument("--image", "-i", action="append", required=True, metavar="IMG",
-                   help="reference portrait; repeat for several (the nearest expression is used per frame)")
-    g.add_argument("--face-index", type=int, default=-1, help="which face when there are several (-1 = largest)")
-    g.add_argument("--audio", "-a", required=True, metavar="SPEECH", help="speech audio (wav, flac, mp3, m4a, ...)")
+                   help="reference portrait; repeat for several (the nearest expression is used per frame). "
+                        "Conversation: the picture with every speaker's face (several are composed side by side)")
+    g.add_argument("--face-index", type=int, action="append", default=None, metavar="K",
+                   help="which face when there are several (-1 = largest; faces counted from 0 on the left). "
+                        "Conversation: repeat once per --audio to assign speakers to faces (default: left to right)")
+    g.add_argument("--audio", "-a", action="append", required=True, metavar="SPEECH",
+                   help="speech audio (wav, flac, mp3, m4a, ...); repeat once per speaker for a conversation")
     t = g.add_mutually_exclusive_group()
-    t.add_argument("--text", "-t", default=None, metavar="TRANSCRIPT", help="what is said (optional)")
-    t.add_argument("--text-file", default=None, metavar="FILE", help="the transcript from a UTF-8 text file")
+    t.add_argument("--text", "-t", action="append", default=None, metavar="TRANSCRIPT",
+                   help="what is said (optional); conversation: once per --audio, in the same order")
+    t.add_argument("--text-file", action="append", default=None, metavar="FILE",
+                   help="the transcript from a UTF-8 text file (conversation: once per --audio)")
+    c = g.add_argument_group("conversation (several speakers)")
+    c.add_argument("--turns", default=None, metavar="START-END:SPEAKER,...",
+                   help="one --audio holding several voices, split by time ranges in seconds, speakers numbered "
+                        "from 0 left to right: '0-2.5:0,2.5-6:1,6-end:0'")
+    c.add_argument("--name", action="append", default=None, metavar="NAME",
+                   help="how the scene text names each speaker (default by place: 'the person on the left')")
+    c.add_argument("--gaze", type=float, default=None, metavar="DEG",
+                   help="listeners turn their head this far toward the speaker (default 7)")
+    c.add_argument("--reaction", type=float, default=None, metavar="0..1",
+                   help="how much of the speaker's emotion shows on a listener (default 0.5)")
     _common(g, None)
     d = sub.add_parser("demo", help="the bundled sample portrait and speech (no downloads)",
                        description="Run the whole pipeline on the bundled sample portrait and speech.")
@@ -220,6 +240,27 @@ def _batch(args, bar: ProgressBar, stop) -> int:
     return 0 if res.ok else 1
 
 
+def _single_speaker_only(args, texts) -> None:
+    """Repeated options that only a conversation (several --audio or --turns) can use."""
+    for flag, values in (("--face-index", args.face_index), ("--text/--text-file", texts), ("--name", args.name)):
+        if values is not None and len(values) > 1:
+            raise UsageError(f"{flag} was given {len(values)} times for one --audio; repeat --audio once per "
+                             f"speaker for a conversation (or give {flag} once)")
+    for flag, v in (("--gaze", args.gaze), ("--reaction", args.reaction)):
+        if v is not None:
+            raise UsageError(f"{flag} is a conversation option; give several --audio (or --turns)")
+
+
+def _conversation(args, texts, kw: dict, bar, stop):
+    from .conversation import generate_conversation
+    kw = dict(kw)
+    kw.pop("face_index", None)
+    listening = {k: v for k, v in (("gaze_deg", args.gaze), ("reaction", args.reaction)) if v is not None}
+    return generate_conversation(args.image, args.audio, texts=texts or None, face_indices=args.face_index,
+                                 turns=args.turns, names=args.name, listening_options=listening,
+                                 progress=bar, cancelled=stop, **kw)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
@@ -235,9 +276,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             if args.command == "demo":
                 res = pipeline.demo(progress=bar, cancelled=stop, **kw)
             else:
-                text = args.text if args.text is not None else (_read_text(args.text_file) if args.text_file else "")
-                res = pipeline.generate(images=args.image, audio=args.audio, text=text, face_index=args.face_index,
-                                        progress=bar, cancelled=stop, **kw)
+                texts = args.text if args.text is not None else [_read_text(f) for f in args.text_file or []]
+                if len(args.audio) > 1 or args.turns:
+                    res = _conversation(args, texts, kw, bar, stop)
+                else:
+                    _single_speaker_only(args, texts)
+                    res = pipeline.generate(images=args.image, audio=args.audio[0], text=texts[0] if texts else "",
+                                            face_index=(args.face_index or [-1])[0], progress=bar, cancelled=stop,
+                                            **kw)
     except (Cancelled, KeyboardInterrupt) as e:
         bar.close()
         if args.command == "batch":
@@ -260,7 +306,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     tm = res.timings
     stages = ", ".join(f"{k} {tm[k]:.2f}s" for k in ("face", "speech", "emotion", "scene", "motion", "render", "encode")
                        if k in tm)
-    print(f"wrote {res.video_path} ({res.n_frames} frames, {res.duration_s:.2f} s at {res.fps:g} fps) and "
+    who = f", {res.cast.count} speakers" if hasattr(res, "cast") else ""
+    print(f"wrote {res.video_path} ({res.n_frames} frames, {res.duration_s:.2f} s at {res.fps:g} fps{who}) and "
           f"{res.json_path} in {time.monotonic() - t0:.1f} s ({stages})")
     return 0
 

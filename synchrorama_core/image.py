@@ -1,6 +1,7 @@
 """Reading and normalising images: one place for the pixel conventions every stage shares.
 
 * :func:`load_image` opens an image file (EXIF rotation applied, mode kept: grey, RGBA, 16-bit grey);
+* :func:`side_by_side` composes several portraits left to right into one picture (conversations);
 * :func:`to_rgb_float` turns any image value (numpy, torch, PIL; grey, RGB, RGBA; uint8, uint16,
   float) into float32 ``[H, W, 3]`` in 0..1: grey is repeated to RGB, alpha is composited over white.
 """
@@ -85,3 +86,27 @@ def to_rgb_float(image, what: str = "the image") -> np.ndarray:
         raise ImageError(f"{what} is only {w}x{h} pixels; face analysis needs at least "
                              f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} (a portrait of 256 px or more works best)")
     return np.ascontiguousarray(a)
+
+
+def side_by_side(images, height: int = 0, what: str = "portrait") -> np.ndarray:
+    """Several portraits composed left to right into one picture (float32 ``[H, W, 3]`` in 0..1).
+
+    Each image (any form :func:`to_rgb_float` takes) is scaled to a common ``height`` (0: the
+    tallest one's, at most 1024 px) keeping its aspect ratio; widths add up.  This is how separate
+    portraits become one conversation picture (every face then lives in one frame).
+    """
+    from PIL import Image
+    arrs = [to_rgb_float(im, f"{what} {i + 1} of {len(images)}") for i, im in enumerate(images)]
+    if not arrs:
+        raise ImageError(f"no {what} given")
+    h = int(height) or min(max(a.shape[0] for a in arrs), 1024)
+    if h < MIN_IMAGE_SIDE:
+        raise ImageError(f"side_by_side height must be at least {MIN_IMAGE_SIDE} px, got {h}")
+    parts = []
+    for a in arrs:
+        w = max(1, int(round(a.shape[1] * h / a.shape[0])))
+        if a.shape[:2] != (h, w):
+            u8 = Image.fromarray((a * 255.0 + 0.5).astype(np.uint8)).resize((w, h), Image.LANCZOS)
+            a = np.asarray(u8, np.float32) / 255.0
+        parts.append(a)
+    return np.ascontiguousarray(np.concatenate(parts, axis=1))

@@ -413,6 +413,17 @@ def _output_path(out) -> str:
     return out
 
 
+def motion_generator(motion_model: Any, motion_options: dict):
+    """``(callable, options)`` of the A2M: procedural for ``None``, else a neural A2M (the model or
+    its name/folder); ``callable(speech, emotion, scene, seed=..., progress=..., cancelled=..., **options)``."""
+    if motion_model is None:
+        from .motion import generate_procedural
+        return generate_procedural, {k: v for k, v in motion_options.items() if k != "procedural_blinks"}
+    from .motion.neural import NeuralA2M, load_a2m
+    model = motion_model if isinstance(motion_model, NeuralA2M) else load_a2m(os.fspath(motion_model))
+    return model.generate, dict(motion_options)
+
+
 def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed: int, face_index: int,
                start_s: float, duration_s: Optional[float], emotion_options: dict, scene_backend: Any,
                scene_options: dict, motion_model: Any, motion_options: dict):
@@ -421,7 +432,6 @@ def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed
     from .audio import load_speech
     from .emotion import embed_emotion
     from .face import analyze_faces
-    from .motion import generate_procedural
     from .scene import describe_scene
     face = run.stage("face", analyze_faces, imgs, face_index=face_index, sources=sources)
     speech = run.stage("speech", load_speech, audio, fps=fps, start_s=start_s, duration_s=duration_s)
@@ -431,13 +441,8 @@ def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed
     emotion = run.stage("emotion", embed_emotion, speech, text, **emotion_options)
     scene = run.stage("scene", describe_scene, speech, text, emotion, face, backend=scene_backend, seed=int(seed),
                       **scene_options)
-    if motion_model is None:
-        motion = run.stage("motion", generate_procedural, speech, emotion, scene, seed=int(seed),
-                           **{k: v for k, v in motion_options.items() if k != "procedural_blinks"})
-    else:
-        from .motion.neural import NeuralA2M, load_a2m
-        model = motion_model if isinstance(motion_model, NeuralA2M) else load_a2m(os.fspath(motion_model))
-        motion = run.stage("motion", model.generate, speech, emotion, scene, seed=int(seed), **motion_options)
+    a2m, a2m_options = motion_generator(motion_model, motion_options)
+    motion = run.stage("motion", a2m, speech, emotion, scene, seed=int(seed), **a2m_options)
     if motion.n_frames != speech.n_frames:
         raise InvalidDataError(f"the motion has {motion.n_frames} frames but the speech {speech.n_frames}")
     return face, speech, emotion, scene, motion
@@ -449,7 +454,6 @@ def render_to_file(run: _Run, face: FaceData, motion: MotionData, audio: str, st
     renamed when complete).  Returns ``(video info, renderer)``."""
     from .audio import decode_audio
     from .render import WarpRenderer
-    from .video import VideoWriter
     run.check()
     t = time.perf_counter()
     renderer = WarpRenderer(face, render_options)
@@ -457,13 +461,21 @@ def render_to_file(run: _Run, face: FaceData, motion: MotionData, audio: str, st
     t = time.perf_counter()
     sound, sr = decode_audio(audio, start_s=start_s or 0.0, duration_s=duration_s)
     run.timings["audio_for_video"] = time.perf_counter() - t
+    frames = renderer.frames(motion, progress=run.prog.stage("render"), cancelled=run.stop_check, dtype=np.uint8)
+    info = encode_to_file(run, frames, motion.fps, motion.n_frames, sound, sr, out, video_options)
+    return info, renderer
+
+
+def encode_to_file(run: _Run, frames, fps: float, n_frames: int, sound, sample_rate: int, out: str,
+                   video_options: dict):
+    """Stream ``frames`` (uint8, a generator) with ``sound`` into ``out`` under a temporary name,
+    renamed when complete (nothing is left behind on an error or a cancel).  Returns the video info."""
+    from .video import VideoWriter
     tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.{os.getpid()}.part.mp4")
-    writer = VideoWriter(tmp, motion.fps, audio=sound, sample_rate=sr,
+    writer = VideoWriter(tmp, fps, audio=sound, sample_rate=sample_rate,
                          metadata={"comment": "made with SynchroRaMa"}, **video_options)
     del sound
     try:
-        frames = renderer.frames(motion, progress=run.prog.stage("render"), cancelled=run.stop_check,
-                                 dtype=np.uint8)
         t = time.perf_counter()
         _stream(frames, writer, run.stop_check, run.timings)
         run.check()
@@ -481,8 +493,8 @@ def render_to_file(run: _Run, face: FaceData, motion: MotionData, audio: str, st
             pass
         raise
     info.path = out
-    run.timings["render_fps"] = motion.n_frames / max(run.timings["render"], 1e-9)
-    return info, renderer
+    run.timings["render_fps"] = n_frames / max(run.timings["render"], 1e-9)
+    return info
 
 
 def _option_value(v):

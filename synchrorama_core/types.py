@@ -6,7 +6,8 @@ so creators can save, inspect, hand-edit and share every intermediate result.
 
 ComfyUI type names: ``SR_SPEECH`` -> :class:`SpeechData`, ``SR_EMOTION`` -> :class:`EmotionData`,
 ``SR_SCENE`` -> :class:`SceneData`, ``SR_MOTION`` -> :class:`MotionData`,
-``SR_FACE`` -> :class:`FaceData`.
+``SR_FACE`` -> :class:`FaceData` (one person, one or several reference images),
+``SR_CAST`` -> :class:`CastData` (several people in one picture, with their motions).
 """
 from __future__ import annotations
 
@@ -626,6 +627,139 @@ class FaceData(SRData):
 
 
 # --------------------------------------------------------------------------------------
+# SR_CAST
+# --------------------------------------------------------------------------------------
+
+def cast_names(n: int) -> List[str]:
+    """How text names the people of a cast by their place, left to right: two are "the person on
+    the left" and "the person on the right", three add "the person in the middle", more are
+    "person 1 (from the left)" ..."""
+    if n == 1:
+        return ["the person"]
+    if n == 2:
+        return ["the person on the left", "the person on the right"]
+    if n == 3:
+        return ["the person on the left", "the person in the middle", "the person on the right"]
+    return [f"person {k + 1} (from the left)" for k in range(n)]
+
+
+@dataclass
+class CastData(SRData):
+    """Several people in one picture: the faces of a conversation (ComfyUI type ``SR_CAST``).
+
+    ``SR_FACE`` stays *one* person: its several images are references of that one person (the
+    renderer picks the nearest expression per frame).  A cast is the other axis: *one* picture
+    (``image``, ``[H, W, 3]`` float32 in 0..1; the video frame everyone is animated in) shared by
+    ``count`` people.  Person ``k`` is ``landmarks[k]`` (``[478, 3]``, MediaPipe's topology, pixels
+    of ``image``, as in ``SR_FACE``) with ``boxes[k]`` ``(x0, y0, x1, y1)``; ``face_index[k]`` is
+    which detected face it is (counted from the left among all faces found in the picture, -1 when
+    unknown); ``names[k]`` is how scene text names them (default by place: :func:`cast_names`).
+    People are ordered as the speakers are (speaker ``k`` = person ``k``), which is left to right
+    unless the user assigned faces by index.
+
+    ``motions[k]`` is person ``k``'s ``SR_MOTION`` (listening behaviour included) or ``None``
+    before motions are assigned, or for a person who stays as photographed.  All motions of a cast
+    share one timeline (fps and frame count): assigning pads shorter ones with rest.
+
+    :meth:`person` gives person ``k`` as a one-person ``SR_FACE`` (the shared picture and their
+    landmarks), for every stage that works on one face (scene describer, motion frames, warp).
+    """
+
+    TYPE: ClassVar[str] = "SR_CAST"
+
+    image: np.ndarray
+    landmarks: List[np.ndarray]
+    boxes: List[Tuple[float, float, float, float]]
+    names: List[str] = field(default_factory=list)
+    face_index: List[int] = field(default_factory=list)
+    motions: List[Optional["MotionData"]] = field(default_factory=list)
+    source: str = ""
+    detector: str = ""
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        img = _array(self.image, "SR_CAST.image", shape=(None, None, 3))
+        self.image = _in_range(img, 0.0, 1.0, "SR_CAST.image", tol=1e-3)
+        h, w = self.image.shape[:2]
+        k = len(self.landmarks or [])
+        if k == 0:
+            raise InvalidDataError("SR_CAST needs at least one person (landmarks of one face)")
+        if len(self.boxes) != k:
+            raise InvalidDataError(f"SR_CAST: {k} landmark sets but {len(self.boxes)} boxes")
+        lms, boxes = [], []
+        for i in range(k):
+            lms.append(_array(self.landmarks[i], f"SR_CAST.landmarks[{i}]", shape=(LANDMARK_COUNT, 3)))
+            b = [_finite_float(x, f"SR_CAST.boxes[{i}]") for x in self.boxes[i]]
+            if len(b) != 4 or b[2] <= b[0] or b[3] <= b[1]:
+                raise InvalidDataError(f"SR_CAST.boxes[{i}] must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0")
+            if b[2] <= 0 or b[3] <= 0 or b[0] >= w or b[1] >= h:
+                raise InvalidDataError(f"SR_CAST.boxes[{i}] {tuple(round(v, 1) for v in b)} lies outside the "
+                                       f"{w}x{h} picture")
+            boxes.append(tuple(b))
+        self.landmarks, self.boxes = lms, boxes
+        self.names = [str(s) for s in (self.names or cast_names(k))]
+        if len(self.names) != k:
+            raise InvalidDataError(f"SR_CAST: {k} people but {len(self.names)} names")
+        self.face_index = [int(i) for i in (self.face_index or [-1] * k)]
+        if len(self.face_index) != k:
+            raise InvalidDataError(f"SR_CAST: {k} people but {len(self.face_index)} face indices")
+        motions = list(self.motions or [None] * k)
+        if len(motions) != k:
+            raise InvalidDataError(f"SR_CAST: {k} people but {len(motions)} motions (use None for a person "
+                                   f"without one)")
+        timeline = None
+        for i, m in enumerate(motions):
+            if m is None:
+                continue
+            if isinstance(m, dict):
+                m = motions[i] = MotionData.from_dict(m)
+            if not isinstance(m, MotionData):
+                raise InvalidDataError(f"SR_CAST.motions[{i}] must be an SR_MOTION value or None, "
+                                       f"got {type(m).__name__}")
+            if timeline is None:
+                timeline = (i, m.fps, m.n_frames)
+            elif abs(m.fps - timeline[1]) > 1e-9 or m.n_frames != timeline[2]:
+                raise InvalidDataError(
+                    f"SR_CAST.motions[{i}] has {m.n_frames} frames at {m.fps:g} fps but motions[{timeline[0]}] "
+                    f"{timeline[2]} at {timeline[1]:g} fps; the people of a cast share one timeline (assign "
+                    f"the motions with SynchroRaMa Conversation, which pads the shorter ones with rest)")
+        self.motions = motions
+        self.source, self.detector = str(self.source), str(self.detector)
+        self.meta = _json_safe(self.meta, "SR_CAST.meta")
+
+    @property
+    def count(self) -> int:
+        return len(self.landmarks)
+
+    @property
+    def size(self) -> Tuple[int, int]:
+        """``(H, W)`` of the picture."""
+        return int(self.image.shape[0]), int(self.image.shape[1])
+
+    def person(self, k: int) -> "FaceData":
+        """Person ``k`` as a one-person ``SR_FACE`` (the shared picture and their landmarks)."""
+        if not 0 <= int(k) < self.count:
+            raise InvalidDataError(f"person {k} was asked for but the cast holds {self.count} "
+                                   f"(0..{self.count - 1}, left to right unless assigned by index)")
+        k = int(k)
+        return FaceData(images=[self.image], landmarks=[self.landmarks[k]], boxes=[self.boxes[k]],
+                        sources=[self.source], detector=self.detector,
+                        meta={"cast_person": k, "name": self.names[k], "face_index": [self.face_index[k]]})
+
+    def with_motions(self, motions: Sequence[Optional["MotionData"]]) -> "CastData":
+        """A copy of this cast with ``motions`` (one per person, ``None`` for none)."""
+        return CastData(image=self.image, landmarks=self.landmarks, boxes=self.boxes, names=self.names,
+                        face_index=self.face_index, motions=list(motions), source=self.source,
+                        detector=self.detector, meta=self.meta)
+
+    def _derived(self) -> dict:
+        m = next((m for m in self.motions if m is not None), None)
+        return {"count": self.count, "size": list(self.size),
+                "animated": [m is not None for m in self.motions],
+                "n_frames": m.n_frames if m is not None else 0}
+
+
+# --------------------------------------------------------------------------------------
 # phone / viseme track (audio -> A2M; not a ComfyUI type of its own: it travels in SR_MOTION meta)
 # --------------------------------------------------------------------------------------
 
@@ -706,4 +840,4 @@ class PhoneTrack(SRData):
 
 
 #: ComfyUI type name -> core class.
-SR_TYPES = {c.TYPE: c for c in (SpeechData, EmotionData, SceneData, MotionData, FaceData)}
+SR_TYPES = {c.TYPE: c for c in (SpeechData, EmotionData, SceneData, MotionData, FaceData, CastData)}

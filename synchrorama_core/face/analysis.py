@@ -22,7 +22,7 @@ from ..errors import FaceNotFoundError, InvalidDataError
 from ..progress import CancelFn, ProgressFn, Steps
 from ..geometry import topology as T
 from ..image import MIN_IMAGE_SIDE, ImageError, to_rgb_float
-from ..types import LANDMARK_COUNT, FaceData
+from ..types import LANDMARK_COUNT, CastData, FaceData, cast_names
 from .models import FaceModels, load_face_models
 
 DETECTION_THRESHOLD = 0.5
@@ -228,17 +228,24 @@ def _detect_window(models: FaceModels, im: _Image, x0: int, y0: int, x1: int, y1
 
 
 def detect_faces(image, model: str = "", search_dirs: Optional[Sequence[str]] = None,
-                 threshold: float = DETECTION_THRESHOLD, models: Optional[FaceModels] = None) -> List[Detection]:
+                 threshold: float = DETECTION_THRESHOLD, models: Optional[FaceModels] = None,
+                 every_face: bool = False) -> List[Detection]:
     """All faces the detector finds, largest first.  When the whole image yields none and it is
-    larger than 256 px, overlapping tiles are searched too (small faces in large photos)."""
+    larger than 256 px, overlapping tiles are searched too (small faces in large photos).
+    ``every_face``: search the tiles even when the whole image gave faces (a wide picture of several
+    people: the detector sees the whole image at 128 px, where a face of a quarter of its width is
+    only ~30 px and may be missed beside a larger one)."""
     models = models or load_face_models(model, search_dirs)
     im = image if isinstance(image, _Image) else _Image(to_rgb_float(image))
     dets = _detect_window(models, im, 0, 0, im.w, im.h, threshold)
-    if not dets and max(im.w, im.h) > 256:
+    if (every_face or not dets) and max(im.w, im.h) > 256:
         tile = max(128, int(min(im.w, im.h) * 0.6))
         cand = []
-        for ty in np.linspace(0, im.h - tile, 3).astype(int) if im.h > tile else [0]:
-            for tx in np.linspace(0, im.w - tile, 3).astype(int) if im.w > tile else [0]:
+
+        def starts(extent: int) -> np.ndarray:      # tiles overlapping by at least half a tile
+            return np.linspace(0, extent - tile, max(3, math.ceil((extent - tile) / (tile / 2)) + 1)).astype(int)
+        for ty in starts(im.h) if im.h > tile else [0]:
+            for tx in starts(im.w) if im.w > tile else [0]:
                 cand += _detect_window(models, im, int(tx), int(ty), int(min(im.w, tx + tile)),
                                        int(min(im.h, ty + tile)), threshold)
         cand.sort(key=lambda d: -d.score)
@@ -332,7 +339,7 @@ def find_faces(image, model: str = "", search_dirs: Optional[Sequence[str]] = No
     models = models or load_face_models(model, search_dirs)
     im = image if isinstance(image, _Image) else _Image(to_rgb_float(image))
     results = []
-    for d in detect_faces(im, models=models):
+    for d in detect_faces(im, models=models, every_face=True):
         r = _result(models, im, d, _roi_from_detection(d))
         if r is not None:
             # refine once from the landmarks themselves (tighter, better-centred region)
@@ -342,15 +349,91 @@ def find_faces(image, model: str = "", search_dirs: Optional[Sequence[str]] = No
     return results
 
 
+#: Words :func:`select_face` understands for a face's place in the picture.
+POSITIONS = ("largest", "left", "right", "centre", "top", "bottom")
+_POSITION_SYNONYMS = {"leftmost": "left", "rightmost": "right", "center": "centre", "middle": "centre",
+                      "biggest": "largest", "topmost": "top", "bottommost": "bottom"}
+
+
+def _parse_position(position) -> Union[str, Tuple[float, float], None]:
+    """``None`` / ``""`` (not used), a word of :data:`POSITIONS` (or a synonym), or ``(x, y)`` fractions
+    of the picture's width and height (a pair, or the text ``"0.25,0.5"``)."""
+    if position is None:
+        return None
+    if isinstance(position, str):
+        p = position.strip().lower()
+        if not p:
+            return None
+        p = _POSITION_SYNONYMS.get(p, p)
+        if p in POSITIONS:
+            return p
+        parts = p.replace(";", ",").split(",")
+        if len(parts) == 2:
+            try:
+                position = (float(parts[0]), float(parts[1]))
+            except ValueError:
+                position = None
+        if not isinstance(position, tuple):
+            raise FaceImageError(f"face position {p!r} is not understood; use one of {list(POSITIONS)} or 'x,y' "
+                                 f"fractions of the picture (e.g. '0.25,0.5' for the face nearest the left quarter)")
+    try:
+        x, y = (float(v) for v in position)
+    except (TypeError, ValueError):
+        raise FaceImageError(f"face position must be a word of {list(POSITIONS)} or (x, y) fractions, "
+                             f"got {position!r}") from None
+    if not (math.isfinite(x) and math.isfinite(y) and 0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+        raise FaceImageError(f"face position ({x}, {y}) must be fractions of the picture in [0, 1]")
+    return x, y
+
+
+def select_face(faces: Sequence[FaceResult], face_index: int = -1, position=None, size: Tuple[int, int] = (0, 0),
+                what: str = "the picture") -> int:
+    """Which of ``faces`` (left to right, as :func:`find_faces` gives them) to use.
+
+    ``position`` wins when given: a word of :data:`POSITIONS` (``left``/``right``: the first/last
+    from the left, ``centre``: nearest the picture's centre, ``top``/``bottom``, ``largest``) or
+    ``(x, y)`` fractions of the picture (``size`` = ``(H, W)``) for the face nearest that point.
+    Otherwise ``face_index``: ``-1`` the largest face, ``k >= 0`` the k-th from the left.
+    """
+    n = len(faces)
+    area = lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])
+    centre = lambda f: ((f.box[0] + f.box[2]) / 2.0, (f.box[1] + f.box[3]) / 2.0)
+    pos = _parse_position(position)
+    if pos is None:
+        face_index = int(face_index)
+        if face_index == -1:
+            pos = "largest"
+        elif 0 <= face_index < n:
+            return face_index
+        else:
+            raise FaceNotFoundError(f"{what} has {n} face(s) (numbered 0..{n - 1} from the left) but face_index "
+                                    f"is {face_index}; pick a smaller index or -1 for the largest")
+    if pos == "largest":
+        return max(range(n), key=lambda j: area(faces[j]))
+    if pos == "left":
+        return 0
+    if pos == "right":
+        return n - 1
+    if pos == "top":
+        return min(range(n), key=lambda j: centre(faces[j])[1])
+    if pos == "bottom":
+        return max(range(n), key=lambda j: centre(faces[j])[1])
+    h, w = size
+    px, py = (0.5, 0.5) if pos == "centre" else pos
+    return min(range(n), key=lambda j: (centre(faces[j])[0] - px * w) ** 2 + (centre(faces[j])[1] - py * h) ** 2)
+
+
 def analyze_faces(images: Union[Sequence, np.ndarray], face_index: int = -1, sources: Optional[Sequence[str]] = None,
                   model: str = "", search_dirs: Optional[Sequence[str]] = None,
-                  progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None) -> FaceData:
+                  progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None,
+                  position=None) -> FaceData:
     """Analyse one or several reference portraits into an ``SR_FACE`` value.
 
     ``images``: a list of images (any of the forms :func:`to_rgb_float` takes; sizes may
     differ), a batch ``[B, H, W, C]`` or one image.  ``face_index``: ``-1`` picks the largest
-    face in each image, ``k >= 0`` the k-th face counted from the left.  Raises
-    :class:`FaceNotFoundError` naming the image when no face is found.
+    face in each image, ``k >= 0`` the k-th face counted from the left; ``position`` (a word of
+    :data:`POSITIONS` or ``(x, y)`` fractions of the picture, see :func:`select_face`) picks by
+    place instead.  Raises :class:`FaceNotFoundError` naming the image when no face is found.
     """
     if isinstance(images, np.ndarray) or hasattr(images, "detach"):
         arr = images.detach().cpu().float().numpy() if hasattr(images, "detach") else images
@@ -365,6 +448,7 @@ def analyze_faces(images: Union[Sequence, np.ndarray], face_index: int = -1, sou
     face_index = int(face_index)
     if face_index < -1:
         raise FaceImageError(f"face_index must be -1 (largest face) or >= 0, got {face_index}")
+    _parse_position(position)             # a bad position is an error before any work
     models = load_face_models(model, search_dirs)
     steps = Steps(k, progress, cancelled, "face analysis")
     imgs, lms, boxes, meta = [], [], [], {"faces_found": [], "face_index": [], "presence": [], "detection_score": [],
@@ -376,14 +460,7 @@ def analyze_faces(images: Union[Sequence, np.ndarray], face_index: int = -1, sou
         if not faces:
             raise FaceNotFoundError(f"no face found in {what} ({im.w}x{im.h}); use a frontal portrait where the "
                                     f"face is clearly visible and at least ~64 px wide")
-        if face_index == -1:
-            j = max(range(len(faces)), key=lambda n: (faces[n].box[2] - faces[n].box[0]) *
-                    (faces[n].box[3] - faces[n].box[1]))
-        elif face_index < len(faces):
-            j = face_index
-        else:
-            raise FaceNotFoundError(f"{what} has {len(faces)} face(s) (numbered 0..{len(faces) - 1} from the left) "
-                                    f"but face_index is {face_index}; pick a smaller index or -1 for the largest")
+        j = select_face(faces, face_index, position, (im.h, im.w), what)
         f = faces[j]
         imgs.append(im.rgb)
         lms.append(f.landmarks)
@@ -402,6 +479,63 @@ def analyze_faces(images: Union[Sequence, np.ndarray], face_index: int = -1, sou
 
 
 DETECTOR_NAME = "mediapipe-tflite (BlazeFace short-range + face_landmark + iris_landmark, 0.10.21 models)"
+
+
+def analyze_cast(image, face_indices: Optional[Sequence[int]] = None, count: Optional[int] = None,
+                 names: Optional[Sequence[str]] = None, source: str = "", model: str = "",
+                 search_dirs: Optional[Sequence[str]] = None, progress: Optional[ProgressFn] = None,
+                 cancelled: Optional[CancelFn] = None) -> CastData:
+    """Find the people of one picture: an ``SR_CAST`` (several faces in one image, see :class:`CastData`).
+
+    Faces are numbered 0, 1, ... from the left.  ``face_indices`` picks people by those numbers
+    and in that order (person ``k`` = ``face_indices[k]``: speaker ``k`` in a conversation);
+    otherwise ``count`` people are taken from the left (all faces when ``count`` is ``None``).
+    More people asked for than faces found, or an index that does not exist, raises
+    :class:`FaceNotFoundError` naming both counts.  ``names`` name the people in scene text
+    (default: by their place in the picture).
+    """
+    steps = Steps(2, progress, cancelled, "face analysis")
+    im = _Image(to_rgb_float(image, "the picture" + (f" ({source})" if source else "")))
+    models = load_face_models(model, search_dirs)
+    faces = find_faces(im, models=models)
+    steps.tick()
+    m = len(faces)
+    where = f"the picture{f' ({source})' if source else ''} ({im.w}x{im.h})"
+    numbered = f"numbered 0..{m - 1} from the left" if m > 1 else "number 0"
+    if m == 0:
+        raise FaceNotFoundError(f"no face found in {where}; use a picture where every speaker's face is frontal, "
+                                f"clearly visible and at least ~64 px wide")
+    if face_indices is not None and len(face_indices):
+        idx = [int(i) for i in face_indices]
+        if count is not None and len(idx) != int(count):
+            raise FaceNotFoundError(f"{len(idx)} face indices were given for {int(count)} speakers; give one face "
+                                    f"index per speaker (or none: speakers are then the faces from the left)")
+        bad = [i for i in idx if not 0 <= i < m]
+        if bad:
+            raise FaceNotFoundError(f"face index {bad[0]} does not exist: {where} has {m} face(s) ({numbered}); "
+                                    f"{len(idx)} speakers were assigned to faces {idx}")
+        if len(set(idx)) != len(idx):
+            raise FaceNotFoundError(f"face indices {idx} name the same face twice; each speaker needs a face of "
+                                    f"their own ({m} found, {numbered})")
+    else:
+        n = m if count is None else int(count)
+        if n < 1:
+            raise FaceImageError(f"a cast needs at least one person, got count={n}")
+        if n > m:
+            raise FaceNotFoundError(f"{n} speakers (one speech track each) but only {m} face(s) found in {where}; "
+                                    f"give at most {m} tracks, or a picture with a face for every speaker")
+        idx = list(range(n))
+    chosen = [faces[i] for i in idx]
+    default = cast_names(m)
+    names = [str(s) for s in names] if names else [default[i] for i in idx]
+    if len(names) != len(idx):
+        raise FaceImageError(f"{len(names)} names for {len(idx)} people")
+    meta = {"faces_found": m, "presence": [round(f.presence, 4) for f in chosen],
+            "boxes_all": [[round(float(v), 2) for v in f.box] for f in faces],
+            "models": {r: p for r, p in models.sources.items()}}
+    steps.tick()
+    return CastData(image=im.rgb, landmarks=[f.landmarks for f in chosen], boxes=[f.box for f in chosen],
+                    names=names, face_index=idx, source=str(source), detector=DETECTOR_NAME, meta=meta)
 
 
 def analyze_face(image, face_index: int = -1, source: str = "", **kw) -> FaceData:

@@ -10,6 +10,10 @@ Public API::
                          thickness=None, progress=None, cancelled=None) -> uint8 [n, H, W, 3]
     motion_frames(face, motion, style, height=0, width=0, reference=0, out=None, ...)
                                               # SR_FACE + SR_MOTION -> frames, streamed
+    add_listening(motions, speeches, emotions=None, places=None, config=None, **controls) -> [MotionData]
+                                              # conversations: gaze, nods, reactions, lips at rest
+    who_speaks(speeches, n, fps) -> [K, n] bool  # who holds the floor per frame
+    pad_motion(motion, duration_s)            # rest after the end (a shorter speaker)
     adjust_motion(motion, head_scale, expression_scale, lip_scale, blink_scale, offsets...)
     blend_motion(a, b, weight, mismatch="error"|"resample", parts=...)
     resample_motion(motion, fps, duration_s); conform_motion(motion, fps, duration_s, mismatch)
@@ -18,13 +22,15 @@ Public API::
 """
 from __future__ import annotations
 
-from .adjust import MISMATCH, adjust_motion, blend_motion, conform_motion, resample_motion
+from .adjust import MISMATCH, adjust_motion, blend_motion, conform_motion, pad_motion, resample_motion
 from .draw import STYLES, draw_control_frame, render_motion_frames
 from .frames import fit_landmarks, motion_frames
+from .listening import ListeningConfig, add_listening, who_speaks
 from .plot import count_blinks, draw_motion_curves, summarize_motion
 from .procedural import ProceduralConfig, generate_procedural
 
-__all__ = ["MISMATCH", "STYLES", "ProceduralConfig", "adjust_motion", "blend_motion",
+__all__ = ["MISMATCH", "STYLES", "ListeningConfig", "ProceduralConfig", "add_listening", "pad_motion", "who_speaks",
+           "adjust_motion", "blend_motion",
            "conform_motion", "count_blinks", "draw_control_frame", "draw_motion_curves", "fit_landmarks",
            "generate_procedural", "motion_frames", "render_motion_frames", "resample_motion",
            "summarize_motion"]

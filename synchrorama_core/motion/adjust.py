@@ -1,4 +1,5 @@
-"""Editing ``SR_MOTION``: scale and offset channels, re-time to another fps/duration, blend two motions.
+"""Editing ``SR_MOTION``: scale and offset channels, re-time to another fps/duration, blend two motions,
+pad a motion with rest to a longer clip.
 
 Channel groups (the same split the generators' creator controls use):
 
@@ -74,6 +75,33 @@ def conform_motion(motion: MotionData, fps: float, duration_s: float, mismatch: 
             f"at {fps:g} fps ({float(duration_s):.3f} s); make both from the same audio and fps, or set "
             f"mismatch to 'resample' to re-time it")
     return resample_motion(m, fps, duration_s)
+
+
+def pad_motion(motion: MotionData, duration_s: float, settle_s: float = 0.6) -> MotionData:
+    """``motion`` lengthened to ``duration_s`` with rest: after its end the head eases back to the
+    neutral pose and every expression to 0 over ``settle_s`` (raised cosine), then stays there.
+    (A conversation's shorter speaker rests while the longer track goes on.)  A motion already
+    that long is returned as it is; a longer one is an error."""
+    m = _motion(motion)
+    n = n_frames(duration_s, m.fps)
+    if n == m.n_frames:
+        return m
+    if n < m.n_frames:
+        raise InvalidDataError(f"cannot pad a motion of {m.n_frames} frames to {n} frames ({float(duration_s):.3f} s)")
+    extra = n - m.n_frames
+    k = np.arange(1, extra + 1, dtype=np.float64) / max(float(settle_s) * m.fps, 1.0)
+    ease = (0.5 + 0.5 * np.cos(np.pi * np.clip(k, 0.0, 1.0))).astype(np.float32)    # 1 -> 0
+
+    def tail(x: np.ndarray, rest: float) -> np.ndarray:
+        last = x[-1] if len(x) else np.full(x.shape[1:], rest, np.float32)
+        t = rest + (last - rest) * ease.reshape((-1,) + (1,) * (x.ndim - 1))
+        return np.concatenate([x, t.astype(np.float32)], axis=0)
+    ex = {k2: tail(v, 0.0) for k2, v in m.expressions.items()}
+    meta = dict(m.meta)
+    meta["padded"] = {"from_frames": m.n_frames, "to_frames": n, "settle_s": float(settle_s)}
+    return MotionData(fps=m.fps, duration_s=float(duration_s), rotation=tail(m.rotation, 0.0),
+                      translation=tail(m.translation, 0.0), scale=tail(m.scale, 1.0), expressions=ex,
+                      generator=m.generator, meta=meta)
 
 
 def adjust_motion(motion: MotionData, head_scale: float = 1.0, expression_scale: float = 1.0,
@@ -167,4 +195,4 @@ def blend_motion(a: MotionData, b: MotionData, weight: float = 0.5, mismatch: st
 
 
 __all__ = ["BLINKS", "FACE", "MISMATCH", "MOUTH", "adjust_motion", "blend_motion", "conform_motion",
-           "resample_motion", "same_timeline"]
+           "pad_motion", "resample_motion", "same_timeline"]

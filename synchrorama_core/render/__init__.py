@@ -12,12 +12,15 @@ Public API::
     iter_frames(face, motion, options=None, progress=None, cancelled=None, dtype=np.float32) -> generator
     ReferenceWarper(image, landmarks, options: WarpOptions = None).render(target, neutral=None) -> frame
     RenderOptions / WarpOptions, expression_features(landmarks), build_mesh(landmarks, (H, W))
+    CastRenderer(cast: CastData, options=None).frames(motions=None, ...) -> frames with every person moved
+    face_tiles(boxes, (H, W)) -> one rectangle per face (the seamless partition CastRenderer uses)
 
 See ``docs/render.md``.
 """
+from .cast import CastRenderer, face_tiles
 from .mesh import ControlMesh, build_mesh
 from .renderer import RenderOptions, WarpRenderer, expression_features, iter_frames, render_video
 from .warp import ReferenceWarper, WarpOptions, similarity
 
-__all__ = ["ControlMesh", "build_mesh", "RenderOptions", "WarpRenderer", "expression_features", "iter_frames",
+__all__ = ["CastRenderer", "face_tiles", "ControlMesh", "build_mesh", "RenderOptions", "WarpRenderer", "expression_features", "iter_frames",
            "render_video", "ReferenceWarper", "WarpOptions", "similarity"]

@@ -1,6 +1,7 @@
 """Scene stage: timed scene descriptions (``SR_SCENE``) from a template, a local model or a server.
 
 * :func:`describe_scene` - the describer (template by default; see :mod:`.describer`);
+* :func:`conversation_scene` - several speakers' scenes joined: who speaks when (:mod:`.conversation`);
 * :class:`HTTPBackend` - OpenAI-compatible chat completions (:mod:`.http_backend`);
 * :class:`LocalBackend` / :func:`load_local_backend` - transformers models from a folder;
 * :func:`format_scene` / :func:`parse_scene_text` - the readable, editable form;
@@ -9,6 +10,7 @@
 from __future__ import annotations
 
 from .context import SceneContext, build_context
+from .conversation import conversation_scene
 from .describer import ON_FAILURE, TemplateBackend, describe_scene
 from .errors import SceneBackendError, SceneConfigError, SceneReplyError, SceneTextError, SceneTimeoutError
 from .http_backend import RESPONSE_FORMATS, HTTPBackend, Reply
@@ -19,6 +21,6 @@ from .text_format import format_scene, parse_scene_text
 
 __all__ = ["DTYPES", "MODEL_TYPES", "ON_FAILURE", "RESPONSE_FORMATS", "HTTPBackend", "LocalBackend",
            "Reply", "SceneBackendError", "SceneConfigError", "SceneContext", "SceneReplyError", "SceneTextError",
-           "SceneTimeoutError", "TemplateBackend", "build_context", "build_messages",
+           "SceneTimeoutError", "TemplateBackend", "build_context", "build_messages", "conversation_scene",
            "describe_scene", "format_scene", "load_local_backend",
            "parse_reply", "parse_scene_text", "resolve_llm", "template_scene"]

@@ -1,0 +1,308 @@
+"""Conversations: several faces in one picture, each with its own speech track (plain Python, the CLI).
+
+::
+
+    from synchrorama_core.conversation import generate_conversation
+    res = generate_conversation("two_people.jpg", ["left.wav", "right.wav"],
+                                texts=["Hello! How are you?", "Fine, thank you."], out="talk.mp4")
+    # one recording of both voices, split by time ranges (speakers numbered from 0, left to right):
+    res = generate_conversation("two_people.jpg", ["both.wav"], turns="0-2.4:0, 2.4-5:1, 5-end:0", out="talk.mp4")
+
+Speaker ``k`` is the ``k``-th face from the left, or face ``face_indices[k]`` when given.  The
+picture may also be a list of portraits, composed side by side (:func:`~.image.side_by_side`).
+
+Stages (each through its public API; the single-speaker :func:`~.pipeline.generate` is unchanged)::
+
+    picture -> analyze_cast (every face, left to right) -> speakers assigned to faces
+    tracks (files, or one file split by turns) -> padded to the longest -> SR_SPEECH per speaker
+    per speaker: emotion (own track + own transcript) -> scene (own face) -> A2M motion
+    add_listening (gaze, nods, reactions, lips at rest) -> conversation scene (who speaks when)
+    CastRenderer (one seamless frame) + the mix of the tracks -> mp4, OUT.json
+
+Errors that name both counts: more tracks than faces, a face index that does not exist, a
+number of ``face_indices`` or transcripts that is not one per track.  Tracks of different
+lengths make a clip as long as the longest; the shorter speakers rest (and listen) after theirs ends.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from . import __version__
+from .errors import AudioError, InvalidDataError
+from .image import load_image, side_by_side, to_rgb_float
+from .pipeline import (EMOTION_OPTIONS, MOTION_OPTIONS, SCENE_OPTIONS, VIDEO_OPTIONS, ProgressCb, _check_audio_path,
+                       _option_value, _output_path, _pick, _render_options, _Run, _write_json, emotion_summary,
+                       encode_to_file, json_path_for, motion_generator, speech_dict)
+from .timing import check_fps
+from .types import CastData, EmotionData, MotionData, SceneData, SpeechData
+
+#: Options of the listening behaviour (:class:`~.motion.listening.ListeningConfig`).
+LISTENING_OPTIONS = ("gaze_deg", "speaking_gaze", "nod_deg", "reaction", "calm")
+#: At most this many speakers (the ComfyUI node has as many slots).
+MAX_SPEAKERS = 4
+
+
+@dataclass
+class ConversationResult:
+    """What :func:`generate_conversation` made: the files, every speaker's values and the timings."""
+
+    video_path: str
+    json_path: str
+    n_frames: int
+    fps: float
+    duration_s: float
+    timings: Dict[str, float]
+    cast: CastData                      # the people, with their final motions (listening included)
+    speeches: List[SpeechData]
+    emotions: List[EmotionData]
+    scenes: List[SceneData]             # each speaker's own scene (drives their gestures)
+    scene: SceneData                    # the conversation: who speaks when
+    motions: List[MotionData]
+    video: Dict[str, Any] = field(default_factory=dict)
+    report: Dict[str, Any] = field(default_factory=dict)
+
+
+def _picture(image):
+    """``(picture [H, W, 3], source name)``: one image, or several portraits composed side by side."""
+    items = image if isinstance(image, (list, tuple)) else [image]
+    if not items:
+        raise InvalidDataError("no picture given; pass the picture with every speaker's face (--image IMG)")
+    vals, names = [], []
+    for i, im in enumerate(items):
+        if isinstance(im, (str, os.PathLike)):
+            vals.append(load_image(im, i, len(items)))
+            names.append(os.fspath(im))
+        else:
+            vals.append(im)
+            names.append(getattr(im, "filename", "") or f"image {i}")
+    if len(vals) == 1:
+        return to_rgb_float(vals[0], "the picture"), names[0]
+    return side_by_side(vals), " | ".join(names)
+
+
+def _per_speaker(values, n: int, what: str, flag: str) -> List[str]:
+    if values is None:
+        return [""] * n
+    if isinstance(values, str):
+        values = [values]
+    values = [(v or "").strip() for v in values]
+    if len(values) == 0:
+        return [""] * n
+    if len(values) != n:
+        raise InvalidDataError(f"{len(values)} {what} for {n} speakers; give {flag} once per speech track, in the "
+                               f"same order (an empty one for a speaker without), or not at all")
+    return values
+
+
+def _each(run: _Run, name: str, fns: Sequence[Callable]):
+    """Run ``fns[k](progress, cancelled)`` for every speaker as one stage ``name`` (timed, one progress share)."""
+    def all_of(progress=None, cancelled=None):
+        out = []
+        for k, fn in enumerate(fns):
+            sub = (lambda d, t, k=k: progress(k * max(t, 1) + d, len(fns) * max(t, 1))) if progress else None
+            out.append(fn(sub, cancelled))
+        return out
+    return run.stage(name, all_of)
+
+
+def speaker_tracks(audios: Sequence, turns, n_speakers: Optional[int], fps: float, start_s: float,
+                   duration_s: Optional[float]):
+    """The speakers' 16 kHz tracks (padded to the longest) and the video's sound ``(waveform, rate)``.
+
+    ``audios``: one path per speaker, or (with ``turns``) one path holding every voice."""
+    from .audio import (decode_audio, load_speech_waveform, mix_tracks, pad_tracks, parse_turns, split_turns,
+                        turn_speakers)
+    paths = [_check_audio_path(a) for a in audios]
+    if turns:
+        if len(paths) != 1:
+            raise InvalidDataError(f"speaker turns split one recording, but {len(paths)} audio files were given; give "
+                                   f"one file with every voice, or one file per speaker without turns")
+        tl = parse_turns(turns)
+        n = n_speakers if n_speakers is not None else turn_speakers(tl)
+        y = load_speech_waveform(paths[0], start_s=start_s, duration_s=duration_s)
+        tracks = split_turns(y, 16000, tl, n, start_s=start_s or 0.0)
+        sound = decode_audio(paths[0], start_s=start_s or 0.0, duration_s=duration_s)
+        sources = [f"{paths[0]} (speaker {k} turns)" for k in range(n)]
+        listed = [{"start_s": t.start_s, "end_s": None if np.isinf(t.end_s) else t.end_s, "speaker": t.speaker}
+                  for t in tl]
+        return pad_tracks(tracks), sound, sources, listed
+    tracks = [load_speech_waveform(p, start_s=start_s, duration_s=duration_s) for p in paths]
+    sound = mix_tracks([decode_audio(p, start_s=start_s or 0.0, duration_s=duration_s) for p in paths])
+    return pad_tracks(tracks), sound, paths, None
+
+
+def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str = "conversation.mp4",
+                          seed: int = 0, *, face_indices: Optional[Sequence[int]] = None, turns=None,
+                          names: Optional[Sequence[str]] = None, start_s: float = 0.0,
+                          duration_s: Optional[float] = None, emotion_options: Optional[dict] = None,
+                          scene_backend: Any = None, scene_options: Optional[dict] = None, motion_model: Any = None,
+                          motion_options: Optional[dict] = None, listening_options: Optional[dict] = None,
+                          render_options: Any = None, video_options: Optional[dict] = None, write_json: bool = True,
+                          progress: Optional[ProgressCb] = None, cancelled: Optional[Callable[[], bool]] = None
+                          ) -> ConversationResult:
+    """Make a conversation video ``out`` (H.264/AAC mp4, the tracks mixed) and ``OUT.json`` beside it.
+
+    ``image``: the picture with every speaker's face (path, array or PIL image), or a list of
+    portraits to compose side by side.  ``audios``: one speech file per speaker, or one file with
+    ``turns`` (``"start-end:speaker, ..."`` or ``(start_s, end_s, speaker)`` items).  ``texts``: one
+    transcript per speaker (optional).  ``face_indices``: which face each speaker is (faces counted
+    from 0 on the left; default: speakers left to right).  ``names``: how the scene text names them
+    (default by place).  ``listening_options``: keys of :data:`LISTENING_OPTIONS`.  The other options
+    are those of :func:`~.pipeline.generate`, applied to every speaker (speaker ``k``'s motion seed is
+    ``seed + k``).
+    """
+    from .audio import speech_from_waveform
+    from .emotion import embed_emotion
+    from .face import analyze_cast
+    from .motion import add_listening
+    from .render import CastRenderer
+    from .scene import conversation_scene, describe_scene
+
+    t_all = time.perf_counter()
+    out = _output_path(out)
+    emotion_options = _pick(emotion_options, EMOTION_OPTIONS, "emotion")
+    scene_options = _pick(scene_options, SCENE_OPTIONS, "scene")
+    motion_options = _pick(motion_options, MOTION_OPTIONS, "motion")
+    listening_options = _pick(listening_options, LISTENING_OPTIONS, "listening")
+    video_options = _pick(video_options, VIDEO_OPTIONS, "video")
+    render_options = _render_options(render_options)
+    fps = check_fps(fps)
+    audios = [audios] if isinstance(audios, (str, os.PathLike)) else list(audios or [])
+    if not audios:
+        raise InvalidDataError("no speech given; pass one audio file per speaker (--audio, repeated)")
+    has_turns = bool(turns.strip()) if isinstance(turns, str) else bool(turns)
+    if face_indices is not None and len(face_indices) == 0:
+        face_indices = None
+    if has_turns:
+        from .audio import parse_turns, turn_speakers
+        n_named = turn_speakers(parse_turns(turns))
+        n = len(face_indices) if face_indices is not None else n_named
+        if n_named > n:
+            raise InvalidDataError(f"the speaker turns name speaker {n_named - 1} but {n} face indices were given "
+                                   f"(speakers 0..{n - 1})")
+    else:
+        n = len(audios)
+        if face_indices is not None and len(face_indices) != n:
+            raise InvalidDataError(f"{len(face_indices)} face indices for {n} speech tracks; give --face-index once "
+                                   f"per --audio (in the same order), or not at all (speakers are then the faces "
+                                   f"from the left)")
+    if n > MAX_SPEAKERS:
+        raise InvalidDataError(f"{n} speakers; at most {MAX_SPEAKERS} are supported")
+    texts = _per_speaker(texts, n, "transcripts", "--text")
+    picture, source = _picture(image)
+    run = _Run(progress, cancelled)
+
+    cast = run.stage("face", analyze_cast, picture, face_indices=face_indices, count=n, names=names, source=source)
+    del picture
+    tracks, (sound, rate), sources, turn_list = speaker_tracks(audios, turns if has_turns else None,
+                                                               n if has_turns else None, fps, start_s, duration_s)
+    speeches = _each(run, "speech", [
+        (lambda p, c, y=y, src=src: speech_from_waveform(y, fps, source=src, start_s=float(start_s or 0.0),
+                                                         progress=p, cancelled=c)) for y, src in zip(tracks, sources)])
+    del tracks
+    if speeches[0].n_frames < 1:
+        raise AudioError(f"the speech tracks hold {speeches[0].duration_s * 1000:.1f} ms of audio, shorter than one "
+                         f"video frame ({1000 / fps:.1f} ms at {fps:g} fps); use longer speech")
+    emotions = _each(run, "emotion", [
+        (lambda p, c, k=k: embed_emotion(speeches[k], texts[k], progress=p, cancelled=c, **emotion_options))
+        for k in range(n)])
+    scenes = _each(run, "scene", [
+        (lambda p, c, k=k: describe_scene(speeches[k], texts[k], emotions[k], cast.person(k), backend=scene_backend,
+                                          seed=int(seed) + k, progress=p, cancelled=c, **scene_options))
+        for k in range(n)])
+    a2m, a2m_options = motion_generator(motion_model, motion_options)
+    own = _each(run, "motion", [
+        (lambda p, c, k=k: a2m(speeches[k], emotions[k], scenes[k], seed=int(seed) + k, progress=p, cancelled=c,
+                               **a2m_options)) for k in range(n)])
+    t = time.perf_counter()
+    places = [((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, b[2] - b[0]) for b in cast.boxes]
+    motions = add_listening(own, speeches, emotions, places, seed=int(seed), **listening_options)
+    scene = conversation_scene(scenes, speeches, cast.names)
+    run.timings["listening_and_scene"] = time.perf_counter() - t
+    cast = cast.with_motions(motions)
+
+    run.check()
+    t = time.perf_counter()
+    renderer = CastRenderer(cast, render_options)
+    run.timings["render_setup"] = time.perf_counter() - t
+    frames = renderer.frames(progress=run.prog.stage("render"), cancelled=run.stop_check, dtype=np.uint8)
+    info = encode_to_file(run, frames, fps, motions[0].n_frames, sound, rate, out, video_options)
+    del sound
+    run.timings["total"] = time.perf_counter() - t_all
+
+    jpath = json_path_for(out)
+    report = build_conversation_report(
+        info=info, source=source, audios=[os.fspath(a) for a in audios], texts=texts, turns=turn_list,
+        face_indices=face_indices, fps=fps, seed=seed, start_s=start_s, duration_s=duration_s,
+        options={"emotion": {k: _option_value(v) for k, v in emotion_options.items()},
+                 "scene_backend": "template" if scene_backend is None else _option_value(scene_backend),
+                 "scene": scene_options, "motion_model": own[0].generator, "motion": motion_options,
+                 "listening": listening_options,
+                 "render": {k: getattr(render_options, k) for k in render_options.__dataclass_fields__},
+                 "video": video_options},
+        timings=run.timings, cast=cast, speeches=speeches, emotions=emotions, scenes=scenes, scene=scene,
+        tiles=renderer.tiles)
+    if write_json:
+        _write_json(jpath, report)
+    run.prog.finish()
+    return ConversationResult(video_path=out, json_path=jpath if write_json else "", n_frames=motions[0].n_frames,
+                              fps=fps, duration_s=speeches[0].duration_s, timings=dict(run.timings), cast=cast,
+                              speeches=speeches, emotions=emotions, scenes=scenes, scene=scene, motions=motions,
+                              video=info.to_dict(), report=report)
+
+
+def cast_dict(cast: CastData) -> dict:
+    """``cast.to_dict()`` without the picture's pixels (replaced by its size) and without the motions
+    (each speaker's motion is in the report's ``speakers`` list)."""
+    d = cast.to_dict()
+    d.pop("image", None)
+    d.pop("motions", None)
+    d["image_summary"] = {"omitted": "the picture's pixels are the input image; not repeated here",
+                          "size_hw": list(cast.size)}
+    return d
+
+
+def build_conversation_report(*, info, source: str, audios: List[str], texts: List[str], turns, face_indices,
+                              fps: float, seed: int, start_s: float, duration_s: Optional[float], options: dict,
+                              timings: Dict[str, float], cast: CastData, speeches: List[SpeechData],
+                              emotions: List[EmotionData], scenes: List[SceneData], scene: SceneData,
+                              tiles) -> dict:
+    """``OUT.json`` of a conversation: video, inputs, options, timings, a summary per speaker, the
+    cast (without pixels), the conversation scene and every speaker's stage values."""
+    speakers = []
+    for k in range(cast.count):
+        m = cast.motions[k]
+        lis = m.meta.get("listening", {})
+        speakers.append({"name": cast.names[k], "face_index": cast.face_index[k],
+                         "box": [round(float(v), 2) for v in cast.boxes[k]], "tile": list(tiles[k]),
+                         "track": speeches[k].source, "text": texts[k],
+                         "speaking_s": lis.get("speaking_s"), "listening_s": lis.get("listening_s"),
+                         "nods_while_listening": lis.get("nods"), "emotion": emotion_summary(emotions[k])["fused"]})
+    return {
+        "synchrorama": __version__,
+        "kind": "conversation",
+        "video": info.to_dict(),
+        "inputs": {"image": source, "audios": audios, "texts": texts, "turns": turns,
+                   "face_indices": None if face_indices is None else [int(i) for i in face_indices],
+                   "fps": fps, "seed": int(seed), "start_s": float(start_s or 0.0),
+                   "duration_s": None if duration_s is None else float(duration_s)},
+        "options": options,
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+        "summary": {"duration_s": round(speeches[0].duration_s, 4), "n_frames": cast.motions[0].n_frames, "fps": fps,
+                    "speakers": speakers,
+                    "scene": [{"start_s": s.start_s, "end_s": s.end_s, "description": s.description,
+                               "actions": list(s.actions)} for s in scene.segments]},
+        "cast": cast_dict(cast),
+        "scene": scene.to_dict(),
+        "speakers": [{"speech": speech_dict(speeches[k]), "emotion": emotions[k].to_dict(),
+                      "scene": scenes[k].to_dict(), "motion": cast.motions[k].to_dict()} for k in range(cast.count)],
+    }
+
+
+__all__ = ["ConversationResult", "LISTENING_OPTIONS", "MAX_SPEAKERS", "build_conversation_report", "cast_dict",
+           "generate_conversation", "speaker_tracks"]
