@@ -53,7 +53,9 @@ _register_folders()
 
 #: Bundled samples copied into ComfyUI's input folder, so the shipped workflows run as they are.
 SAMPLES = {"synchrorama_sample_portrait.jpg": "sample_portrait.jpg",
-           "synchrorama_sample_speech.flac": "sample_speech.flac"}
+           "synchrorama_sample_speech.flac": "sample_speech.flac",
+           "synchrorama_sample_conversation.jpg": "sample_conversation.jpg",
+           "synchrorama_sample_conversation.flac": "sample_conversation.flac"}
 
 
 def install_samples(dest: Optional[str] = None) -> List[str]:

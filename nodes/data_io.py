@@ -6,11 +6,11 @@ import os
 from synchrorama_core.types import SR_TYPES
 
 from . import comfy_adapter as comfy
-from .values import SR_EMOTION, SR_FACE, SR_MOTION, SR_SCENE, SR_SPEECH
+from .values import SR_CAST, SR_EMOTION, SR_FACE, SR_MOTION, SR_SCENE, SR_SPEECH
 
 CATEGORY = "SynchroRaMa/data"
 _ORDER = (("speech", SR_SPEECH), ("emotion", SR_EMOTION), ("scene", SR_SCENE), ("motion", SR_MOTION),
-          ("face", SR_FACE))
+          ("face", SR_FACE), ("cast", SR_CAST))
 
 
 def _summary(kind: str, value) -> str:
@@ -38,8 +38,8 @@ class SynchroRaMaSaveData:
     FUNCTION = "save"
     OUTPUT_NODE = True
     CATEGORY = CATEGORY
-    DESCRIPTION = ("Saves SR_SPEECH / SR_EMOTION / SR_SCENE / SR_MOTION / SR_FACE values (whichever are connected) "
-                   "so they can be inspected, shared and loaded again with SynchroRaMa Load Data.")
+    DESCRIPTION = ("Saves SR_SPEECH / SR_EMOTION / SR_SCENE / SR_MOTION / SR_FACE / SR_CAST values (whichever are "
+                   "connected) so they can be inspected, shared and loaded again with SynchroRaMa Load Data.")
 
     def save(self, filename_prefix="synchrorama/data", format="json", **values):
         lines, files = [], []
@@ -67,8 +67,8 @@ class SynchroRaMaLoadData:
             "path": ("STRING", {"default": "", "tooltip": "file in ComfyUI's input folder, or an absolute path"}),
         }}
 
-    RETURN_TYPES = (SR_SPEECH, SR_EMOTION, SR_SCENE, SR_MOTION, SR_FACE)
-    RETURN_NAMES = ("speech", "emotion", "scene", "motion", "face")
+    RETURN_TYPES = (SR_SPEECH, SR_EMOTION, SR_SCENE, SR_MOTION, SR_FACE, SR_CAST)
+    RETURN_NAMES = ("speech", "emotion", "scene", "motion", "face", "cast")
     FUNCTION = "load"
     CATEGORY = CATEGORY
     DESCRIPTION = "Loads a value saved by SynchroRaMa Save Data; only the output of the chosen kind is filled."

@@ -1,10 +1,11 @@
-"""Render stage node: SynchroRaMa Warp Renderer (SR_FACE + SR_MOTION -> IMAGE frames)."""
+"""Render stage nodes: SynchroRaMa Warp Renderer (SR_FACE + SR_MOTION -> IMAGE frames) and its conversation
+form (SR_CAST -> IMAGE frames, every person animated in one picture)."""
 from __future__ import annotations
 
-from synchrorama_core.render import RenderOptions, WarpRenderer
+from synchrorama_core.render import CastRenderer, RenderOptions, WarpRenderer
 
 from . import comfy_adapter as comfy
-from .values import SR_FACE, SR_MOTION
+from .values import SR_CAST, SR_FACE, SR_MOTION
 
 CATEGORY = "SynchroRaMa/render"
 
@@ -75,5 +76,42 @@ class SynchroRaMaWarpRenderer:
         return (images,)
 
 
-NODE_CLASS_MAPPINGS = {"SynchroRaMaWarpRenderer": SynchroRaMaWarpRenderer}
-NODE_DISPLAY_NAME_MAPPINGS = {"SynchroRaMaWarpRenderer": "SynchroRaMa Warp Renderer"}
+_SHARED = ("mouth_interior", "teeth", "eyelids", "hair_follow", "head_scale", "expression_scale", "neutralize")
+
+
+class SynchroRaMaCastRenderer:
+    """The warp renderer for a conversation: every animated person of an SR_CAST in one picture."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        opt = SynchroRaMaWarpRenderer.INPUT_TYPES()["optional"]
+        return {
+            "required": {"cast": (SR_CAST, {"tooltip": "the people with their motions (SynchroRaMa Conversation)"})},
+            "optional": {k: opt[k] for k in _SHARED},
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("images",)
+    FUNCTION = "render"
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Moves every person of the cast along their own motion in one frame: each face is warped in its "
+                   "own region of the picture (cut through the gaps between faces), whose edges stay fixed, so "
+                   "the regions meet without seams however close the faces are. People without a motion stay as "
+                   "photographed. Output: one IMAGE per motion frame at the picture's size.")
+
+    def render(self, cast, unique_id=None, **options):
+        import torch
+        opts = RenderOptions(**{k: options[k] for k in _SHARED if k in options})
+        renderer = CastRenderer(cast, opts)
+        h, w = renderer.size
+        n = renderer.n_frames()
+        images = torch.empty((n, h, w, 3), dtype=torch.float32)
+        with comfy.Progress(max(n, 1), unique_id) as p:
+            renderer.render(progress=p.update, cancelled=p.cancelled, out=images.numpy())
+        return (images,)
+
+
+NODE_CLASS_MAPPINGS = {"SynchroRaMaWarpRenderer": SynchroRaMaWarpRenderer, "SynchroRaMaCastRenderer": SynchroRaMaCastRenderer}
+NODE_DISPLAY_NAME_MAPPINGS = {"SynchroRaMaWarpRenderer": "SynchroRaMa Warp Renderer",
+                              "SynchroRaMaCastRenderer": "SynchroRaMa Warp Renderer (conversation)"}

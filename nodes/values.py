@@ -11,6 +11,7 @@ import numpy as np
 
 #: SynchroRaMa's own ComfyUI types (see DESIGN.md).
 SR_SPEECH, SR_EMOTION, SR_SCENE, SR_MOTION, SR_FACE = "SR_SPEECH", "SR_EMOTION", "SR_SCENE", "SR_MOTION", "SR_FACE"
+SR_CAST = "SR_CAST"   # several people in one picture, with their motions (conversations)
 
 
 def image_to_list(image) -> List[np.ndarray]:

@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(g, None)
     d = sub.add_parser("demo", help="the bundled sample portrait and speech (no downloads)",
                        description="Run the whole pipeline on the bundled sample portrait and speech.")
+    d.add_argument("--conversation", action="store_true",
+                   help="the bundled two-person sample instead (two portraits side by side, one track, two voices)")
     _common(d, "synchrorama_demo.mp4")
     b = sub.add_parser("batch", help="many clips from a manifest (JSON Lines or CSV), on a process pool or Ray",
                        description="Render every job of a manifest (one JSON object per line, or CSV with a header; "
@@ -273,7 +275,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 return _batch(args, bar, stop)
             from . import pipeline
             kw = _kwargs(args)
-            if args.command == "demo":
+            if args.command == "demo" and args.conversation:
+                from .conversation import demo_conversation
+                res = demo_conversation(progress=bar, cancelled=stop, **kw)
+            elif args.command == "demo":
                 res = pipeline.demo(progress=bar, cancelled=stop, **kw)
             else:
                 texts = args.text if args.text is not None else [_read_text(f) for f in args.text_file or []]

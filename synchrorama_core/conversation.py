@@ -14,9 +14,10 @@ picture may also be a list of portraits, composed side by side (:func:`~.image.s
 Stages (each through its public API; the single-speaker :func:`~.pipeline.generate` is unchanged)::
 
     picture -> analyze_cast (every face, left to right) -> speakers assigned to faces
-    tracks (files, or one file split by turns) -> padded to the longest -> SR_SPEECH per speaker
+    tracks (files, or one file split by turns) -> SR_SPEECH per speaker
     per speaker: emotion (own track + own transcript) -> scene (own face) -> A2M motion
-    add_listening (gaze, nods, reactions, lips at rest) -> conversation scene (who speaks when)
+    assign_speakers: shorter motions padded with rest, add_listening (gaze, nods, reactions, lips at
+    rest), conversation scene (who speaks when)
     CastRenderer (one seamless frame) + the mix of the tracks -> mp4, OUT.json
 
 Errors that name both counts: more tracks than faces, a face index that does not exist, a
@@ -110,13 +111,55 @@ def _each(run: _Run, name: str, fns: Sequence[Callable]):
     return run.stage(name, all_of)
 
 
+def assign_speakers(cast: CastData, speeches: Sequence[SpeechData], motions: Sequence[MotionData],
+                    emotions: Optional[Sequence[Optional[EmotionData]]] = None,
+                    scenes: Optional[Sequence[Optional[SceneData]]] = None, **listening) -> tuple:
+    """Give speaker ``k``'s motion to person ``k`` of ``cast``: ``(cast with motions, conversation scene)``.
+
+    Motions of different lengths are padded with rest to the longest
+    (:func:`~.motion.adjust.pad_motion`: the shorter speaker rests); then every speaker's listening
+    behaviour is added from everyone's speech and emotion and the faces' places
+    (:func:`~.motion.listening.add_listening`, options ``listening``: keys of
+    :data:`LISTENING_OPTIONS` and ``seed``), and the conversation scene says who speaks when
+    (:func:`~.scene.conversation_scene`; each speaker's own scene, when given, says how).  People of
+    the cast beyond the speakers stay as photographed.  More speakers than people is an error
+    naming both counts."""
+    from .motion import add_listening, pad_motion
+    from .scene import conversation_scene
+    if not isinstance(cast, CastData):
+        raise InvalidDataError(f"expected an SR_CAST value (SynchroRaMa Find Faces), got {type(cast).__name__}")
+    speeches, motions = list(speeches), list(motions)
+    k = len(speeches)
+    if k == 0:
+        raise InvalidDataError("no speaker given; connect speech_1 and motion_1 at least")
+    if len(motions) != k:
+        raise InvalidDataError(f"{k} speech values but {len(motions)} motions; each speaker needs both")
+    if k > cast.count:
+        raise InvalidDataError(f"{k} speakers but the cast holds only {cast.count} face(s); give at most "
+                               f"{cast.count} speakers, or find more faces (a picture with a face for every speaker)")
+    for name, vals in (("emotion", emotions), ("scene", scenes)):
+        if vals is not None and len(vals) != k:
+            raise InvalidDataError(f"{len(vals)} {name} values for {k} speakers; give one per speaker (None for none)")
+    bad = [i for i in range(1, k) if abs(motions[i].fps - motions[0].fps) > 1e-9]
+    if bad:
+        raise InvalidDataError(f"motion {bad[0]} runs at {motions[bad[0]].fps:g} fps but motion 0 at "
+                               f"{motions[0].fps:g} fps; make every speaker's speech features at one fps")
+    dur = max(m.duration_s for m in motions)
+    padded = [pad_motion(m, dur) for m in motions]
+    places = [((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, b[2] - b[0]) for b in cast.boxes[:k]]
+    final = add_listening(padded, speeches, emotions, places, **listening)
+    scene = conversation_scene(scenes, speeches, cast.names[:k])
+    return cast.with_motions(final + [None] * (cast.count - k)), scene
+
+
 def speaker_tracks(audios: Sequence, turns, n_speakers: Optional[int], fps: float, start_s: float,
                    duration_s: Optional[float]):
-    """The speakers' 16 kHz tracks (padded to the longest) and the video's sound ``(waveform, rate)``.
+    """The speakers' 16 kHz tracks and the video's sound ``(waveform, rate)``, their sources and the turns.
 
-    ``audios``: one path per speaker, or (with ``turns``) one path holding every voice."""
-    from .audio import (decode_audio, load_speech_waveform, mix_tracks, pad_tracks, parse_turns, split_turns,
-                        turn_speakers)
+    ``audios``: one path per speaker (tracks keep their own lengths: a shorter speaker's motion is
+    later padded with rest, not analysed over silence), or (with ``turns``) one path holding every
+    voice (every track then has the recording's length)."""
+    from .audio import decode_audio, load_speech_waveform, mix_tracks, parse_turns, split_turns, turn_speakers
     paths = [_check_audio_path(a) for a in audios]
     if turns:
         if len(paths) != 1:
@@ -130,10 +173,10 @@ def speaker_tracks(audios: Sequence, turns, n_speakers: Optional[int], fps: floa
         sources = [f"{paths[0]} (speaker {k} turns)" for k in range(n)]
         listed = [{"start_s": t.start_s, "end_s": None if np.isinf(t.end_s) else t.end_s, "speaker": t.speaker}
                   for t in tl]
-        return pad_tracks(tracks), sound, sources, listed
+        return tracks, sound, sources, listed
     tracks = [load_speech_waveform(p, start_s=start_s, duration_s=duration_s) for p in paths]
     sound = mix_tracks([decode_audio(p, start_s=start_s or 0.0, duration_s=duration_s) for p in paths])
-    return pad_tracks(tracks), sound, paths, None
+    return tracks, sound, paths, None
 
 
 def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str = "conversation.mp4",
@@ -159,9 +202,8 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
     from .audio import speech_from_waveform
     from .emotion import embed_emotion
     from .face import analyze_cast
-    from .motion import add_listening
     from .render import CastRenderer
-    from .scene import conversation_scene, describe_scene
+    from .scene import describe_scene
 
     t_all = time.perf_counter()
     out = _output_path(out)
@@ -205,9 +247,11 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
         (lambda p, c, y=y, src=src: speech_from_waveform(y, fps, source=src, start_s=float(start_s or 0.0),
                                                          progress=p, cancelled=c)) for y, src in zip(tracks, sources)])
     del tracks
-    if speeches[0].n_frames < 1:
-        raise AudioError(f"the speech tracks hold {speeches[0].duration_s * 1000:.1f} ms of audio, shorter than one "
-                         f"video frame ({1000 / fps:.1f} ms at {fps:g} fps); use longer speech")
+    for k, sp in enumerate(speeches):
+        if sp.n_frames < 1:
+            raise AudioError(f"speaker {k}'s track ({os.path.basename(sources[k])}) holds {sp.duration_s * 1000:.1f} ms "
+                             f"of audio, shorter than one video frame ({1000 / fps:.1f} ms at {fps:g} fps); use longer "
+                             f"speech")
     emotions = _each(run, "emotion", [
         (lambda p, c, k=k: embed_emotion(speeches[k], texts[k], progress=p, cancelled=c, **emotion_options))
         for k in range(n)])
@@ -220,11 +264,9 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
         (lambda p, c, k=k: a2m(speeches[k], emotions[k], scenes[k], seed=int(seed) + k, progress=p, cancelled=c,
                                **a2m_options)) for k in range(n)])
     t = time.perf_counter()
-    places = [((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0, b[2] - b[0]) for b in cast.boxes]
-    motions = add_listening(own, speeches, emotions, places, seed=int(seed), **listening_options)
-    scene = conversation_scene(scenes, speeches, cast.names)
+    cast, scene = assign_speakers(cast, speeches, own, emotions, scenes, seed=int(seed), **listening_options)
+    motions = cast.motions
     run.timings["listening_and_scene"] = time.perf_counter() - t
-    cast = cast.with_motions(motions)
 
     run.check()
     t = time.perf_counter()
@@ -251,9 +293,39 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
         _write_json(jpath, report)
     run.prog.finish()
     return ConversationResult(video_path=out, json_path=jpath if write_json else "", n_frames=motions[0].n_frames,
-                              fps=fps, duration_s=speeches[0].duration_s, timings=dict(run.timings), cast=cast,
+                              fps=fps, duration_s=max(sp.duration_s for sp in speeches), timings=dict(run.timings), cast=cast,
                               speeches=speeches, emotions=emotions, scenes=scenes, scene=scene, motions=motions,
                               video=info.to_dict(), report=report)
+
+
+def bundled_conversation() -> Dict[str, Any]:
+    """The bundled conversation sample: ``image`` (two public-domain portraits side by side, 512x1024),
+    ``audio`` (one track, both voices), ``turns`` (``"start-end:speaker, ..."``) and ``texts`` (what
+    each speaker says, joined over their turns); see ``assets/README.md``."""
+    d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+    paths = {"image": os.path.join(d, "sample_conversation.jpg"), "audio": os.path.join(d, "sample_conversation.flac"),
+             "text_file": os.path.join(d, "sample_conversation.txt")}
+    for k, p in paths.items():
+        if not os.path.isfile(p):
+            raise FileNotFoundError(f"the bundled conversation sample {k} is missing: {p}; reinstall the node pack")
+    turns, said = [], {}
+    with open(paths["text_file"], "r", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                rng, _, text = line.rstrip("\n").partition("\t")
+                turns.append(rng.strip())
+                k = int(rng.rsplit(":", 1)[1])
+                said[k] = (said.get(k, "") + " " + text.strip()).strip()
+    return {"image": paths["image"], "audio": paths["audio"], "turns": ", ".join(turns),
+            "texts": [said.get(k, "") for k in range(max(said) + 1)]}
+
+
+def demo_conversation(out: str = "synchrorama_conversation.mp4", duration_s: Optional[float] = None,
+                      **kw) -> ConversationResult:
+    """:func:`generate_conversation` on the bundled two-person sample (optionally only its first seconds)."""
+    s = bundled_conversation()
+    return generate_conversation(s["image"], [s["audio"]], texts=s["texts"], turns=s["turns"], out=out,
+                                 duration_s=duration_s, **kw)
 
 
 def cast_dict(cast: CastData) -> dict:
@@ -293,7 +365,8 @@ def build_conversation_report(*, info, source: str, audios: List[str], texts: Li
                    "duration_s": None if duration_s is None else float(duration_s)},
         "options": options,
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
-        "summary": {"duration_s": round(speeches[0].duration_s, 4), "n_frames": cast.motions[0].n_frames, "fps": fps,
+        "summary": {"duration_s": round(max(sp.duration_s for sp in speeches), 4),
+                    "n_frames": cast.motions[0].n_frames, "fps": fps,
                     "speakers": speakers,
                     "scene": [{"start_s": s.start_s, "end_s": s.end_s, "description": s.description,
                                "actions": list(s.actions)} for s in scene.segments]},
@@ -304,5 +377,5 @@ def build_conversation_report(*, info, source: str, audios: List[str], texts: Li
     }
 
 
-__all__ = ["ConversationResult", "LISTENING_OPTIONS", "MAX_SPEAKERS", "build_conversation_report", "cast_dict",
-           "generate_conversation", "speaker_tracks"]
+__all__ = ["ConversationResult", "LISTENING_OPTIONS", "MAX_SPEAKERS", "assign_speakers", "build_conversation_report",
+           "bundled_conversation", "cast_dict", "demo_conversation", "generate_conversation", "speaker_tracks"]

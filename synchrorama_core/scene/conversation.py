@@ -39,12 +39,14 @@ def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
     return max(0.0, min(a1, b1) - max(a0, b0))
 
 
-def _speaker_line(scene: SceneData, name: str, listeners: Sequence[str], a: float, b: float) -> tuple:
+def _speaker_line(scene: Optional[SceneData], name: str, listeners: Sequence[str], a: float, b: float) -> tuple:
     """(description, actions, attributes, text) of ``scene``'s segment that overlaps [a, b) most."""
-    best = max(scene.segments, key=lambda s: _overlap(a, b, s.start_s, s.end_s), default=None)
-    texts = scene.meta.get("segment_text") or []
+    best = None if scene is None else max(scene.segments, key=lambda s: _overlap(a, b, s.start_s, s.end_s),
+                                          default=None)
     if best is None:
-        return f"{_cap(name)} speaks.", [], [], ""
+        to = f" to {listeners[0]}" if len(listeners) == 1 else ""
+        return f"{_cap(name)} speaks{to}", [], [], ""
+    texts = scene.meta.get("segment_text") or []
     d = best.description.strip().rstrip(".")
     if d.startswith("The person "):
         d = name + d[len("The person"):]
@@ -57,12 +59,13 @@ def _speaker_line(scene: SceneData, name: str, listeners: Sequence[str], a: floa
     return d, list(best.actions), list(best.attributes), texts[i] if i < len(texts) else ""
 
 
-def conversation_scene(scenes: Sequence[SceneData], speeches: Sequence[SpeechData],
+def conversation_scene(scenes: Optional[Sequence[Optional[SceneData]]], speeches: Sequence[SpeechData],
                        names: Optional[Sequence[str]] = None, min_turn_s: float = MIN_TURN_S) -> SceneData:
     """One ``SR_SCENE`` for a conversation from each speaker's scene and speech (see the module doc).
     ``names[k]`` names speaker ``k`` (default "speaker 1", ...); the clip lasts as long as the
-    longest speech."""
-    scenes, speeches = list(scenes), list(speeches)
+    longest speech.  A speaker without a scene (``None``) is described only by when they speak."""
+    speeches = list(speeches)
+    scenes = list(scenes) if scenes is not None else [None] * len(speeches)
     k = len(speeches)
     if k == 0 or len(scenes) != k:
         raise InvalidDataError(f"a conversation scene needs one scene per speech track, got {len(scenes)} scenes "
@@ -132,9 +135,10 @@ def conversation_scene(scenes: Sequence[SceneData], speeches: Sequence[SpeechDat
         segs[0].start_s, segs[-1].end_s = 0.0, dur
     who_word = {2: "two", 3: "three", 4: "four"}.get(k, str(k))
     prompt = (f"{who_word} people in a conversation, {_names(names)}, talking to each other" if k > 1
-              else scenes[0].prompt)
+              else scenes[0].prompt if scenes[0] is not None else f"{names[0]} talking")
     meta = {"speakers": names, "turns": meta_turns, "segment_text": texts,
-            "speaker_backends": [s.backend for s in scenes], "speaker_prompts": [s.prompt for s in scenes]}
+            "speaker_backends": [s.backend if s is not None else "" for s in scenes],
+            "speaker_prompts": [s.prompt if s is not None else "" for s in scenes]}
     return SceneData(duration_s=dur, segments=segs, prompt=prompt, backend=BACKEND_NAME, meta=meta)
 
 

@@ -326,8 +326,75 @@ def humo(info) -> dict:
     return w.to_dict()
 
 
+CONVERSATION_PICTURE = "synchrorama_sample_conversation.jpg"
+CONVERSATION_SPEECH = "synchrorama_sample_conversation.flac"
+
+
+def _conversation_sample():
+    """The bundled conversation's turns ('start-end:speaker' lines) and what each speaker says."""
+    turns, said = [], {}
+    with open(os.path.join(ROOT, "synchrorama_core", "assets", "sample_conversation.txt"), encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                rng, _, text = line.rstrip("\n").partition("\t")
+                turns.append(rng.strip())
+                k = int(rng.rsplit(":", 1)[1])
+                said[k] = (said.get(k, "") + " " + text.strip()).strip()
+    return "\n".join(turns), [said[k] for k in sorted(said)]
+
+
+def conversation(info) -> dict:
+    """Two people in one picture, one recording of both voices split by turns, each speaker's own stages,
+    listening behaviour, one frame (zero-download, CPU)."""
+    w = UIWorkflow(info)
+    turns, texts = _conversation_sample()
+    img = w.add("LoadImage", (0, 0), image=CONVERSATION_PICTURE)
+    faces = w.add("SynchroRaMaFindFaces", (340, 0), speakers=len(texts))
+    w.link(img, 0, faces, "image")
+    prev = w.add("PreviewImage", (700, 0), title="The people (0 = left)")
+    w.link(faces, 1, prev, "images")
+    aud = w.add("SynchroRaMaLoadAudio", (0, 420), audio=CONVERSATION_SPEECH, fps=25.0)
+    split = w.add("SynchroRaMaSplitSpeakers", (340, 420), turns=turns)
+    w.link(aud, 0, split, "audio")
+    conv = w.add("SynchroRaMaConversation", (2140, 420))
+    w.link(faces, 0, conv, "cast")
+    for k, text in enumerate(texts):
+        y = 420 + 520 * k
+        sp = w.add("SynchroRaMaSpeechFeatures", (700, y), title=f"Speaker {k + 1}: speech", fps=25.0)
+        w.link(split, k, sp, "audio")
+        emo = w.add("SynchroRaMaEmotionEmbedder", (1060, y), title=f"Speaker {k + 1}: emotion", transcript=text)
+        w.link(sp, 0, emo, "speech")
+        scene = w.add("SynchroRaMaSceneDescriber", (1420, y), title=f"Speaker {k + 1}: scene", transcript=text)
+        w.link(sp, 0, scene, "speech")
+        w.link(emo, 0, scene, "emotion")
+        a2m = w.add("SynchroRaMaA2MMotion", (1780, y), title=f"Speaker {k + 1}: A2M motion", seed=k)
+        w.link(sp, 0, a2m, "speech")
+        w.link(emo, 0, a2m, "emotion")
+        w.link(scene, 0, a2m, "scene")
+        for name, node in (("speech", sp), ("emotion", emo), ("scene", scene), ("motion", a2m)):
+            w.link(node, 0, conv, f"{name}_{k + 1}")
+    turns_view = w.add("PreviewAny", (2500, 760), title="Who speaks when")
+    w.link(conv, 2, turns_view, "source")
+    ren = w.add("SynchroRaMaCastRenderer", (2500, 420))
+    w.link(conv, 0, ren, "cast")
+    save = w.add("SynchroRaMaSaveVideo", (2860, 420), filename_prefix="SynchroRaMa/conversation", fps=25.0)
+    w.link(ren, 0, save, "images")
+    w.link(aud, 0, save, "audio")
+    w.note("## SynchroRaMa: a conversation (no downloads, CPU)\n\n"
+           "**Find Faces** numbers the faces of one picture from the left (compose separate portraits side by side "
+           "first). One recording holds both voices: **Split Speakers** cuts it by time ranges (`start-end:speaker`, "
+           "speakers from 0). With one file per speaker, load each with Load Audio instead and mix them for the video "
+           "with **Mix Audio**.\n\n"
+           "Each speaker runs their own emotion, scene and A2M. **Conversation** gives speaker k's motion to person "
+           "k-1 and adds how the others listen (lips at rest, blinks, nods, a turn of the head toward the speaker, "
+           "the speaker's emotion at lower strength). **Warp Renderer (conversation)** animates everyone in one "
+           "frame.", (0, 1480), (660, 300))
+    return w.to_dict()
+
+
 WORKFLOWS = {
     "synchrorama_talking_portrait.json": talking_portrait,
+    "synchrorama_conversation.json": conversation,
     "synchrorama_speech_analysis.json": speech_analysis,
     "synchrorama_diffusion_sampler.json": diffusion_sampler,
     "synchrorama_wan_s2v.json": wan_s2v,
