@@ -26,6 +26,8 @@ from ..types import LANDMARK_COUNT, CastData, FaceData, cast_names
 from .models import FaceModels, load_face_models
 
 DETECTION_THRESHOLD = 0.5
+#: detector score a face found only in a search tile needs when the whole picture gave faces already
+EXTRA_FACE_THRESHOLD = 0.8
 PRESENCE_THRESHOLD = 0.5
 NMS_IOU = 0.3
 ROI_SCALE = 1.5
@@ -239,6 +241,9 @@ def detect_faces(image, model: str = "", search_dirs: Optional[Sequence[str]] = 
     im = image if isinstance(image, _Image) else _Image(to_rgb_float(image))
     dets = _detect_window(models, im, 0, 0, im.w, im.h, threshold)
     if (every_face or not dets) and max(im.w, im.h) > 256:
+        # zoomed-in tiles also show false faces (a suit, a helmet) at scores near 0.5-0.6; beside faces
+        # the whole picture already gave, only clear ones count (real faces score > 0.9 there)
+        tile_threshold = threshold if not dets else max(threshold, EXTRA_FACE_THRESHOLD)
         tile = max(128, int(min(im.w, im.h) * 0.6))
         cand = []
 
@@ -247,7 +252,7 @@ def detect_faces(image, model: str = "", search_dirs: Optional[Sequence[str]] = 
         for ty in starts(im.h) if im.h > tile else [0]:
             for tx in starts(im.w) if im.w > tile else [0]:
                 cand += _detect_window(models, im, int(tx), int(ty), int(min(im.w, tx + tile)),
-                                       int(min(im.h, ty + tile)), threshold)
+                                       int(min(im.h, ty + tile)), tile_threshold)
         cand.sort(key=lambda d: -d.score)
         for d in cand:  # merge the same face seen in several tiles
             if all(_iou(np.asarray(d.box), np.asarray([e.box])).item() <= NMS_IOU for e in dets):
@@ -344,7 +349,10 @@ def find_faces(image, model: str = "", search_dirs: Optional[Sequence[str]] = No
         if r is not None:
             # refine once from the landmarks themselves (tighter, better-centred region)
             r2 = _result(models, im, d, _roi_from_landmarks(r.landmarks))
-            results.append(r2 if r2 is not None else r)
+            r = r2 if r2 is not None else r
+            # a face cut by a search tile can be detected again there: its landmarks land on the same face
+            if all(_iou(np.asarray(r.box), np.asarray([q.box])).item() <= NMS_IOU for q in results):
+                results.append(r)
     results.sort(key=lambda r: (r.box[0] + r.box[2]) / 2.0)
     return results
 
