@@ -8,7 +8,6 @@ from synchrorama_core.conversation import MAX_SPEAKERS, assign_speakers
 from synchrorama_core.motion.listening import ListeningConfig
 from synchrorama_core.scene import format_scene
 
-from . import comfy_adapter as comfy
 from .values import SR_CAST, SR_EMOTION, SR_MOTION, SR_SCENE, SR_SPEECH, audio_parts, audio_value
 
 CATEGORY = "SynchroRaMa/conversation"

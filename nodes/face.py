@@ -139,6 +139,31 @@ def _previews(face):
     return out
 
 
-NODE_CLASS_MAPPINGS = {"SynchroRaMaFaceAnalysis": SynchroRaMaFaceAnalysis, "SynchroRaMaFindFaces": SynchroRaMaFindFaces}
+class SynchroRaMaCastPerson:
+    """One person of a cast as an SR_FACE (for a speaker's Scene Describer, Motion Frames or Video Sampler)."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "cast": (SR_CAST, {"tooltip": "the people of one picture (SynchroRaMa Find Faces)"}),
+            "person": ("INT", {"default": 0, "min": 0, "max": 63,
+                               "tooltip": "which person: 0 is speaker 1 (the leftmost face unless face_indices "
+                                          "reordered them)"}),
+        }}
+
+    RETURN_TYPES = (SR_FACE, "STRING")
+    RETURN_NAMES = ("face", "name")
+    FUNCTION = "pick"
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Person k of an SR_CAST as a one-person SR_FACE (the shared picture and their landmarks), and "
+                   "their name.")
+
+    def pick(self, cast, person=0):
+        return cast.person(int(person)), cast.names[int(person)]
+
+
+NODE_CLASS_MAPPINGS = {"SynchroRaMaFaceAnalysis": SynchroRaMaFaceAnalysis, "SynchroRaMaFindFaces": SynchroRaMaFindFaces,
+                       "SynchroRaMaCastPerson": SynchroRaMaCastPerson}
 NODE_DISPLAY_NAME_MAPPINGS = {"SynchroRaMaFaceAnalysis": "SynchroRaMa Face Analysis",
-                              "SynchroRaMaFindFaces": "SynchroRaMa Find Faces (conversation)"}
+                              "SynchroRaMaFindFaces": "SynchroRaMa Find Faces (conversation)",
+                              "SynchroRaMaCastPerson": "SynchroRaMa Cast Person"}

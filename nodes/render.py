@@ -112,6 +112,7 @@ class SynchroRaMaCastRenderer:
         return (images,)
 
 
-NODE_CLASS_MAPPINGS = {"SynchroRaMaWarpRenderer": SynchroRaMaWarpRenderer, "SynchroRaMaCastRenderer": SynchroRaMaCastRenderer}
+NODE_CLASS_MAPPINGS = {"SynchroRaMaWarpRenderer": SynchroRaMaWarpRenderer,
+                       "SynchroRaMaCastRenderer": SynchroRaMaCastRenderer}
 NODE_DISPLAY_NAME_MAPPINGS = {"SynchroRaMaWarpRenderer": "SynchroRaMa Warp Renderer",
                               "SynchroRaMaCastRenderer": "SynchroRaMa Warp Renderer (conversation)"}

@@ -244,11 +244,11 @@ def _batch(args, bar: ProgressBar, stop) -> int:
 
 def _single_speaker_only(args, texts) -> None:
     """Repeated options that only a conversation (several --audio or --turns) can use."""
-    for flag, values in (("--face-index", args.face_index), ("--text/--text-file", texts), ("--name", args.name)):
+    for flag, values in (("--face-index", args.face_index), ("--text/--text-file", texts)):
         if values is not None and len(values) > 1:
             raise UsageError(f"{flag} was given {len(values)} times for one --audio; repeat --audio once per "
                              f"speaker for a conversation (or give {flag} once)")
-    for flag, v in (("--gaze", args.gaze), ("--reaction", args.reaction)):
+    for flag, v in (("--name", args.name), ("--gaze", args.gaze), ("--reaction", args.reaction)):
         if v is not None:
             raise UsageError(f"{flag} is a conversation option; give several --audio (or --turns)")
 

@@ -249,9 +249,9 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
     del tracks
     for k, sp in enumerate(speeches):
         if sp.n_frames < 1:
-            raise AudioError(f"speaker {k}'s track ({os.path.basename(sources[k])}) holds {sp.duration_s * 1000:.1f} ms "
-                             f"of audio, shorter than one video frame ({1000 / fps:.1f} ms at {fps:g} fps); use longer "
-                             f"speech")
+            raise AudioError(f"speaker {k}'s track ({os.path.basename(sources[k])}) holds "
+                             f"{sp.duration_s * 1000:.1f} ms of audio, shorter than one video frame "
+                             f"({1000 / fps:.1f} ms at {fps:g} fps); use longer speech")
     emotions = _each(run, "emotion", [
         (lambda p, c, k=k: embed_emotion(speeches[k], texts[k], progress=p, cancelled=c, **emotion_options))
         for k in range(n)])
@@ -293,8 +293,8 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
         _write_json(jpath, report)
     run.prog.finish()
     return ConversationResult(video_path=out, json_path=jpath if write_json else "", n_frames=motions[0].n_frames,
-                              fps=fps, duration_s=max(sp.duration_s for sp in speeches), timings=dict(run.timings), cast=cast,
-                              speeches=speeches, emotions=emotions, scenes=scenes, scene=scene, motions=motions,
+                              fps=fps, duration_s=max(sp.duration_s for sp in speeches), timings=dict(run.timings),
+                              cast=cast, speeches=speeches, emotions=emotions, scenes=scenes, scene=scene, motions=motions,
                               video=info.to_dict(), report=report)
 
 
@@ -377,5 +377,6 @@ def build_conversation_report(*, info, source: str, audios: List[str], texts: Li
     }
 
 
-__all__ = ["ConversationResult", "LISTENING_OPTIONS", "MAX_SPEAKERS", "assign_speakers", "build_conversation_report",
-           "bundled_conversation", "cast_dict", "demo_conversation", "generate_conversation", "speaker_tracks"]
+__all__ = ["ConversationResult", "LISTENING_OPTIONS", "MAX_SPEAKERS", "assign_speakers",
+           "build_conversation_report", "bundled_conversation", "cast_dict", "demo_conversation",
+           "generate_conversation", "speaker_tracks"]

@@ -691,7 +691,8 @@ class CastData(SRData):
             lms.append(_array(self.landmarks[i], f"SR_CAST.landmarks[{i}]", shape=(LANDMARK_COUNT, 3)))
             b = [_finite_float(x, f"SR_CAST.boxes[{i}]") for x in self.boxes[i]]
             if len(b) != 4 or b[2] <= b[0] or b[3] <= b[1]:
-                raise InvalidDataError(f"SR_CAST.boxes[{i}] must be (x0, y0, x1, y1) with x1 > x0 and y1 > y0")
+                raise InvalidDataError(f"SR_CAST.boxes[{i}] must be (x0, y0, x1, y1) with x1 > x0 and "
+                                       f"y1 > y0")
             if b[2] <= 0 or b[3] <= 0 or b[0] >= w or b[1] >= h:
                 raise InvalidDataError(f"SR_CAST.boxes[{i}] {tuple(round(v, 1) for v in b)} lies outside the "
                                        f"{w}x{h} picture")

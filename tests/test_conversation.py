@@ -68,8 +68,8 @@ def tracks(make_speech, tmp_path_factory):
     both = left.copy()
     both[:len(right)] += right
     sf.write(str(d / "both.wav"), both, sr)
-    turns = (f"0-{len(a1) / sr + 0.2:.2f}:0, {len(a1) / sr + 0.2:.2f}-{(len(a1) + len(gap) + len(b1)) / sr + 0.2:.2f}:1,"
-             f" {(len(a1) + len(gap) + len(b1)) / sr + 0.2:.2f}-end:0")
+    t1, t2 = len(a1) / sr + 0.2, (len(a1) + len(gap) + len(b1)) / sr + 0.2
+    turns = f"0-{t1:.2f}:0, {t1:.2f}-{t2:.2f}:1, {t2:.2f}-end:0"
     return {"paths": paths, "sr": sr, "left": left, "right": right, "both": str(d / "both.wav"), "turns": turns}
 
 
@@ -141,7 +141,8 @@ def test_faces_rest_while_the_other_speaks(run):
         speaking = own & ~other
         rest = np.median(o[~own & ~other])
         print(f"face {k}: opening while listening p50 {np.median(o[listening]):.3f} p95 "
-              f"{np.percentile(o[listening], 95):.3f}; silent rest {rest:.3f}; speaking p50 {np.median(o[speaking]):.3f}")
+              f"{np.percentile(o[listening], 95):.3f}; silent rest {rest:.3f}; "
+              f"speaking p50 {np.median(o[speaking]):.3f}")
         assert listening.sum() > 40 and speaking.sum() > 40
         assert np.percentile(o[listening], 95) < rest + 0.03
         assert np.median(o[speaking]) > np.percentile(o[listening], 95) + 0.05
@@ -266,6 +267,33 @@ def test_one_track_split_by_turns(picture, tracks, tmp_path):
         c = lag_corr(rms[k], _opening(meas[k]), 2)
         print(f"turns, face {k}: own {max(c.values()):.2f}")
         assert max(c.values()) >= 0.5
+
+
+def test_separate_portraits_are_composed_side_by_side(tracks, tmp_path):
+    """Several --image with several --audio: the portraits become one picture (common height)."""
+    from PIL import Image
+    from skimage import data
+    a, b = tmp_path / "a.png", tmp_path / "b.jpg"
+    Image.fromarray(data.astronaut()).save(a)                                   # 512 x 512
+    Image.open(os.path.join(DATA, "portrait_closed_lips.jpg")).save(b)          # 400 x 360
+    res = generate_conversation([str(a), str(b)], tracks["paths"], out=str(tmp_path / "c.mp4"), duration_s=1.0,
+                                write_json=False)
+    assert res.cast.size == (512, 512 + round(360 * 512 / 400)) and res.cast.count == 2
+    assert res.cast.boxes[0][2] < 512 < res.cast.boxes[1][0]
+    frames, _, _ = decode(res.video_path)
+    assert frames.shape == (25, 512, 974, 3)                         # 973 wide, padded to even by the encoder
+
+
+def test_cancel_leaves_no_file(picture, tracks, tmp_path):
+    from synchrorama_core.errors import Cancelled
+    seen = {"render": 0}
+
+    def progress(done, total, stage):
+        seen["render"] += stage == "render"
+    with pytest.raises(Cancelled):
+        generate_conversation(picture, tracks["paths"], out=str(tmp_path / "c.mp4"), progress=progress,
+                              cancelled=lambda: seen["render"] >= 5)
+    assert os.listdir(tmp_path) == []
 
 
 def test_turn_parsing_and_splitting():
@@ -464,6 +492,8 @@ def test_conversation_nodes_make_frames(pack, picture, tracks):
     feats, a2m = nodes["SynchroRaMaSpeechFeatures"](), nodes["SynchroRaMaA2MMotion"]()
     sp = [feats.analyze(parts[k], fps=FPS)[0] for k in range(2)]
     mo = [a2m.generate(s)[0] for s in sp]
+    face, name = nodes["SynchroRaMaCastPerson"]().pick(cast, person=1)
+    assert face.count == 1 and name == "the person on the right" and face.boxes[0][0] > 512
     c2, scene, text = nodes["SynchroRaMaConversation"]().assign(cast, sp[0], mo[0], speech_2=sp[1], motion_2=mo[1])
     assert all(m is not None for m in c2.motions) and "the person on the left" in text.lower()
     with pytest.raises(ValueError, match="connect both speech_2 and motion_2"):

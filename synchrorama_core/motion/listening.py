@@ -231,7 +231,8 @@ def add_listening(motions: Sequence[MotionData], speeches: Sequence[SpeechData],
         trans = m.translation * calm
         scale = 1.0 + (m.scale - 1.0) * calm[:, 0]
         meta = dict(m.meta)
-        meta["listening"] = {"config": cfg.as_dict(), "speaker": k, "listening_s": round(float(listening.sum()) / fps, 3),
+        meta["listening"] = {"config": cfg.as_dict(), "speaker": k,
+                             "listening_s": round(float(listening.sum()) / fps, 3),
                              "speaking_s": round(float(own.sum()) / fps, 3), "nods": nods,
                              "mean_gaze_yaw_deg": round(float(yaw.mean()), 3),
                              "reacting_to": [j for j in range(kk) if j != k and focus[j].any()]}
