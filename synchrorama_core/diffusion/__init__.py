@@ -1,4 +1,4 @@
-"""Diffusion video sampler (DESIGN.md: video sampler, diffusers backend).
+"""Diffusion video sampler (the diffusers backend of the video stage; see docs/diffusion.md).
 
 An SD1.5-family UNet + VAE + CLIP text encoder (single-file checkpoint or diffusers folder) with
 reference attention from the portrait(s), a face-landmark ControlNet fed with the A2M motion
