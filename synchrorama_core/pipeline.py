@@ -78,6 +78,65 @@ VIDEO_OPTIONS = ("crf", "preset")
 
 ProgressCb = Callable[..., None]
 
+#: The flat options a user gives on the command line or in a batch manifest (see :func:`generate_kwargs`).
+FLAT_OPTIONS = ("fps", "seed", "start", "duration", "face_index", "head_scale", "expression_scale", "lip_scale",
+                "blink_rate", "a2m", "emotion_weights", "emotion_intensity", "scene_url", "scene_model", "crf",
+                "max_side")
+
+
+def parse_weights(s) -> Optional[dict]:
+    """Emotion fusion weights from ``"text=1,speech=0.5,va=1"`` (or a dict), ``None`` when empty."""
+    if not s:
+        return None
+    if isinstance(s, dict):
+        items = list(s.items())
+    else:
+        items = []
+        for part in str(s).split(","):
+            k, sep, v = part.partition("=")
+            if not sep:
+                raise InvalidDataError(f"emotion weights: {part!r} has no '='; use name=number pairs like "
+                                       f"text=1,speech=0.5,va=1")
+            items.append((k, v))
+    out = {}
+    for k, v in items:
+        try:
+            out[str(k).strip()] = float(v)
+        except (TypeError, ValueError):
+            raise InvalidDataError(f"emotion weights: expected a number for {str(k).strip()!r}, got {v!r}") from None
+    return out
+
+
+def generate_kwargs(flat: dict) -> dict:
+    """:func:`generate` keyword arguments from flat options (keys of :data:`FLAT_OPTIONS`; ``None`` = default):
+    ``fps``, ``seed``, ``start``/``duration`` (seconds), ``face_index``, the motion controls ``head_scale``,
+    ``expression_scale``, ``lip_scale``, ``blink_rate``, ``a2m`` (a neural A2M name/folder or model),
+    ``emotion_weights`` (``"text=1,speech=0.5,va=1"`` or a dict), ``emotion_intensity``, ``scene_url`` /
+    ``scene_model`` (an OpenAI-compatible server for the scene describer), ``crf`` and ``max_side`` (the
+    working size of a large portrait, px)."""
+    unknown = sorted(set(flat) - set(FLAT_OPTIONS))
+    if unknown:
+        raise InvalidDataError(f"unknown option(s) {unknown}; known: {list(FLAT_OPTIONS)}")
+    f = {k: v for k, v in flat.items() if v is not None}
+    motion = {k: f[k] for k in ("head_scale", "expression_scale", "lip_scale", "blink_rate") if k in f}
+    emotion = {}
+    w = parse_weights(f.get("emotion_weights"))
+    if w:
+        emotion["weights"] = w
+    if "emotion_intensity" in f:
+        emotion["intensity"] = f["emotion_intensity"]
+    backend = None
+    if f.get("scene_url"):
+        from .scene import HTTPBackend
+        backend = HTTPBackend(base_url=f["scene_url"], model=f.get("scene_model", ""))
+    kw = dict(motion_options=motion, emotion_options=emotion, video_options={"crf": f["crf"]} if "crf" in f else {},
+              scene_backend=backend, motion_model=f.get("a2m") or None)
+    for k, name in (("fps", "fps"), ("seed", "seed"), ("start", "start_s"), ("duration", "duration_s"),
+                    ("face_index", "face_index"), ("max_side", "max_side")):
+        if k in f:
+            kw[name] = f[k]
+    return kw
+
 
 @dataclass
 class PipelineResult:
@@ -233,6 +292,25 @@ def _os_reason(e: BaseException) -> str:
     return getattr(e, "strerror", None) or str(e) or type(e).__name__
 
 
+def _partial_name(final: str, tag: str) -> str:
+    """The hidden temporary name ``final`` is written under: ``.STEM.<pid>.<6 hex>.part.EXT``."""
+    root, ext = os.path.splitext(os.path.basename(final))
+    return os.path.join(os.path.dirname(final), f".{root}.{tag}.part{ext}")
+
+
+def partial_files(out: str) -> List[str]:
+    """Temporary files a run writing ``out`` (and its OUT.json) left behind, e.g. when its process was
+    killed: for a batch to clean up.  Only this naming is matched, so ``a.mp4`` never claims ``a.b.mp4``'s."""
+    import glob
+    import re
+    out = os.path.abspath(os.fspath(out))
+    root = os.path.splitext(os.path.basename(out))[0]
+    rx = re.compile(rf"^\.{re.escape(root)}\.\d+\.[0-9a-f]{{6}}\.part\.(mp4|json)$")
+    folder = os.path.dirname(out)
+    return sorted(os.path.join(folder, f) for f in (os.path.basename(p) for p in
+                  glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(root)}.*.part.*"))) if rx.match(f))
+
+
 def _reserve_output(out: str, write_json: bool) -> List[str]:
     """Create ``out``'s folder and the run's temporary files in it (video, then OUT.json): what cannot
     be written fails here, before any stage runs.  Returns their paths."""
@@ -245,8 +323,7 @@ def _reserve_output(out: str, write_json: bool) -> List[str]:
         os.makedirs(folder, exist_ok=True)
         tag = f"{os.getpid()}.{os.urandom(3).hex()}"
         for name in names:
-            root, ext = os.path.splitext(os.path.basename(name))
-            tmp = os.path.join(folder, f".{root}.{tag}.part{ext}")
+            tmp = _partial_name(name, tag)
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             made.append(tmp)
     except OSError as e:
@@ -615,4 +692,4 @@ def demo(out: str = "synchrorama_demo.mp4", duration_s: Optional[float] = None, 
 
 __all__ = ["EMOTION_OPTIONS", "MOTION_OPTIONS", "PipelineResult",
            "SCENE_OPTIONS", "STAGES", "VIDEO_OPTIONS", "bundled_sample", "demo", "emotion_summary", "face_dict",
-           "generate", "json_path_for", "speech_dict"]
+           "generate", "json_path_for", "partial_files", "speech_dict"]

@@ -138,6 +138,17 @@ def test_cli_disk_full_is_one_error_and_leaves_nothing(tmp_path, warm, limit_kb,
     assert os.listdir(out.parent) == []  # neither the video, nor OUT.json, nor a temporary file
 
 
+def test_saving_an_sr_value_on_a_full_disk_leaves_no_partial_file(tmp_path):
+    code = ("import sys; from synchrorama_core.types import MotionData; from synchrorama_core.errors import OutputError\n"
+            "try:\n    MotionData.neutral(60, 25).save(sys.argv[1])\n"
+            "except OutputError as e:\n    print('OutputError:', e)\n")
+    for name in ("m.json", "m.safetensors"):
+        r = run_measured([sys.executable, "-c", code, str(tmp_path / name)], env=_env(), cwd=ROOT,
+                         preexec_fn=_file_size_limit(16 * 1024))
+        assert r["rc"] == 0 and "OutputError: cannot write" in r["stdout"] and "File too large" in r["stdout"], r
+        assert os.listdir(tmp_path) == []
+
+
 # ------------------------------------------------------------------ 3. huge portraits
 
 def _big_portrait(path, astronaut, side=8000, face_scale=8, at=(1800, 1400)):
@@ -390,6 +401,38 @@ def test_a2m_weights_that_do_not_fit_name_every_mismatch(tmp_path, a2m_folder):
     with pytest.raises(A2MModelError) as e:
         load_a2m(_edited_a2m(tmp_path / "b", a2m_folder, dilations=[1, 2, 4]))
     assert "missing" in str(e.value) and "blocks.2." in str(e.value)
+
+
+def _adapter_file(tmp_path, name, **edit):
+    """A tiny SynchroRaMa adapters file, its configuration edited by ``edit`` (``raw`` replaces it)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+    from synchrorama_core.diffusion.adapters import FORMAT, SRAdapters
+    src = str(tmp_path / "tiny_adapters.safetensors")
+    if not os.path.exists(src):
+        SRAdapters({"down.attn2": (8, 8, 8)}, audio_dim=4, hidden=8).save(src)
+    from safetensors import safe_open
+    with safe_open(src, "pt") as f:
+        cfg = json.loads(f.metadata()[FORMAT])
+    cfg.update({k: v for k, v in edit.items() if k != "raw"})
+    out = str(tmp_path / name)
+    save_file({k: v.contiguous() for k, v in load_file(src).items()}, out,
+              metadata={FORMAT: edit.get("raw", json.dumps(cfg))})
+    return out
+
+
+@pytest.mark.parametrize("edit, needle", [({"hidden": 10 ** 7}, "hidden"), ({"audio_dim": 0}, "audio_dim"),
+                                          ({"layers": {"down.attn2": [8, -8, 8]}}, "widths"),
+                                          ({"layers": {}}, "layers"), ({"emotion_tokens": "2"}, "emotion_tokens"),
+                                          ({"raw": "{not json"}, "not valid JSON"), ({"hidden": 16}, "audio_proj.0.weight")])
+def test_adapter_files_are_checked_like_a2m_configs(tmp_path, edit, needle):
+    from synchrorama_core.diffusion.adapters import AdapterFormatError, SRAdapters
+    path = _adapter_file(tmp_path, "edited.safetensors", **edit)
+    t = time.monotonic()
+    with pytest.raises(AdapterFormatError, match=needle) as e:
+        SRAdapters.load(path)
+    assert "edited.safetensors" in str(e.value) and time.monotonic() - t < 5
+    assert SRAdapters.load(_adapter_file(tmp_path, "same.safetensors")).config["hidden"] == 8
 
 
 # ------------------------------------------------------------------ 8. server text: keys redacted, replies bounded

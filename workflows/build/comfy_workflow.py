@@ -257,11 +257,19 @@ class UIWorkflow:
         return node
 
     def link(self, src: dict, src_slot: int, dst: dict, dst_input: str) -> None:
+        """Connect an output to a socket input, or to a widget (the frontend's widget input: the
+        node lists it among its inputs with ``widget: {name}`` and keeps the widget's value)."""
         lid = len(self.links) + 1
         typ = src["outputs"][src_slot]["type"]
         names = [i["name"] for i in dst["inputs"]]
         if dst_input not in names:
-            raise KeyError(f"{dst['type']} has no socket input {dst_input!r}")
+            info = self.info[dst["type"]]["input"]
+            spec = info.get("required", {}).get(dst_input) or info.get("optional", {}).get(dst_input)
+            if spec is None or not is_widget(spec):
+                raise KeyError(f"{dst['type']} has no input {dst_input!r}")
+            wtype = "COMBO" if combo_options(spec) is not None else spec[0]
+            dst["inputs"].append({"name": dst_input, "type": wtype, "widget": {"name": dst_input}, "link": None})
+            names.append(dst_input)
         dst_slot = names.index(dst_input)
         dst["inputs"][dst_slot]["link"] = lid
         src["outputs"][src_slot]["links"].append(lid)
