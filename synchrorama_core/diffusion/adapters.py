@@ -6,6 +6,9 @@ the frame and its neighbours, projected to the text width) and one on per-frame 
 tokens** (8 emotion probabilities + valence + arousal + intensity, projected to a few tokens).
 Their output projections start at exactly zero, so a fresh adapter leaves the sampler's output
 bit-for-bit unchanged; training (``python -m synchrorama_core.training.adapters``) learns them.
+Training with condition dropout (``cond_dropout`` in the file) teaches them a "no condition" state
+(:func:`null_condition`), which classifier-free guidance then gives its unguided half; adapters
+trained without it get the same tokens in both halves (see ``sampler._adapter_tokens``).
 
 File format: one ``.safetensors`` with the weights and a JSON ``synchrorama_adapters`` metadata
 entry holding the configuration (audio feature source and width, layers and their widths).
