@@ -118,23 +118,34 @@ STYLE_POINTS = {"laion_face": ((topo.RIGHT_IRIS_CENTER, (250, 200, 10), 2), (top
 _OPENCV_LINE_STYLES = ("laion_face",)
 
 
-def _opencv_like_lines(arr: np.ndarray, xy: np.ndarray, lines, color, radius: float) -> None:
+@lru_cache(maxsize=None)
+def _segments(style: str) -> Tuple[np.ndarray, ...]:
+    """Per layer of ``style``, its edges ``[E, 2]`` (consecutive points of each polyline)."""
+    return tuple(np.asarray([(a, b) for line in lines for a, b in zip(line[:-1], line[1:])], np.int64).reshape(-1, 2)
+                 for lines, _, _ in style_layers(style))
+
+
+def _opencv_like_lines(arr: np.ndarray, xy: np.ndarray, seg: np.ndarray, color, radius: float) -> None:
+    """Light every pixel whose centre lies within ``radius`` of one of the edges ``seg`` (all edges
+    at once: each gets a square window of candidate pixels around its bounding box)."""
+    if not len(seg):
+        return
     h, w = arr.shape[:2]
     p = np.floor(xy)
-    r2 = radius * radius + 1e-9
-    for line in lines:
-        for a, b in zip(line[:-1], line[1:]):
-            p0, d = p[a], p[b] - p[a]
-            x0, y0 = (max(int(v), 0) for v in np.floor(np.minimum(p[a], p[b]) - radius))
-            x1, y1 = int(np.ceil(max(p[a][0], p[b][0]) + radius)), int(np.ceil(max(p[a][1], p[b][1]) + radius))
-            x1, y1 = min(x1, w - 1), min(y1, h - 1)
-            if x1 < x0 or y1 < y0:
-                continue
-            ys, xs = np.mgrid[y0:y1 + 1, x0:x1 + 1]
-            px, py = xs - p0[0], ys - p0[1]
-            ll = float(d @ d)
-            u = np.clip((px * d[0] + py * d[1]) / ll, 0.0, 1.0) if ll > 0 else 0.0
-            arr[y0:y1 + 1, x0:x1 + 1][(px - u * d[0]) ** 2 + (py - u * d[1]) ** 2 <= r2] = color
+    p0, p1 = p[seg[:, 0]], p[seg[:, 1]]
+    lo = np.floor(np.minimum(p0, p1) - radius).astype(np.int64)
+    size = int((np.ceil(np.maximum(p0, p1) + radius).astype(np.int64) - lo).max()) + 1
+    off = np.arange(size)
+    xs = lo[:, 0, None, None] + off[None, None, :]            # [E, 1, S]
+    ys = lo[:, 1, None, None] + off[None, :, None]            # [E, S, 1]
+    d = (p1 - p0)[:, :, None, None]
+    px, py = xs - p0[:, 0, None, None], ys - p0[:, 1, None, None]
+    ll = np.maximum((d[:, 0] ** 2 + d[:, 1] ** 2), 1e-12)
+    u = np.clip((px * d[:, 0] + py * d[:, 1]) / ll, 0.0, 1.0)
+    hit = (px - u * d[:, 0]) ** 2 + (py - u * d[:, 1]) ** 2 <= radius * radius + 1e-9
+    hit &= (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
+    xs, ys = np.broadcast_to(xs, hit.shape), np.broadcast_to(ys, hit.shape)
+    arr[ys[hit], xs[hit]] = color
 
 
 def auto_thickness(height: int, width: int) -> int:
@@ -150,8 +161,8 @@ def draw_control_frame(landmarks: np.ndarray, height: int, width: int, style: st
     if style in _OPENCV_LINE_STYLES:
         arr = np.zeros((int(height), int(width), 3), np.uint8) if out is None else out
         arr[...] = 0
-        for lines, color, w in layers:
-            _opencv_like_lines(arr, xy, lines, color, w * k / 2 + 0.415)
+        for seg, (_, color, w) in zip(_segments(style), layers):
+            _opencv_like_lines(arr, xy, seg, color, w * k / 2 + 0.415)
     else:
         img = Image.new("RGB", (int(width), int(height)))
         d = ImageDraw.Draw(img)
