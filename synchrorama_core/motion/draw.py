@@ -6,11 +6,12 @@ Styles (all on black, at the reference image's size):
   tessellation in grey (128) 1 px; contours 2 px: lips and face oval white (224), the subject's
   right eye/brow/iris red (255, 48, 48) and left eye/brow/iris green (48, 255, 48).
 * ``"laion_face"``: the drawing the public MediaPipe-face ControlNet (LAION-Face training set)
-  was trained on, as its annotator makes it (``generate_annotation`` in controlnet_aux's
-  ``src/controlnet_aux/mediapipe_face/mediapipe_face_common.py``, the LAION-Face annotator of
-  CrucibleAI/ControlNetMediaPipeFace): no tessellation; face oval, lips, each eye and brow in
-  its own colour, 2 px; the irises are not outlined but marked by a 4 x 4 pupil square at each
-  iris centre.  The annotator draws its colours into a BGR image and reverses the channels at
+  was trained on, as its annotator makes it (read: ``generate_annotation``/``draw_pupils`` in
+  huggingface/controlnet_aux ``src/controlnet_aux/mediapipe_face/mediapipe_face_common.py`` at
+  b1aac31, the LAION-Face annotator that CrucibleAI/ControlNetMediaPipeFace ships as
+  ``laion_face_common.py``; that repository itself could not be fetched here): no tessellation;
+  face oval, lips, each eye and brow in its own colour, OpenCV lines of thickness 2; the irises
+  are not outlined but marked by a 4 x 4 pupil square at each iris centre.  The annotator draws its colours into a BGR image and reverses the channels at
   the end, so the RGB values the ControlNet saw are the reversed ones, e.g. the subject's right
   eye (180, 200, 10) and left eye (10, 200, 180): left/right and gaze are encoded by colour.
 * ``"outline"``: a plain pose/outline: face oval, brows, eyes, nose and lips in white, 2 px.
