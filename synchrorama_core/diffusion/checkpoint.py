@@ -8,7 +8,7 @@
 * A **ControlNet** (``models/controlnet``): an LDM-layout file (``control_model.*`` or bare
   ``input_blocks.*`` keys), or a diffusers folder / file with its ``config.json`` beside it.
 * An **AnimateDiff motion module** (``models/animatediff_models``): the original
-  ``mm_sd_v15*.safetensors/.ckpt`` layout, or a diffusers ``MotionAdapter`` folder.
+  ``mm_sd_v15*`` layout (as .safetensors), or a diffusers ``MotionAdapter`` folder.
 
 Weights are read from safetensors only.  Pickle-based files (``.ckpt``, ``.pt``, ``.pth``,
 ``.bin``) are refused before they are opened, with how to convert them: ``torch.load`` unpickles
@@ -38,7 +38,7 @@ VAE_PREFIXES = ("first_stage_model.", "vae.")
 CLIP_PREFIXES = ("cond_stage_model.transformer.", "conditioner.embedders.0.transformer.")
 CONTROLNET_PREFIX = "control_model."
 
-#: Scheduler settings SD1.x was trained with.
+#: Scheduler settings SD1.x was trained with (the sampler picks its own timestep spacing: sampler.make_scheduler).
 SD1_SCHEDULER = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
                  "beta_schedule": "scaled_linear", "prediction_type": "epsilon", "steps_offset": 1,
                  "clip_sample": False, "set_alpha_to_one": False, "timestep_spacing": "leading"}
