@@ -51,24 +51,16 @@ def _one_error_line(stderr: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def portrait(tmp_path_factory, astronaut):
-    from PIL import Image
-    p = tmp_path_factory.mktemp("portrait") / "astronaut.png"
-    Image.fromarray((astronaut * 255 + 0.5).astype(np.uint8)).save(p)
-    return str(p)
-
-
-@pytest.fixture(scope="module")
 def speech(make_speech):
     return make_speech(TEXT)
 
 
 @pytest.fixture(scope="module")
-def warm(tmp_path_factory, portrait, speech):
+def warm(tmp_path_factory, portrait_png, speech):
     """One short in-process run first, so compiled renderer kernels are cached on disk before a child
     process runs under a file-size limit (a cold numba cache would be written under that limit)."""
     out = tmp_path_factory.mktemp("warm") / "warm.mp4"
-    generate(images=[portrait], audio=speech, text=TEXT, out=str(out), duration_s=0.4)
+    generate(images=[portrait_png], audio=speech, text=TEXT, out=str(out), duration_s=0.4)
     return str(out)
 
 
@@ -84,13 +76,13 @@ def _without_root_powers():
     return [exe, "--bounding-set=-dac_override,-dac_read_search,-fowner,-linux_immutable", "--"]
 
 
-def test_cli_unwritable_output_folder_is_one_error_before_any_stage(tmp_path, portrait, speech):
+def test_cli_unwritable_output_folder_is_one_error_before_any_stage(tmp_path, portrait_png, speech):
     ro = tmp_path / "readonly"
     ro.mkdir()
     ro.chmod(0o555)
     try:
         t = time.monotonic()
-        p = _cli("generate", "--image", portrait, "--audio", speech, "--out", str(ro / "talk.mp4"),
+        p = _cli("generate", "--image", portrait_png, "--audio", speech, "--out", str(ro / "talk.mp4"),
                  prefix=_without_root_powers())
         took = time.monotonic() - t
     finally:
@@ -102,12 +94,12 @@ def test_cli_unwritable_output_folder_is_one_error_before_any_stage(tmp_path, po
     assert os.listdir(ro) == [] and took < 60
 
 
-def test_generate_checks_the_output_before_any_stage(tmp_path, portrait, speech):
+def test_generate_checks_the_output_before_any_stage(tmp_path, portrait_png, speech):
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("a file where the output folder should be")
     stages = []
     with pytest.raises(OSError) as e:  # OutputError (an OSError and a SynchroRaMaError)
-        generate(images=[portrait], audio=speech, text=TEXT, out=str(blocker / "talk.mp4"),
+        generate(images=[portrait_png], audio=speech, text=TEXT, out=str(blocker / "talk.mp4"),
                  progress=lambda d, t, s: stages.append(s))
     assert type(e.value).__name__ == "OutputError" and "not_a_folder" in str(e.value)
     assert stages == []
@@ -272,13 +264,13 @@ def test_nan_or_inf_audio_is_refused_at_load_naming_the_file(tmp_path, speech_16
     assert not caplog.records  # no "no voice activity" or other misleading warning first
 
 
-def test_cli_nan_audio_one_error_line(tmp_path, speech_16k, portrait):
+def test_cli_nan_audio_one_error_line(tmp_path, speech_16k, portrait_png):
     import soundfile as sf
     y = speech_16k[: 16000].copy()
     y[100] = math.nan
     path = tmp_path / "nan_speech.wav"
     sf.write(str(path), y, 16000, subtype="FLOAT")
-    p = _cli("generate", "--image", portrait, "--audio", str(path), "--out", str(tmp_path / "x.mp4"), "-q")
+    p = _cli("generate", "--image", portrait_png, "--audio", str(path), "--out", str(tmp_path / "x.mp4"), "-q")
     assert p.returncode == 2
     line = _one_error_line(p.stderr)
     assert "nan_speech.wav" in line and "NaN" in line
@@ -444,7 +436,7 @@ def _speech_value(path):
     return load_speech(path, fps=25)
 
 
-def test_api_key_echoed_by_a_server_is_redacted_everywhere(tmp_path, serve_http, portrait, speech, caplog,
+def test_api_key_echoed_by_a_server_is_redacted_everywhere(tmp_path, serve_http, portrait_png, speech, caplog,
                                                            monkeypatch):
     from synchrorama_core.scene import HTTPBackend, describe_scene
     monkeypatch.setenv("SR_HARDEN_KEY", KEY)
@@ -467,7 +459,7 @@ def test_api_key_echoed_by_a_server_is_redacted_everywhere(tmp_path, serve_http,
     assert "HTTP 401" in dumped and "[redacted]" in dumped
     assert KEY not in dumped and KEY[:12] not in dumped and "abc.DEF-123" not in dumped
     # and OUT.json of a whole run
-    res = generate(images=[portrait], audio=speech, text=TEXT, out=str(tmp_path / "k.mp4"), duration_s=0.5,
+    res = generate(images=[portrait_png], audio=speech, text=TEXT, out=str(tmp_path / "k.mp4"), duration_s=0.5,
                    scene_backend=http)
     report = open(res.json_path, encoding="utf-8").read()
     assert KEY not in report and KEY[:12] not in report
