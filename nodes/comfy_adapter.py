@@ -215,7 +215,7 @@ def check_input(name: str, what: str = "file"):
     except OutsideFoldersError as e:
         return str(e)
     if not os.path.isfile(path):
-        return f"{what} not found in the input folder: {name}"
+        return f"{what} not found: {name} (looked for {path})"
     return True
 
 
