@@ -9,7 +9,7 @@ from typing import List
 
 import numpy as np
 
-#: SynchroRaMa's own ComfyUI types (see DESIGN.md).
+#: SynchroRaMa's own ComfyUI types (their contracts: synchrorama_core/types.py).
 SR_SPEECH, SR_EMOTION, SR_SCENE, SR_MOTION, SR_FACE = "SR_SPEECH", "SR_EMOTION", "SR_SCENE", "SR_MOTION", "SR_FACE"
 SR_CAST = "SR_CAST"   # several people in one picture, with their motions (conversations)
 

@@ -35,10 +35,11 @@ import numpy as np
 
 from . import __version__
 from .errors import AudioError, InvalidDataError
+from .face import MAX_CAST_SIDE
 from .image import load_image, side_by_side, to_rgb_float
 from .pipeline import (EMOTION_OPTIONS, MOTION_OPTIONS, SCENE_OPTIONS, VIDEO_OPTIONS, ProgressCb, _check_audio_path,
-                       _option_value, _output_path, _pick, _render_options, _Run, _write_json, emotion_summary,
-                       encode_to_file, json_path_for, motion_generator, speech_dict)
+                       _commit, _discard, _option_value, _output_path, _pick, _render_options, _reserve_output, _Run,
+                       _write_json, emotion_summary, encode_to_file, json_path_for, motion_generator, speech_dict)
 from .timing import check_fps
 from .types import CastData, EmotionData, MotionData, SceneData, SpeechData
 
@@ -81,9 +82,8 @@ def _picture(image):
         else:
             vals.append(im)
             names.append(getattr(im, "filename", "") or f"image {i}")
-    if len(vals) == 1:
-        return to_rgb_float(vals[0], "the picture"), names[0]
-    return side_by_side(vals), " | ".join(names)
+    pic = to_rgb_float(vals[0], "the picture") if len(vals) == 1 else side_by_side(vals)
+    return pic, names[0] if len(vals) == 1 else " | ".join(names)
 
 
 def _per_speaker(values, n: int, what: str, flag: str) -> List[str]:
@@ -186,8 +186,8 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
                           scene_backend: Any = None, scene_options: Optional[dict] = None, motion_model: Any = None,
                           motion_options: Optional[dict] = None, listening_options: Optional[dict] = None,
                           render_options: Any = None, video_options: Optional[dict] = None, write_json: bool = True,
-                          progress: Optional[ProgressCb] = None, cancelled: Optional[Callable[[], bool]] = None
-                          ) -> ConversationResult:
+                          max_side: int = MAX_CAST_SIDE, progress: Optional[ProgressCb] = None,
+                          cancelled: Optional[Callable[[], bool]] = None) -> ConversationResult:
     """Make a conversation video ``out`` (H.264/AAC mp4, the tracks mixed) and ``OUT.json`` beside it.
 
     ``image``: the picture with every speaker's face (path, array or PIL image), or a list of
@@ -195,15 +195,14 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
     ``turns`` (``"start-end:speaker, ..."`` or ``(start_s, end_s, speaker)`` items).  ``texts``: one
     transcript per speaker (optional).  ``face_indices``: which face each speaker is (faces counted
     from 0 on the left; default: speakers left to right).  ``names``: how the scene text names them
-    (default by place).  ``listening_options``: keys of :data:`LISTENING_OPTIONS`.  The other options
-    are those of :func:`~.pipeline.generate`, applied to every speaker (speaker ``k``'s motion seed is
-    ``seed + k``).
+    (default by place).  ``listening_options``: keys of :data:`LISTENING_OPTIONS`.  ``max_side``: a
+    picture whose longest side is larger is scaled down to it, whole (every face must stay; a warning
+    says so; 0 = never).  The other options are those of :func:`~.pipeline.generate`, applied to every
+    speaker (speaker ``k``'s motion seed is ``seed + k``).  Output files appear only when complete:
+    an error or a cancel leaves neither the video nor ``OUT.json``.
     """
-    from .audio import speech_from_waveform
-    from .emotion import embed_emotion
     from .face import analyze_cast
     from .render import CastRenderer
-    from .scene import describe_scene
 
     t_all = time.perf_counter()
     out = _output_path(out)
@@ -237,16 +236,69 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
         raise InvalidDataError(f"{n} speakers; at most {MAX_SPEAKERS} are supported")
     texts = _per_speaker(texts, n, "transcripts", "--text")
     picture, source = _picture(image)
-    run = _Run(progress, cancelled)
+    temps = _reserve_output(out, write_json)
+    try:
+        run = _Run(progress, cancelled)
+        cast = run.stage("face", analyze_cast, picture, face_indices=face_indices, count=n, names=names,
+                         source=source, max_side=max_side)
+        del picture
+        tracks, (sound, rate), sources, turn_list = speaker_tracks(audios, turns if has_turns else None,
+                                                                   n if has_turns else None, fps, start_s, duration_s)
+        speeches, emotions, scenes, own = _speaker_stages(run, cast, tracks, sources, texts, fps, seed, start_s,
+                                                          emotion_options, scene_backend, scene_options,
+                                                          motion_model, motion_options)
+        del tracks
+        t = time.perf_counter()
+        cast, scene = assign_speakers(cast, speeches, own, emotions, scenes, seed=int(seed), **listening_options)
+        motions = cast.motions
+        run.timings["listening_and_scene"] = time.perf_counter() - t
 
-    cast = run.stage("face", analyze_cast, picture, face_indices=face_indices, count=n, names=names, source=source)
-    del picture
-    tracks, (sound, rate), sources, turn_list = speaker_tracks(audios, turns if has_turns else None,
-                                                               n if has_turns else None, fps, start_s, duration_s)
+        run.check()
+        t = time.perf_counter()
+        renderer = CastRenderer(cast, render_options)
+        run.timings["render_setup"] = time.perf_counter() - t
+        frames = renderer.frames(progress=run.prog.stage("render"), cancelled=run.stop_check, dtype=np.uint8)
+        info = encode_to_file(run, frames, fps, motions[0].n_frames, sound, rate, out, temps[0], video_options)
+        del sound
+        run.timings["total"] = time.perf_counter() - t_all
+
+        jpath = json_path_for(out)
+        report = build_conversation_report(
+            info=info, source=source, audios=[os.fspath(a) for a in audios], texts=texts, turns=turn_list,
+            face_indices=face_indices, fps=fps, seed=seed, start_s=start_s, duration_s=duration_s,
+            options={"emotion": {k: _option_value(v) for k, v in emotion_options.items()},
+                     "scene_backend": "template" if scene_backend is None else _option_value(scene_backend),
+                     "scene": scene_options, "motion_model": own[0].generator, "motion": motion_options,
+                     "listening": listening_options,
+                     "render": {k: getattr(render_options, k) for k in render_options.__dataclass_fields__},
+                     "video": video_options, "max_side": int(max_side)},
+            timings=run.timings, cast=cast, speeches=speeches, emotions=emotions, scenes=scenes, scene=scene,
+            tiles=renderer.tiles)
+        if write_json:
+            _write_json(temps[1], report, jpath)
+        _commit(list(zip(temps, [out, jpath])))
+    except BaseException:
+        _discard(temps)
+        raise
+    run.prog.finish()
+    return ConversationResult(video_path=out, json_path=jpath if write_json else "", n_frames=motions[0].n_frames,
+                              fps=fps, duration_s=max(sp.duration_s for sp in speeches), timings=dict(run.timings),
+                              cast=cast, speeches=speeches, emotions=emotions, scenes=scenes, scene=scene,
+                              motions=motions, video=info.to_dict(), report=report)
+
+
+def _speaker_stages(run: _Run, cast: CastData, tracks, sources, texts, fps: float, seed: int, start_s: float,
+                    emotion_options: dict, scene_backend: Any, scene_options: dict, motion_model: Any,
+                    motion_options: dict) -> tuple:
+    """Each speaker's own speech features, emotion, scene (with their face) and A2M motion, one stage
+    at a time for everyone.  Returns ``(speeches, emotions, scenes, motions)``."""
+    from .audio import speech_from_waveform
+    from .emotion import embed_emotion
+    from .scene import describe_scene
+    n = len(tracks)
     speeches = _each(run, "speech", [
         (lambda p, c, y=y, src=src: speech_from_waveform(y, fps, source=src, start_s=float(start_s or 0.0),
                                                          progress=p, cancelled=c)) for y, src in zip(tracks, sources)])
-    del tracks
     for k, sp in enumerate(speeches):
         if sp.n_frames < 1:
             raise AudioError(f"speaker {k}'s track ({os.path.basename(sources[k])}) holds "
@@ -260,43 +312,10 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
                                           seed=int(seed) + k, progress=p, cancelled=c, **scene_options))
         for k in range(n)])
     a2m, a2m_options = motion_generator(motion_model, motion_options)
-    own = _each(run, "motion", [
+    motions = _each(run, "motion", [
         (lambda p, c, k=k: a2m(speeches[k], emotions[k], scenes[k], seed=int(seed) + k, progress=p, cancelled=c,
                                **a2m_options)) for k in range(n)])
-    t = time.perf_counter()
-    cast, scene = assign_speakers(cast, speeches, own, emotions, scenes, seed=int(seed), **listening_options)
-    motions = cast.motions
-    run.timings["listening_and_scene"] = time.perf_counter() - t
-
-    run.check()
-    t = time.perf_counter()
-    renderer = CastRenderer(cast, render_options)
-    run.timings["render_setup"] = time.perf_counter() - t
-    frames = renderer.frames(progress=run.prog.stage("render"), cancelled=run.stop_check, dtype=np.uint8)
-    info = encode_to_file(run, frames, fps, motions[0].n_frames, sound, rate, out, video_options)
-    del sound
-    run.timings["total"] = time.perf_counter() - t_all
-
-    jpath = json_path_for(out)
-    report = build_conversation_report(
-        info=info, source=source, audios=[os.fspath(a) for a in audios], texts=texts, turns=turn_list,
-        face_indices=face_indices, fps=fps, seed=seed, start_s=start_s, duration_s=duration_s,
-        options={"emotion": {k: _option_value(v) for k, v in emotion_options.items()},
-                 "scene_backend": "template" if scene_backend is None else _option_value(scene_backend),
-                 "scene": scene_options, "motion_model": own[0].generator, "motion": motion_options,
-                 "listening": listening_options,
-                 "render": {k: getattr(render_options, k) for k in render_options.__dataclass_fields__},
-                 "video": video_options},
-        timings=run.timings, cast=cast, speeches=speeches, emotions=emotions, scenes=scenes, scene=scene,
-        tiles=renderer.tiles)
-    if write_json:
-        _write_json(jpath, report)
-    run.prog.finish()
-    return ConversationResult(video_path=out, json_path=jpath if write_json else "", n_frames=motions[0].n_frames,
-                              fps=fps, duration_s=max(sp.duration_s for sp in speeches), timings=dict(run.timings),
-                              cast=cast, speeches=speeches, emotions=emotions, scenes=scenes, scene=scene, motions=motions,
-                              video=info.to_dict(), report=report)
-
+    return speeches, emotions, scenes, motions
 
 def bundled_conversation() -> Dict[str, Any]:
     """The bundled conversation sample: ``image`` (two public-domain portraits side by side, 512x1024),

@@ -71,6 +71,15 @@ def astronaut():
     return data.astronaut().astype(np.float32) / 255.0
 
 
+@pytest.fixture(scope="session")
+def portrait_png(tmp_path_factory, astronaut):
+    """The astronaut portrait as a PNG file (for the pipeline and the command line)."""
+    from PIL import Image
+    p = tmp_path_factory.mktemp("portrait") / "astronaut.png"
+    Image.fromarray((astronaut * 255 + 0.5).astype(np.uint8)).save(p)
+    return str(p)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Run a module's tiny torch models on one thread (``pytestmark = pytest.mark.usefixtures(...)``):

@@ -442,6 +442,15 @@ def test_cast_value_round_trips_and_person_view(picture, speeches, tmp_path):
         cast.with_motions([m])
 
 
+def test_a_large_picture_is_scaled_down_whole(picture, caplog):
+    from PIL import Image
+    big = np.asarray(Image.open(picture).resize((3072, 1536), Image.BICUBIC))
+    with caplog.at_level("WARNING"):
+        cast = analyze_cast(big)                                  # max_side 2048 by default
+    assert cast.size == (1024, 2048) and cast.count == 2 and "scaled to 2048x1024" in caplog.text
+    assert analyze_cast(big, max_side=0).size == (1536, 3072)
+
+
 def test_face_selection_by_position(picture):
     from PIL import Image
     from synchrorama_core.face import analyze_faces

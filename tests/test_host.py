@@ -267,6 +267,32 @@ def _post(port: int, prompt: dict) -> dict:
         return json.load(e)
 
 
+def test_load_audio_outside_the_input_folder_is_refused_by_the_server(server):
+    """ComfyUI skips its own "value in the list" check for an input that VALIDATE_INPUTS names (core
+    LoadAudio then reads ``../x`` as well), so our node's own check is what refuses it: the server
+    answers the prompt with a node error and runs nothing."""
+    import shutil
+    import synchrorama_core
+    secret = os.path.join(COMFY, "sr_outside_input.flac")  # beside input/, not in it
+    shutil.copyfile(os.path.join(os.path.dirname(synchrorama_core.__file__), "assets", "sample_speech.flac"), secret)
+    try:
+        for bad in ("../sr_outside_input.flac", secret, "../sr_outside_input.flac [output]"):
+            prompt = {"1": {"class_type": "SynchroRaMaLoadAudio",
+                            "inputs": {"audio": bad, "fps": 25.0, "start_s": 0.0, "duration_s": 0.0}},
+                      "2": {"class_type": "SynchroRaMaSaveData",
+                            "inputs": {"filename_prefix": "sr_host_outside", "format": "json", "speech": ["1", 1]}}}
+            r = _post(server, prompt)
+            errors = json.dumps((r.get("node_errors") or {}).get("1", {}))
+            assert "outside ComfyUI's input folder" in errors, (bad, r)
+            assert "prompt_id" not in r
+        ok = dict(prompt, **{"1": dict(prompt["1"], inputs=dict(prompt["1"]["inputs"],
+                                                                 audio="synchrorama_sample_speech.flac"))})
+        r = _post(server, ok)
+        assert "prompt_id" in r and not r.get("node_errors"), r
+    finally:
+        os.remove(secret)
+
+
 @pytest.mark.parametrize("name", sorted(VIDEO_MODEL_GRAPHS))
 def test_video_model_graph_validates_but_for_model_files(server, name):
     """The server's own validation accepts every node except the model files that are not here."""

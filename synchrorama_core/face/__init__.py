@@ -8,7 +8,8 @@ Public API::
     analyze_faces(images, face_index=-1, sources=None, model="", search_dirs=None,
                   progress=None, cancelled=None) -> FaceData
     analyze_face(image, face_index=-1, source="", **kw) -> FaceData
-    analyze_cast(image, face_indices=None, count=None, names=None, source="", ...) -> CastData  # several people
+    analyze_cast(image, face_indices=None, count=None, names=None, source="", max_side=2048, ...) -> CastData
+                                              # several people in one picture (scaled down whole past max_side)
     select_face(faces, face_index=-1, position=None, size=(H, W)) -> index   # by index or by place
     find_faces(image, model="", search_dirs=None) -> list[FaceResult]      # every face, left to right
     detect_faces(image, model="", search_dirs=None, threshold=0.5) -> list[Detection]
@@ -19,12 +20,12 @@ Public API::
     load_face_models(model="", search_dirs=None) -> FaceModels
     (the landmark topology and measurements: synchrorama_core.geometry.topology)
 """
-from .analysis import (DETECTOR_NAME, POSITIONS, Detection, FaceImageError, FaceResult, FaceTracker,
+from .analysis import (DETECTOR_NAME, MAX_CAST_SIDE, POSITIONS, Detection, FaceImageError, FaceResult, FaceTracker,
                        analyze_cast, analyze_face, analyze_faces, detect_faces, find_faces, measure_landmarks,
                        select_face, track_landmarks)
 from .draw import draw_face_preview
 from .models import FaceModels, clear_model_cache, load_face_models
 
-__all__ = ["DETECTOR_NAME", "POSITIONS", "analyze_cast", "select_face", "Detection", "FaceImageError", "FaceResult", "FaceTracker", "analyze_face",
+__all__ = ["DETECTOR_NAME", "MAX_CAST_SIDE", "POSITIONS", "analyze_cast", "select_face", "Detection", "FaceImageError", "FaceResult", "FaceTracker", "analyze_face",
            "analyze_faces", "detect_faces", "find_faces", "track_landmarks", "measure_landmarks", "FaceModels",
            "clear_model_cache", "load_face_models", "draw_face_preview"]
