@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from synchrorama_core.errors import InvalidDataError
 from synchrorama_core.timing import n_frames
-from synchrorama_core.types import (EMOTIONS, SPEECH_FEATURES, EmotionData, EmotionPart, FaceData, MotionData,
-                                    SceneData, SceneSegment, SpeechData, SR_TYPES)
+from synchrorama_core.types import (EMOTIONS, SPEECH_FEATURES, CastData, EmotionData, EmotionPart, FaceData,
+                                    MotionData, SceneData, SceneSegment, SpeechData, SR_TYPES)
 
 rng = np.random.default_rng(1)
 
@@ -48,6 +48,12 @@ def _values():
         "SR_FACE": FaceData(images=[rng.random((6, 5, 3)).astype(np.float32)],
                             landmarks=[rng.random((478, 3)).astype(np.float32)], boxes=[(0, 0, 4, 5)],
                             sources=["a.png"]),
+        "SR_CAST": CastData(image=rng.random((6, 10, 3)).astype(np.float32),
+                            landmarks=[rng.random((478, 3)).astype(np.float32) for _ in range(2)],
+                            boxes=[(0, 0, 4, 5), (5, 0, 9, 5)], names=["a", "b"], face_index=[0, 1],
+                            motions=[MotionData(fps=fps, duration_s=dur, rotation=np.zeros((n, 3)),
+                                                translation=np.zeros((n, 2)), scale=np.ones(n), expressions={}),
+                                     None], source="two.png"),
     }
 
 
