@@ -40,8 +40,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
@@ -56,8 +54,6 @@ from .types import EMOTIONS, EmotionData, FaceData, MotionData, SceneData, Speec
 STAGES = ("face", "speech", "emotion", "scene", "motion", "render")
 #: Share of the overall progress bar given to each stage (render includes encoding).
 _SHARE = {"face": 0.03, "speech": 0.05, "emotion": 0.01, "scene": 0.01, "motion": 0.01, "render": 0.89}
-#: Rendered frames waiting for the encoder at most (bounds memory; 8 frames of 1024² uint8 = 25 MB).
-QUEUE_FRAMES = 8
 
 EMOTION_OPTIONS = ("weights", "smoothing_s", "intensity", "target", "target_strength",
                    "text_model", "ser_model", "va_model", "whisper_model")
@@ -260,82 +256,6 @@ def json_path_for(out: str) -> str:
     return root + ".json"
 
 
-# ------------------------------------------------------------------------------ streaming
-
-def _stream(frames, writer, cancelled, timings: Dict[str, float]) -> None:
-    """Render on a worker thread, encode on this one, through a bounded queue.
-
-    Both the renderer (numba, releases the GIL) and the encoder (x264 in C) do their heavy work
-    outside the GIL, so on two cores they overlap.  At most :data:`QUEUE_FRAMES` frames wait.
-    """
-    q: "queue.Queue" = queue.Queue(maxsize=QUEUE_FRAMES)
-    stop = threading.Event()
-    DONE = object()
-    render_s = [0.0]
-
-    def put(item) -> None:
-        """Queue ``item``, waiting while the queue is full, unless the consumer has stopped."""
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def produce():
-        it = iter(frames)
-        try:
-            while not stop.is_set():
-                t = time.perf_counter()
-                try:
-                    f = next(it)
-                except StopIteration:
-                    break
-                render_s[0] += time.perf_counter() - t
-                put(f)
-            item = DONE
-        except BaseException as e:  # hand the error to the consumer
-            item = e
-        try:
-            put(item)
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    pass
-
-    worker = threading.Thread(target=produce, name="synchrorama-render", daemon=True)
-    worker.start()
-    encode_s = 0.0
-    try:
-        while True:
-            try:
-                item = q.get(timeout=0.1)
-            except queue.Empty:
-                if cancelled is not None and cancelled():
-                    raise Cancelled("video generation cancelled by the user")
-                continue
-            if item is DONE:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            t = time.perf_counter()
-            writer.write(item)
-            encode_s += time.perf_counter() - t
-    finally:
-        stop.set()
-        while True:           # unblock the producer if it waits on a full queue
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                break
-        worker.join(timeout=10)
-    timings["render"] = render_s[0]
-    timings["encode"] = encode_s
-
-
 # ------------------------------------------------------------------------------ the pipeline
 
 def generate(images, audio: str, text: Optional[str] = None, fps: float = 25.0, out: str = "synchrorama.mp4",
@@ -450,7 +370,7 @@ def generate(images, audio: str, text: Optional[str] = None, fps: float = 25.0, 
 
     # ---- render + encode (streamed)
     from .audio import decode_audio
-    from .video import VideoWriter
+    from .video import encode_stream
     check()
     t = time.perf_counter()
     renderer = WarpRenderer(face, render_options)
@@ -458,29 +378,11 @@ def generate(images, audio: str, text: Optional[str] = None, fps: float = 25.0, 
     t = time.perf_counter()
     sound, sr = decode_audio(audio, start_s=start_s or 0.0, duration_s=duration_s)
     timings["audio_for_video"] = time.perf_counter() - t
-    tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.{os.getpid()}.part.mp4")
-    writer = VideoWriter(tmp, fps, audio=sound, sample_rate=sr, metadata={"comment": "made with SynchroRaMa"},
-                         **video_options)
-    del sound
-    try:
-        frames = renderer.frames(motion, progress=prog.stage("render"), cancelled=stop_check, dtype=np.uint8)
-        t = time.perf_counter()
-        _stream(frames, writer, stop_check, timings)
-        check()
-        info = writer.close()
-        timings["render_encode_wall"] = time.perf_counter() - t
-    except BaseException:
-        writer._abort()
-        raise
-    try:
-        os.replace(tmp, out)
-    except OSError:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-    info.path = out
+    frames = renderer.frames(motion, progress=prog.stage("render"), cancelled=stop_check, dtype=np.uint8)
+    t = time.perf_counter()
+    info = encode_stream(out, frames, fps, audio=sound, sample_rate=sr, cancelled=stop_check, timings=timings,
+                         metadata={"comment": "made with SynchroRaMa"}, **video_options)
+    timings["render_encode_wall"] = time.perf_counter() - t
     timings["render_fps"] = motion.n_frames / max(timings["render"], 1e-9)
     timings["total"] = time.perf_counter() - t_all
 

@@ -99,8 +99,8 @@ def pack():
 
 @pytest.fixture()
 def comfy_dirs(tmp_path, monkeypatch):
-    """Standalone input/output/model folders for node tests."""
-    for k, v in {"SYNCHRORAMA_INPUT": "input", "SYNCHRORAMA_OUTPUT": "output",
+    """Standalone input/output/temp/model folders for node tests."""
+    for k, v in {"SYNCHRORAMA_INPUT": "input", "SYNCHRORAMA_OUTPUT": "output", "SYNCHRORAMA_TEMP": "temp",
                  "SYNCHRORAMA_MODELS": "models/synchrorama"}.items():
         p = tmp_path / v
         p.mkdir(parents=True, exist_ok=True)
