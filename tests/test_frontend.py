@@ -1,6 +1,6 @@
 """Integration: ComfyUI's own web frontend loads every shipped workflow the way our converter reads it.
 
-Starts the real ComfyUI with this pack (the ``server`` fixture of ``test_host.py``), opens its page
+Uses the real ComfyUI with this pack (the ``comfy_server`` fixture of ``conftest.py``), opens its page
 in headless Chromium (driven by Selenium through chromedriver), and for each file in
 ``workflows/`` calls the frontend's ``app.loadGraphData(json)`` and ``app.graphToPrompt()``.
 The frontend's API prompt (``output``) must equal what ``comfy_workflow.ui_to_api`` makes of the
@@ -11,8 +11,9 @@ console must show no error while our workflows load.
 Needs, besides ``COMFYUI_PATH`` (see ``test_host.py``):
   * Chromium and its driver:  ``apt-get install -y chromium chromium-driver``
     (or set ``CHROMIUM`` / ``CHROMEDRIVER`` to the binaries)
-  * Selenium in the test venv: ``pip install selenium``
-Without them the module is skipped with the reason.  No driver is downloaded at run time.
+  * Selenium in the test venv: ``pip install -r requirements-dev.txt``
+Without them the module is skipped with the reason (under ``SYNCHRORAMA_CI=1``, as in CI, it fails).
+No driver is downloaded at run time.
 """
 import json
 import os
@@ -21,9 +22,8 @@ import time
 
 import pytest
 
-from comfy_workflow import is_widget, set_widget, ui_to_api, workflow_files
-# server: test_host's module-scoped ComfyUI fixture (one server per test module)
-from test_host import COMFY, _get, _install_tiny_diffusion_models, server  # noqa: F401
+from comfy_workflow import is_widget, ui_to_api, workflow_files
+from conftest import need
 
 
 def _first_exe(env: str, names) -> str:
@@ -48,16 +48,11 @@ def _missing_tools() -> str:
     if not CHROMEDRIVER:
         missing.append("chromedriver (apt-get install -y chromium-driver, or set CHROMEDRIVER=<binary>)")
     if not HAVE_SELENIUM:
-        missing.append("the selenium package (pip install selenium)")
+        missing.append("the selenium package (pip install -r requirements-dev.txt)")
     return "; ".join(missing)
 
 
-pytestmark = [
-    pytest.mark.skipif(not COMFY, reason="COMFYUI_PATH is unset: the frontend test needs a ComfyUI source tree "
-                                         "(fetch Comfy-Org/ComfyUI, unpack it, export COMFYUI_PATH=<dir>)"),
-    pytest.mark.skipif(bool(_missing_tools()), reason=f"frontend test needs {_missing_tools()}"),
-    pytest.mark.host,
-]
+pytestmark = [pytest.mark.host]
 
 READY_S = 120  # the frontend bundle is ~11 MB of JS; on a shared 2-core machine it takes a while
 
@@ -95,7 +90,8 @@ const [wf, name, done] = arguments;
 
 
 @pytest.fixture(scope="module")
-def browser(server):  # noqa: F811
+def browser(comfy_server):
+    need(not _missing_tools(), f"the frontend test needs {_missing_tools()}")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -108,8 +104,8 @@ def browser(server):  # noqa: F811
     drv = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
     try:
         drv.set_script_timeout(120)
-        drv.get(f"http://127.0.0.1:{server}/")
-        ours = sorted(k for k in _get(server, "/object_info") if k.startswith("SynchroRaMa"))
+        drv.get(comfy_server.url + "/")
+        ours = sorted(k for k in comfy_server.get("/object_info") if k.startswith("SynchroRaMa"))
         t0 = time.time()
         while not drv.execute_script(_READY_JS, ours):
             if time.time() - t0 > READY_S:
@@ -142,10 +138,10 @@ return out;
 """
 
 
-def test_every_node_type_is_created_by_the_frontend(browser, server):  # noqa: F811
+def test_every_node_type_is_created_by_the_frontend(browser, comfy_server):
     """Each of our node types can be added to a graph (as from the node menu) without an error,
     and has a widget for every widget input of its definition."""
-    info = _get(server, "/object_info")
+    info = comfy_server.get("/object_info")
     ours = sorted(k for k in info if k.startswith("SynchroRaMa"))
     fails = []
     for t in ours:  # one at a time, so a console error is tied to its node type
@@ -209,19 +205,11 @@ def _diff(ours: dict, theirs: dict, widgets: dict, info: dict) -> tuple:
 
 
 @pytest.mark.parametrize("path", workflow_files(), ids=os.path.basename)
-def test_frontend_reads_workflow_like_ui_to_api(browser, server, path):  # noqa: F811
+def test_frontend_reads_workflow_like_ui_to_api(browser, comfy_server, path):
+    # the diffusion graph's model names are those of the tiny models in the server's models folder
     with open(path, encoding="utf-8") as f:
         wf = json.load(f)
-    info = _get(server, "/object_info")
-    if any(n["type"] == "SynchroRaMaLoadDiffusionModels" for n in wf["nodes"]):
-        # as in test_host: the shipped model names are not on this machine; point the loader at
-        # tiny random models in ComfyUI's model folders so its combos hold the values
-        tiny = _install_tiny_diffusion_models()
-        info = _get(server, "/object_info")
-        for node in wf["nodes"]:
-            if node["type"] == "SynchroRaMaLoadDiffusionModels":
-                for widget, value in tiny.items():
-                    set_widget(node, widget, value, info)
+    info = comfy_server.get("/object_info")
     ours, problems = ui_to_api(wf, info, live_files=True)
     assert not problems, "\n".join(problems)
 
