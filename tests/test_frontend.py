@@ -237,3 +237,82 @@ def test_frontend_reads_workflow_like_ui_to_api(browser, comfy_server, path):
     print(f"\n{os.path.basename(path)}: frontend prompt == ui_to_api prompt "
           f"({len(ours)} nodes, {n_widgets} widget values, {n_links} links; frontend {r['version']})"
           + (f"; frontend-only display inputs ignored: {', '.join(extra)}" if extra else ""))
+
+
+# Load a workflow and queue it from the editor, as the Run button does.
+_QUEUE_JS = """
+const [wf, name, done] = arguments;
+(async () => {
+  await app.loadGraphData(wf, true, true, name);
+  await app.queuePrompt(0, 1);
+})().then(() => done({ok: true}), e => done({error: String((e && e.stack) || e)}));
+"""
+
+_VIDEOS_JS = """
+return Array.from(document.querySelectorAll('video')).map(v => ({
+  src: v.currentSrc || v.src, ready: v.readyState, duration: v.duration, width: v.videoWidth,
+  height: v.videoHeight, error: v.error ? v.error.code : null}));
+"""
+
+# Play the preview (muted, as a page may autoplay), then seek to ``t`` and copy the frame shown
+# into a canvas: what the creator sees, as PNG.
+_PLAY_AND_GRAB_JS = """
+const [src, t, done] = arguments;
+(async () => {
+  const v = Array.from(document.querySelectorAll('video')).find(x => (x.currentSrc || x.src) === src);
+  v.muted = true;
+  await v.play();
+  const t0 = v.currentTime;
+  await new Promise(r => setTimeout(r, 1500));
+  const advanced = v.currentTime - t0;
+  v.pause();
+  await new Promise(r => { v.addEventListener('seeked', r, {once: true}); v.currentTime = t; });
+  const c = document.createElement('canvas');
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  c.getContext('2d').drawImage(v, 0, 0);
+  return {advanced, png: c.toDataURL('image/png')};
+})().then(r => done({ok: r}), e => done({error: String((e && e.stack) || e)}));
+"""
+
+
+def test_shipped_talking_portrait_runs_from_the_editor_and_its_preview_plays(browser, comfy_server, tmp_path):
+    """Run the shipped graph from the editor (Warp Render Video -> core Save Video): the Save Video
+    node shows the mp4, Chromium plays it (time advances) and the frame it shows is the file's."""
+    import base64
+    import io
+    from urllib.parse import parse_qs, urlparse
+
+    import av
+    import numpy as np
+    from PIL import Image
+    path = next(p for p in workflow_files() if p.endswith("synchrorama_talking_portrait.json"))
+    with open(path, encoding="utf-8") as f:
+        wf = json.load(f)
+    browser.get_log("browser")
+    r = browser.execute_async_script(_QUEUE_JS, wf, os.path.basename(path))
+    assert "error" not in r, r.get("error")
+    t0, videos = time.time(), []
+    while time.time() - t0 < 600:
+        videos = [v for v in browser.execute_script(_VIDEOS_JS) if "talking_portrait" in v["src"]]
+        if videos and videos[0]["ready"] >= 2:
+            break
+        time.sleep(1)
+    assert videos and videos[0]["ready"] >= 2 and videos[0]["error"] is None, \
+        f"no playable video preview after {time.time() - t0:.0f} s: {videos}"
+    v = videos[0]
+    assert (v["width"], v["height"]) == (512, 512) and 10.5 < v["duration"] < 12, v
+    r = browser.execute_async_script(_PLAY_AND_GRAB_JS, v["src"], 2.0)
+    assert "error" not in r, r.get("error")
+    assert r["ok"]["advanced"] > 0.3, f"the preview did not play: time advanced {r['ok']['advanced']:.2f} s"
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(r["ok"]["png"].split(",", 1)[1]))).convert("RGB"))
+    Image.fromarray(shown).save(tmp_path / "preview_at_2s.png")
+    q = {k: v[0] for k, v in parse_qs(urlparse(v["src"]).query).items()}
+    mp4 = comfy_server.result_path({"filename": q["filename"], "subfolder": q.get("subfolder", ""),
+                                    "type": q.get("type", "output")})
+    with av.open(mp4) as c:
+        frames = [f.to_ndarray(format="rgb24") for i, f in zip(range(52), c.decode(video=0)) if i >= 48]
+    psnr = max(10 * np.log10(255.0 ** 2 / max(np.mean((shown.astype(float) - f.astype(float)) ** 2), 1e-9))
+               for f in frames)
+    assert psnr > 30, f"the frame the editor shows at 2 s is not the file's (best PSNR {psnr:.1f} dB)"
+    print(f"\neditor: {q['filename']} previewed ({v['duration']:.2f} s, 512x512), played {r['ok']['advanced']:.2f} s "
+          f"in 1.5 s, frame at 2 s = file's frame (PSNR {psnr:.1f} dB)")
