@@ -90,8 +90,9 @@ const [wf, name, done] = arguments;
 
 
 @pytest.fixture(scope="module")
-def browser(comfy_server):
+def browser(request):
     need(not _missing_tools(), f"the frontend test needs {_missing_tools()}")
+    comfy_server = request.getfixturevalue("comfy_server")  # started only once the tools are known to be there
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
