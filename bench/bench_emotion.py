@@ -24,7 +24,8 @@ from synchrorama_core.audio import load_speech_waveform, speech_from_waveform  #
 from synchrorama_core.emotion import draw_timeline, embed_emotion, fuse, summarize  # noqa: E402
 from synchrorama_core.emotion import prosody  # noqa: E402
 from synchrorama_core.emotion.embed import DEFAULT_WEIGHTS, default_text_analyzer, timed_transcript  # noqa: E402
-from synchrorama_core.emotion.text import analyze_texts, split_sentences, text_part  # noqa: E402
+from synchrorama_core.emotion.text import analyze_texts, text_part  # noqa: E402
+from synchrorama_core.transcript import split_sentences  # noqa: E402
 from _common import print_table, timed  # noqa: E402
 
 PARAGRAPH = ("Good morning everyone, and thank you for coming. I am so happy to see all of you here today! "

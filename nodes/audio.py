@@ -1,7 +1,6 @@
 """Audio stage nodes: SynchroRaMa Load Audio, SynchroRaMa Speech Features."""
 from __future__ import annotations
 
-import os
 
 from synchrorama_core.audio import (AUDIO_EXTENSIONS, decode_audio, speech_from_waveform, to_speech_waveform,
                                     trim_waveform)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from synchrorama_core.errors import Cancelled
-from synchrorama_core.models import MODEL_KINDS, default_models_root
+from synchrorama_core.models import MODEL_KINDS, default_dirs, list_models
 
 log = logging.getLogger("synchrorama")
 
@@ -78,48 +78,32 @@ def install_samples(dest: Optional[str] = None) -> List[str]:
 # ------------------------------------------------------------------ folders
 
 def model_dirs(kind: str) -> List[str]:
-    """Folders searched for models of ``kind`` (``models/synchrorama/<kind>/``)."""
+    """Folders searched for models of ``kind``: ComfyUI's registered folders for a SynchroRaMa kind
+    (``models/synchrorama/<kind>/``) or one of ComfyUI's own (``checkpoints``, ``controlnet``, ...);
+    standalone, the core's default folders."""
     if HAS_COMFY:
         try:
-            return list(folder_paths.get_folder_paths(folder_key(kind)))
+            return list(folder_paths.get_folder_paths(folder_key(kind) if kind in MODEL_KINDS else kind))
         except KeyError:
-            pass
-    return [os.path.join(default_models_root(), kind)]
-
-
-def comfy_model_dirs(name: str) -> List[str]:
-    """Folders of one of ComfyUI's own model kinds (``checkpoints``, ``controlnet``, ...)."""
-    if HAS_COMFY:
-        try:
-            return list(folder_paths.get_folder_paths(name))
-        except KeyError:
-            return []
-    root = os.environ.get("COMFYUI_MODELS") or os.path.abspath("models")
-    return [os.path.join(root, name)]
+            if kind not in MODEL_KINDS:
+                return []
+    return default_dirs(kind)
 
 
 def list_model_dirs(kind: str) -> List[str]:
-    """Sub-folder names under the folders of ``kind`` (for combo widgets)."""
-    from synchrorama_core.models import list_models
-    return list_models(kind, model_dirs(kind))
+    """Model folders (with a config.json or a diffusers layout) under the folders of ``kind``, for combos."""
+    return list_models(model_dirs(kind))
 
 
-def list_model_files(name: str, exts: Sequence[str] = (".safetensors",), synchrorama_kind: bool = False) -> List[str]:
+def list_model_files(kind: str, exts: Sequence[str] = (".safetensors",)) -> List[str]:
     """File names (relative, with sub-folders) of a model kind, for combo widgets."""
-    dirs = model_dirs(name) if synchrorama_kind else comfy_model_dirs(name)
     if HAS_COMFY:
         try:
-            key = folder_key(name) if synchrorama_kind else name
+            key = folder_key(kind) if kind in MODEL_KINDS else kind
             return sorted(f for f in folder_paths.get_filename_list(key) if f.endswith(tuple(exts)))
         except KeyError:
             pass
-    out = set()
-    for d in dirs:
-        for root, _, files in os.walk(d) if os.path.isdir(d) else ():
-            for f in files:
-                if f.endswith(tuple(exts)):
-                    out.add(os.path.relpath(os.path.join(root, f), d).replace(os.sep, "/"))
-    return sorted(out)
+    return list_models(model_dirs(kind), exts=exts, folder_markers=())
 
 
 def input_dir() -> str:
@@ -272,25 +256,14 @@ class Progress:
 
 def torch_device():
     """The device ComfyUI runs models on (standalone: CUDA if there is one, else CPU)."""
-    import torch
     if HAS_COMFY:
         try:
             import comfy.model_management as mm  # type: ignore
             return mm.get_torch_device()
         except Exception:
             pass
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def offload_device():
-    import torch
-    if HAS_COMFY:
-        try:
-            import comfy.model_management as mm  # type: ignore
-            return mm.unet_offload_device()
-        except Exception:
-            pass
-    return torch.device("cpu")
+    from synchrorama_core.models import resolve_device
+    return resolve_device("auto")
 
 
 def free_memory() -> None:
@@ -302,7 +275,3 @@ def free_memory() -> None:
             mm.soft_empty_cache()
         except Exception as e:
             log.debug("could not free ComfyUI memory: %s", e)
-
-
-def interrupt_checker() -> Callable[[], bool]:
-    return Progress.cancelled

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from synchrorama_core.diffusion import SCHEDULERS, LowVRAM, SamplerSettings, generate_video, load_models
-from synchrorama_core.diffusion.checkpoint import list_models_in
+from synchrorama_core.models import list_models
 from synchrorama_core.diffusion.conditioning import DEFAULT_NEGATIVE
 
 from . import comfy_adapter as comfy
@@ -22,7 +22,7 @@ _WEIGHT_EXTS = (".safetensors", ".ckpt", ".pt", ".pth")
 def _choices(kind: str) -> list:
     """Files (via ComfyUI's lists) and diffusers folders of one of ComfyUI's model kinds."""
     files = set(comfy.list_model_files(kind, exts=_WEIGHT_EXTS))
-    folders = set(list_models_in(comfy.comfy_model_dirs(kind), exts=(), folders=True))
+    folders = set(list_models(comfy.model_dirs(kind)))
     return sorted(files | folders)
 
 
@@ -42,7 +42,7 @@ class SynchroRaMaLoadDiffusionModels:
                 "motion_module": ([NONE] + _choices("animatediff_models"),
                                   {"tooltip": "AnimateDiff motion module (models/animatediff_models) for temporal "
                                               "consistency; without it frames are sampled one by one with the same noise"}),
-                "adapters": ([NONE] + comfy.list_model_files("adapters", synchrorama_kind=True),
+                "adapters": ([NONE] + comfy.list_model_files("adapters"),
                              {"tooltip": "trained SynchroRaMa audio/emotion adapters (models/synchrorama/adapters)"}),
                 "dtype": (["auto", "fp16", "bf16", "fp32"], {"tooltip": "auto: fp16 on GPU, fp32 on CPU"}),
             },
@@ -74,8 +74,8 @@ class SynchroRaMaLoadDiffusionModels:
         comfy.free_memory()
         models = load_models(
             checkpoint, controlnet=controlnet, motion_adapter=motion_module, adapters=adapters,
-            checkpoint_dirs=comfy.comfy_model_dirs("checkpoints"), controlnet_dirs=comfy.comfy_model_dirs("controlnet"),
-            motion_dirs=comfy.comfy_model_dirs("animatediff_models"), adapter_dirs=comfy.model_dirs("adapters"),
+            checkpoint_dirs=comfy.model_dirs("checkpoints"), controlnet_dirs=comfy.model_dirs("controlnet"),
+            motion_dirs=comfy.model_dirs("animatediff_models"), adapter_dirs=comfy.model_dirs("adapters"),
             device=comfy.torch_device(), dtype=dtype,
             low_vram=LowVRAM(vae_slicing=bool(vae_slicing), vae_tiling=bool(vae_tiling),
                              cpu_offload=bool(cpu_offload), attention_slice=int(attention_slice)))

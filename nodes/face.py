@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synchrorama_core.face import analyze_faces, draw_landmarks
+from synchrorama_core.face import analyze_faces, draw_face_preview
 
 from . import comfy_adapter as comfy
 from .values import SR_FACE, image_to_list, list_to_image
@@ -13,7 +13,7 @@ BUNDLED = "(bundled MediaPipe models)"
 
 
 def _model_choices():
-    return [BUNDLED] + comfy.list_model_files("face", exts=(".task", ".tflite"), synchrorama_kind=True)
+    return [BUNDLED] + comfy.list_model_files("face", exts=(".task", ".tflite"))
 
 
 class SynchroRaMaFaceAnalysis:
@@ -69,7 +69,7 @@ def _previews(face):
     w = max(im.shape[1] for im in face.images)
     out = np.zeros((face.count, h, w, 3), np.float32)
     for i, (im, lm, box) in enumerate(zip(face.images, face.landmarks, face.boxes)):
-        out[i, :im.shape[0], :im.shape[1]] = draw_landmarks(im, lm, box)
+        out[i, :im.shape[0], :im.shape[1]] = draw_face_preview(im, lm, box)
     return out
 
 

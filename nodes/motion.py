@@ -21,12 +21,16 @@ MOTION_EXTENSIONS = (".json", ".safetensors")
 
 
 def _lim(name):
-    return ProceduralConfig._LIMITS[name]
+    return ProceduralConfig.LIMITS[name]
 
 
 def _float(default, name, step, tip):
     lo, hi = _lim(name)
     return ("FLOAT", {"default": default, "min": lo, "max": hi, "step": step, "tooltip": tip})
+
+
+def _combo(options, default, tip):
+    return (list(options), {"default": default, "tooltip": tip})
 
 
 def _curves(motion):
@@ -47,10 +51,8 @@ class SynchroRaMaA2MMotion:
             "required": {
                 "speech": (SR_SPEECH, {"tooltip": "from SynchroRaMa Load Audio / Speech Features; sets fps and "
                                                   "the frame count"}),
-                "generator": (list(GENERATORS), {"default": "procedural",
-                                                 "tooltip": "procedural: no download, rules from the audio "
-                                                            "features; neural: a trained A2M model from "
-                                                            "models/synchrorama/a2m/"}),
+                "generator": _combo(GENERATORS, "procedural", "procedural: no download, rules from the audio "
+                                    "features; neural: a trained A2M model from models/synchrorama/a2m/"),
                 "head_scale": _float(1.0, "head_scale", 0.05, "head motion amplitude (0 = still head)"),
                 "expression_scale": _float(1.0, "expression_scale", 0.05,
                                            "emotion expressions, brow flashes and scene expressions"),
@@ -88,7 +90,7 @@ class SynchroRaMaA2MMotion:
     DESCRIPTION = ("Makes SR_MOTION from the speech: jaw and lip shapes from the audio (leading the sound by "
                    "'visual_lead' frames), blinks, head motion driven by arousal and stress with scene gestures, "
                    "and expressions from the emotion. 'procedural' needs no download; 'neural' runs a model "
-                   "trained with `python -m synchrorama_core.motion.train`. 'curves' plots every channel.")
+                   "trained with `python -m synchrorama_core.training.a2m`. 'curves' plots every channel.")
 
     def generate(self, speech, generator="procedural", head_scale=1.0, expression_scale=1.0, lip_scale=1.0,
                  blink_rate=17.0, visual_lead=1.0, seed=0, emotion=None, scene=None, model=NO_MODEL, model_path="",
@@ -118,11 +120,9 @@ class SynchroRaMaMotionFrames:
             "required": {
                 "motion": (SR_MOTION,),
                 "face": (SR_FACE, {"tooltip": "reference portrait(s) from SynchroRaMa Face Analysis"}),
-                "style": (list(STYLES), {"default": "mediapipe",
-                                         "tooltip": "mediapipe: MediaPipe's face-mesh drawing (tessellation + "
-                                                    "coloured contours, as face-landmark ControlNets saw it); "
-                                                    "laion_face: the LAION-Face ControlNet colours; outline: a "
-                                                    "plain white pose/outline"}),
+                "style": _combo(STYLES, "mediapipe", "mediapipe: MediaPipe's face-mesh drawing (tessellation + "
+                                "coloured contours, as face-landmark ControlNets saw it); laion_face: the LAION-Face "
+                                "ControlNet colours; outline: a plain white pose/outline"),
                 "width": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 8,
                                   "tooltip": "0 (with height 0): the reference image's size; otherwise the "
                                              "reference is centre-cropped to this aspect and scaled, like the "
@@ -222,10 +222,9 @@ class SynchroRaMaLoadMotion:
                                                               "overrides motion_file when set"}),
                 "speech": (SR_SPEECH, {"tooltip": "if connected, the motion must fit this speech's frames "
                                                   "(see 'mismatch')"}),
-                "mismatch": (list(MISMATCH), {"default": "error",
-                                              "tooltip": "when the motion's fps/length differ from the speech's: "
-                                                         "'error' stops, 'resample' re-times the motion (linear, "
-                                                         "holding its last frame if it is shorter)"}),
+                "mismatch": _combo(MISMATCH, "error", "when the motion's fps/length differ from the speech's: "
+                                   "'error' stops, 'resample' re-times the motion (linear, holding its last frame "
+                                   "if it is shorter)"),
             },
         }
 
@@ -279,18 +278,16 @@ class SynchroRaMaMotionAdjust:
                 "x_offset": _f(0.0, -1.0, 1.0, 0.005, "face widths; > 0 moves right"),
                 "y_offset": _f(0.0, -1.0, 1.0, 0.005, "face widths; > 0 moves down"),
                 "scale_offset": _f(0.0, -0.5, 1.0, 0.01, "added to the size factor (0.1 = 10% larger)"),
-                "expression": (["none"] + list(EXPRESSIONS), {"default": "none",
-                                                              "tooltip": "an expression to offset"}),
+                "expression": _combo(("none",) + EXPRESSIONS, "none", "an expression to offset"),
                 "expression_offset": _f(0.0, -1.0, 1.0, 0.05, "added to that expression on every frame"),
             },
             "optional": {
                 "motion_b": (SR_MOTION, {"tooltip": "blend with this motion (before scaling and offsets)"}),
                 "blend_weight": _f(0.5, 0.0, 1.0, 0.05, "0 = only 'motion', 1 = only 'motion_b'"),
-                "blend_parts": (list(BLEND_PARTS), {"default": "all", "tooltip": "which channels are blended"}),
-                "mismatch": (list(MISMATCH), {"default": "error",
-                                              "tooltip": "when motion_b has another fps/length: 'error' stops; "
-                                                         "'resample' re-times it onto 'motion' (frames of 'motion' "
-                                                         "after motion_b ends stay unblended)"}),
+                "blend_parts": _combo(BLEND_PARTS, "all", "which channels are blended"),
+                "mismatch": _combo(MISMATCH, "error", "when motion_b has another fps/length: 'error' stops; "
+                                   "'resample' re-times it onto 'motion' (frames of 'motion' after motion_b ends "
+                                   "stay unblended)"),
             },
         }
 

@@ -5,7 +5,7 @@ import logging
 
 from synchrorama_core.scene import (DTYPES, MODEL_TYPES, RESPONSE_FORMATS, HTTPBackend, describe_scene, format_scene,
                                     load_local_backend, parse_scene_text)
-from synchrorama_core.scene.vocabulary import ACTIONS
+from synchrorama_core.vocabulary.actions import ACTIONS
 
 from . import comfy_adapter as comfy
 from .values import SR_EMOTION, SR_FACE, SR_SCENE, SR_SPEECH

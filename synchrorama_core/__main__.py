@@ -5,6 +5,7 @@
     python -m synchrorama_core demo --out demo.mp4
     python -m synchrorama_core generate --image face.jpg [--image face2.jpg ...] --audio speech.wav \\
         [--text "transcript" | --text-file transcript.txt] [--fps 25] [--seed 0] --out talking.mp4
+    python -m synchrorama_core batch jobs.jsonl --out renders/ [--workers N] [--engine local|ray] [--resume]
 
 Both write ``OUT.json`` beside the video.  A progress bar goes to stderr.  Ctrl-C stops at the
 next frame and leaves no video file (press it twice to stop at once).  Bad input gives a one-line
@@ -147,7 +148,7 @@ def _common(p: argparse.ArgumentParser, out_default: Optional[str]) -> None:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m synchrorama_core",
                                 description="SynchroRaMa: emotion-aware talking portrait video from photo(s) and speech.")
-    sub = p.add_subparsers(dest="command", metavar="{generate,demo}")
+    sub = p.add_subparsers(dest="command", metavar="{generate,demo,batch}")
     sub.required = True
     g = sub.add_parser("generate", help="make a video from your portrait(s) and speech",
                        description="Make a talking-portrait video (mp4) and OUT.json from portrait(s) and speech.")
@@ -162,6 +163,25 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the bundled sample portrait and speech (no downloads)",
                        description="Run the whole pipeline on the bundled sample portrait and speech.")
     _common(d, "synchrorama_demo.mp4")
+    b = sub.add_parser("batch", help="many clips from a manifest (JSON Lines or CSV), on a process pool or Ray",
+                       description="Render every job of a manifest (one JSON object per line, or CSV with a header; "
+                                   "keys: image, audio, text | text_file, output, and the generate options fps, "
+                                   "seed, start, duration, face_index, head_scale, expression_scale, lip_scale, "
+                                   "blink_rate, a2m, emotion_weights, emotion_intensity, scene_url, scene_model, "
+                                   "crf). Writes OUT/NAME.mp4 + NAME.json per job and OUT/batch_summary.json.")
+    b.add_argument("manifest", help="jobs file (.jsonl/.json lines, or .csv)")
+    b.add_argument("--out", "-o", required=True, help="output folder")
+    b.add_argument("--workers", "-j", type=_positive(int), default=None,
+                   help="worker processes (default: the number of CPUs)")
+    b.add_argument("--engine", choices=("local", "ray"), default=None,
+                   help="local process pool (default) or Ray (default when RAY_ADDRESS is set)")
+    b.add_argument("--resume", action="store_true",
+                   help="skip jobs the summary in --out records as done (unchanged inputs, outputs present)")
+    b.add_argument("--keep-going", action="store_true",
+                   help="run the good jobs even if some manifest lines are bad (they are recorded as failed)")
+    b.add_argument("--retries", type=int, default=1, help="re-runs of a job whose worker died (default 1)")
+    b.add_argument("--quiet", "-q", action="store_true", help="no progress bar (one line at the end)")
+    b.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
     return p
 
 
@@ -169,39 +189,10 @@ class UsageError(ValueError):
     pass
 
 
-def _weights(s: Optional[str]) -> Optional[dict]:
-    if not s:
-        return None
-    out = {}
-    for part in s.split(","):
-        k, sep, v = part.partition("=")
-        try:
-            out[k.strip()] = float(v)
-        except ValueError:
-            raise UsageError(f"--emotion-weights: expected name=number pairs like text=1,speech=0.5,va=1, "
-                             f"got {part!r}") from None
-        if not sep:
-            raise UsageError(f"--emotion-weights: {part!r} has no '='")
-    return out
-
-
 def _kwargs(args) -> dict:
-    motion = {k: getattr(args, k) for k in ("head_scale", "expression_scale", "lip_scale", "blink_rate")
-              if getattr(args, k) is not None}
-    emotion = {}
-    w = _weights(args.emotion_weights)
-    if w:
-        emotion["weights"] = w
-    if args.emotion_intensity is not None:
-        emotion["intensity"] = args.emotion_intensity
-    video = {"crf": args.crf} if args.crf is not None else {}
-    backend = None
-    if args.scene_url:
-        from .scene import HTTPBackend
-        backend = HTTPBackend(base_url=args.scene_url, model=args.scene_model)
-    return dict(fps=args.fps, seed=args.seed, out=args.out, start_s=args.start, duration_s=args.duration,
-                motion_options=motion, emotion_options=emotion, video_options=video, scene_backend=backend,
-                motion_model=args.a2m)
+    from .pipeline import FLAT_OPTIONS, generate_kwargs
+    flat = {k: getattr(args, k) for k in FLAT_OPTIONS if k != "face_index"}
+    return dict(generate_kwargs(flat), out=args.out)
 
 
 def _read_text(path: str) -> str:
@@ -214,6 +205,21 @@ def _read_text(path: str) -> str:
         raise UsageError(f"transcript file {path} is not UTF-8 text ({e})") from None
 
 
+def _batch(args, bar: ProgressBar, stop) -> int:
+    from .batch import run_batch
+    engine = args.engine or ("ray" if os.environ.get("RAY_ADDRESS") else "local")
+    res = run_batch(args.manifest, args.out, workers=args.workers, engine=engine, resume=args.resume,
+                    keep_going=args.keep_going, retries=args.retries, progress=bar, cancelled=stop)
+    bar.close()
+    c = res.counts
+    print(f"batch: {c.get('done', 0)} done, {c.get('failed', 0)} failed of {len(res.jobs)} jobs in "
+          f"{res.seconds:.1f} s; summary {res.summary_path}")
+    for j in res.jobs:
+        if j["status"] == "failed":
+            print(f"  failed line {j['line']} {j['name'] or ''}: {j.get('error', '')}".rstrip())
+    return 0 if res.ok else 1
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
@@ -222,6 +228,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     t0 = time.monotonic()
     try:
         with CtrlC() as stop:
+            if args.command == "batch":
+                return _batch(args, bar, stop)
             from . import pipeline
             kw = _kwargs(args)
             if args.command == "demo":
@@ -230,14 +238,21 @@ def main(argv: Optional[List[str]] = None) -> int:
                 text = args.text if args.text is not None else (_read_text(args.text_file) if args.text_file else "")
                 res = pipeline.generate(images=args.image, audio=args.audio, text=text, face_index=args.face_index,
                                         progress=bar, cancelled=stop, **kw)
-    except (Cancelled, KeyboardInterrupt):
+    except (Cancelled, KeyboardInterrupt) as e:
         bar.close()
-        sys.stderr.write("cancelled: no video was written\n")
+        if args.command == "batch":
+            sys.stderr.write(f"cancelled: {e if isinstance(e, Cancelled) else 'stopped at once'}\n")
+        else:
+            sys.stderr.write("cancelled: no video was written\n")
         return EXIT_CANCELLED
     except (SynchroRaMaError, FileNotFoundError, ValueError) as e:
         bar.close()
         if args.debug:
             raise
+        from .batch import ManifestError
+        if isinstance(e, ManifestError):   # one line per bad job
+            sys.stderr.write("".join(f"error: {args.manifest}: {m}\n" for m in e.errors))
+            return EXIT_BAD_INPUT
         msg = " ".join(str(e).split()) or type(e).__name__
         sys.stderr.write(f"error: {msg}\n")
         return EXIT_BAD_INPUT

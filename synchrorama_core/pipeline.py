@@ -28,7 +28,7 @@ replaced by ``image_summary`` (sizes).  Everything else loads back, e.g.
 Documented handling of unusual input:
 
 * greyscale, greyscale+alpha and RGBA portraits are accepted: grey is repeated to RGB, alpha is
-  composited over white (:func:`synchrorama_core.face.to_rgb_float`); EXIF rotation is applied;
+  composited over white (:func:`synchrorama_core.image.to_rgb_float`); EXIF rotation is applied;
 * references of different sizes: the output has the first reference's size (the others are
   aligned onto it by the renderer);
 * an image with no face, a tiny image (< 32 px), a file that is not an image, a missing file,
@@ -42,12 +42,14 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from . import __version__
-from .errors import AudioError, Cancelled, InvalidDataError, SynchroRaMaError
+from .errors import AudioError, Cancelled, InvalidDataError
+from .image import load_image
+from .timing import check_fps
 from .types import EMOTIONS, EmotionData, FaceData, MotionData, SceneData, SpeechData
 
 #: The stages in order, as named in progress reports and in ``timings``.
@@ -62,15 +64,64 @@ MOTION_OPTIONS = ("head_scale", "expression_scale", "lip_scale", "blink_rate", "
 VIDEO_OPTIONS = ("crf", "preset")
 
 
-class ImageFileError(SynchroRaMaError, ValueError):
-    """A reference image file that cannot be read as an image."""
-
-
-class ImageFileNotFoundError(SynchroRaMaError, FileNotFoundError):
-    """A reference image file that does not exist."""
-
-
 ProgressCb = Callable[..., None]
+
+#: The flat options a user gives on the command line or in a batch manifest (see :func:`generate_kwargs`).
+FLAT_OPTIONS = ("fps", "seed", "start", "duration", "face_index", "head_scale", "expression_scale", "lip_scale",
+                "blink_rate", "a2m", "emotion_weights", "emotion_intensity", "scene_url", "scene_model", "crf")
+
+
+def parse_weights(s) -> Optional[dict]:
+    """Emotion fusion weights from ``"text=1,speech=0.5,va=1"`` (or a dict), ``None`` when empty."""
+    if not s:
+        return None
+    if isinstance(s, dict):
+        items = list(s.items())
+    else:
+        items = []
+        for part in str(s).split(","):
+            k, sep, v = part.partition("=")
+            if not sep:
+                raise InvalidDataError(f"emotion weights: {part!r} has no '='; use name=number pairs like "
+                                       f"text=1,speech=0.5,va=1")
+            items.append((k, v))
+    out = {}
+    for k, v in items:
+        try:
+            out[str(k).strip()] = float(v)
+        except (TypeError, ValueError):
+            raise InvalidDataError(f"emotion weights: expected a number for {str(k).strip()!r}, got {v!r}") from None
+    return out
+
+
+def generate_kwargs(flat: dict) -> dict:
+    """:func:`generate` keyword arguments from flat options (keys of :data:`FLAT_OPTIONS`; ``None`` = default):
+    ``fps``, ``seed``, ``start``/``duration`` (seconds), ``face_index``, the motion controls ``head_scale``,
+    ``expression_scale``, ``lip_scale``, ``blink_rate``, ``a2m`` (a neural A2M name/folder or model),
+    ``emotion_weights`` (``"text=1,speech=0.5,va=1"`` or a dict), ``emotion_intensity``, ``scene_url`` /
+    ``scene_model`` (an OpenAI-compatible server for the scene describer) and ``crf``."""
+    unknown = sorted(set(flat) - set(FLAT_OPTIONS))
+    if unknown:
+        raise InvalidDataError(f"unknown option(s) {unknown}; known: {list(FLAT_OPTIONS)}")
+    f = {k: v for k, v in flat.items() if v is not None}
+    motion = {k: f[k] for k in ("head_scale", "expression_scale", "lip_scale", "blink_rate") if k in f}
+    emotion = {}
+    w = parse_weights(f.get("emotion_weights"))
+    if w:
+        emotion["weights"] = w
+    if "emotion_intensity" in f:
+        emotion["intensity"] = f["emotion_intensity"]
+    backend = None
+    if f.get("scene_url"):
+        from .scene import HTTPBackend
+        backend = HTTPBackend(base_url=f["scene_url"], model=f.get("scene_model", ""))
+    kw = dict(motion_options=motion, emotion_options=emotion, video_options={"crf": f["crf"]} if "crf" in f else {},
+              scene_backend=backend, motion_model=f.get("a2m") or None)
+    for k, name in (("fps", "fps"), ("seed", "seed"), ("start", "start_s"), ("duration", "duration_s"),
+                    ("face_index", "face_index")):
+        if k in f:
+            kw[name] = f[k]
+    return kw
 
 
 @dataclass
@@ -93,28 +144,6 @@ class PipelineResult:
 
 
 # ------------------------------------------------------------------------------ inputs
-
-def load_image(path: str, index: int = 0, total: int = 1):
-    """Open an image file as a PIL image with EXIF rotation applied (mode kept: grey, RGBA...)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-    path = os.fspath(path)
-    what = f"reference image {index + 1} of {total}" if total > 1 else "reference image"
-    if not os.path.exists(path):
-        raise ImageFileNotFoundError(f"{what} file not found: {path}")
-    if os.path.isdir(path):
-        raise ImageFileError(f"{what} ({path}) is a folder, not an image file")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            im = ImageOps.exif_transpose(im)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise ImageFileError(f"{what} ({path}) cannot be read as an image ({e}); use a png, jpg or webp file") from e
-    if im.mode in ("I;16", "I;16B", "I;16L"):      # 16-bit grey: keep its depth (to_rgb_float scales uint16)
-        return np.asarray(im).astype(np.uint16)
-    if im.mode not in ("RGB", "RGBA", "L", "LA"):
-        im = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
-    return im
-
 
 def _images(images) -> tuple:
     """``(list of image values, list of source names)`` from paths / arrays / PIL images."""
@@ -258,6 +287,142 @@ def json_path_for(out: str) -> str:
 
 # ------------------------------------------------------------------------------ the pipeline
 
+class _Run:
+    """Timings, overall progress and cancellation of one :func:`generate` call."""
+
+    def __init__(self, progress: Optional[ProgressCb], cancelled: Optional[Callable[[], bool]]):
+        self.prog = _Progress(_progress_fn(progress))
+        self.stop_check = (lambda: bool(cancelled())) if cancelled is not None else None
+        self.timings: Dict[str, float] = {}
+
+    def check(self) -> None:
+        if self.stop_check is not None and self.stop_check():
+            raise Cancelled("video generation cancelled by the user")
+
+    def stage(self, name: str, fn, *a, **kw):
+        """Run one stage's ``fn`` with its share of the progress bar, timed under ``name``."""
+        self.check()
+        t = time.perf_counter()
+        v = fn(*a, progress=self.prog.stage(name), cancelled=self.stop_check, **kw)
+        self.timings[name] = time.perf_counter() - t
+        self.prog.stage(name)(1, 1)
+        return v
+
+
+def _render_options(render_options):
+    from .render import RenderOptions
+    if render_options is None:
+        return RenderOptions()
+    if isinstance(render_options, dict):
+        try:
+            return RenderOptions(**render_options)
+        except TypeError as e:
+            raise InvalidDataError(f"render options: {e}") from e
+    if not isinstance(render_options, RenderOptions):
+        raise InvalidDataError(f"render_options must be a RenderOptions or a dict, got "
+                               f"{type(render_options).__name__}")
+    return render_options
+
+
+def _output_path(out) -> str:
+    out = os.path.abspath(os.fspath(out))
+    if not out.lower().endswith(".mp4"):
+        raise InvalidDataError(f"the output must be an .mp4 file, got {out}")
+    if os.path.isdir(out):
+        raise InvalidDataError(f"the output {out} is a folder; give a file name ending in .mp4")
+    return out
+
+
+def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed: int, face_index: int,
+               start_s: float, duration_s: Optional[float], emotion_options: dict, scene_backend: Any,
+               scene_options: dict, motion_model: Any, motion_options: dict):
+    """Face -> speech -> emotion -> scene -> motion, each through its stage's public API.
+    Returns ``(face, speech, emotion, scene, motion)``."""
+    from .audio import load_speech
+    from .emotion import embed_emotion
+    from .face import analyze_faces
+    from .motion import generate_procedural
+    from .scene import describe_scene
+    face = run.stage("face", analyze_faces, imgs, face_index=face_index, sources=sources)
+    speech = run.stage("speech", load_speech, audio, fps=fps, start_s=start_s, duration_s=duration_s)
+    if speech.n_frames < 1:
+        raise AudioError(f"{os.path.basename(audio)} holds {speech.duration_s * 1000:.1f} ms of audio, shorter than "
+                         f"one video frame ({1000 / fps:.1f} ms at {fps:g} fps); use a longer speech clip")
+    emotion = run.stage("emotion", embed_emotion, speech, text, **emotion_options)
+    scene = run.stage("scene", describe_scene, speech, text, emotion, face, backend=scene_backend, seed=int(seed),
+                      **scene_options)
+    if motion_model is None:
+        motion = run.stage("motion", generate_procedural, speech, emotion, scene, seed=int(seed),
+                           **{k: v for k, v in motion_options.items() if k != "procedural_blinks"})
+    else:
+        from .motion.neural import NeuralA2M, load_a2m
+        model = motion_model if isinstance(motion_model, NeuralA2M) else load_a2m(os.fspath(motion_model))
+        motion = run.stage("motion", model.generate, speech, emotion, scene, seed=int(seed), **motion_options)
+    if motion.n_frames != speech.n_frames:
+        raise InvalidDataError(f"the motion has {motion.n_frames} frames but the speech {speech.n_frames}")
+    return face, speech, emotion, scene, motion
+
+
+def render_to_file(run: _Run, face: FaceData, motion: MotionData, audio: str, start_s: float,
+                   duration_s: Optional[float], out: str, render_options, video_options: dict):
+    """Warp-render ``motion`` and stream the frames with the audio into ``out`` (temporary name,
+    renamed when complete; :func:`synchrorama_core.video.encode_stream`).  Returns ``(video info, renderer)``."""
+    from .audio import decode_audio
+    from .render import WarpRenderer
+    from .video import encode_stream
+    run.check()
+    t = time.perf_counter()
+    renderer = WarpRenderer(face, render_options)
+    run.timings["render_setup"] = time.perf_counter() - t
+    t = time.perf_counter()
+    sound, sr = decode_audio(audio, start_s=start_s or 0.0, duration_s=duration_s)
+    run.timings["audio_for_video"] = time.perf_counter() - t
+    frames = renderer.frames(motion, progress=run.prog.stage("render"), cancelled=run.stop_check, dtype=np.uint8)
+    t = time.perf_counter()
+    info = encode_stream(out, frames, motion.fps, audio=sound, sample_rate=sr, cancelled=run.stop_check,
+                         timings=run.timings, metadata={"comment": "made with SynchroRaMa"}, **video_options)
+    run.timings["render_encode_wall"] = time.perf_counter() - t
+    run.timings["render_fps"] = motion.n_frames / max(run.timings["render"], 1e-9)
+    return info, renderer
+
+
+def _option_value(v):
+    """An option as JSON: plain values as they are, model objects by name."""
+    return v if isinstance(v, (int, float, str, dict, type(None))) else getattr(v, "name", type(v).__name__)
+
+
+def build_report(*, info, sources, audio: str, text: str, fps: float, seed: int, face_index: int, start_s: float,
+                 duration_s: Optional[float], emotion_options: dict, scene_backend: Any, scene_options: dict,
+                 motion_options: dict, render_options, video_options: dict, timings: Dict[str, float],
+                 face: FaceData, speech: SpeechData, emotion: EmotionData, scene: SceneData, motion: MotionData,
+                 reference_used: List[int]) -> dict:
+    """``OUT.json``: the video, inputs, options, timings, a summary for people, and every stage's value."""
+    return {
+        "synchrorama": __version__,
+        "video": info.to_dict(),
+        "inputs": {"images": sources, "audio": audio, "text": text, "fps": fps, "seed": int(seed),
+                   "face_index": int(face_index), "start_s": float(start_s or 0.0),
+                   "duration_s": None if duration_s is None else float(duration_s)},
+        "options": {"emotion": {k: _option_value(v) for k, v in emotion_options.items()},
+                    "scene_backend": "template" if scene_backend is None else _option_value(scene_backend),
+                    "scene": scene_options, "motion_model": motion.generator, "motion": motion_options,
+                    "render": {k: getattr(render_options, k) for k in render_options.__dataclass_fields__},
+                    "video": video_options},
+        "timings_s": {k: round(v, 4) for k, v in timings.items()},
+        "summary": {"duration_s": round(speech.duration_s, 4), "n_frames": motion.n_frames, "fps": fps,
+                    "emotion": emotion_summary(emotion),
+                    "scene": [{"start_s": s.start_s, "end_s": s.end_s, "description": s.description,
+                               "actions": list(s.actions)} for s in scene.segments],
+                    "motion": motion.to_dict()["stats"],
+                    "reference_used": reference_used},
+        "face": face_dict(face),
+        "speech": speech_dict(speech),
+        "emotion": emotion.to_dict(),
+        "scene": scene.to_dict(),
+        "motion": motion.to_dict(),
+    }
+
+
 def generate(images, audio: str, text: Optional[str] = None, fps: float = 25.0, out: str = "synchrorama.mp4",
              seed: int = 0, *, face_index: int = -1, start_s: float = 0.0, duration_s: Optional[float] = None,
              emotion_options: Optional[dict] = None, scene_backend: Any = None,
@@ -287,137 +452,39 @@ def generate(images, audio: str, text: Optional[str] = None, fps: float = 25.0, 
     ``True`` stops the run with :class:`~synchrorama_core.errors.Cancelled`, leaving no output.
     """
     t_all = time.perf_counter()
-    out = os.path.abspath(os.fspath(out))
-    if not out.lower().endswith(".mp4"):
-        raise InvalidDataError(f"the output must be an .mp4 file, got {out}")
-    if os.path.isdir(out):
-        raise InvalidDataError(f"the output {out} is a folder; give a file name ending in .mp4")
+    out = _output_path(out)
     emotion_options = _pick(emotion_options, EMOTION_OPTIONS, "emotion")
     scene_options = _pick(scene_options, SCENE_OPTIONS, "scene")
     motion_options = _pick(motion_options, MOTION_OPTIONS, "motion")
     video_options = _pick(video_options, VIDEO_OPTIONS, "video")
-    from .render import RenderOptions, WarpRenderer
-    if render_options is None:
-        render_options = RenderOptions()
-    elif isinstance(render_options, dict):
-        try:
-            render_options = RenderOptions(**render_options)
-        except TypeError as e:
-            raise InvalidDataError(f"render options: {e}") from e
-    elif not isinstance(render_options, RenderOptions):
-        raise InvalidDataError(f"render_options must be a RenderOptions or a dict, got "
-                               f"{type(render_options).__name__}")
-    from .timing import check_fps
+    render_options = _render_options(render_options)
     fps = check_fps(fps)
     text = (text or "").strip()
     audio = _check_audio_path(audio)
     imgs, sources = _images(images)
+    run = _Run(progress, cancelled)
 
-    prog = _Progress(_progress_fn(progress))
-    stop_check = (lambda: bool(cancelled())) if cancelled is not None else None
-
-    def check():
-        if stop_check is not None and stop_check():
-            raise Cancelled("video generation cancelled by the user")
-
-    timings: Dict[str, float] = {}
-
-    def timed(name, fn, *a, **kw):
-        check()
-        t = time.perf_counter()
-        v = fn(*a, **kw)
-        timings[name] = time.perf_counter() - t
-        prog.stage(name)(1, 1)
-        return v
-
-    # ---- face analysis
-    from .face import analyze_faces
-    face = timed("face", analyze_faces, imgs, face_index=face_index, sources=sources,
-                 progress=prog.stage("face"), cancelled=stop_check)
+    face, speech, emotion, scene, motion = run_stages(
+        run, imgs, sources, audio, text, fps, seed, face_index, start_s, duration_s, emotion_options,
+        scene_backend, scene_options, motion_model, motion_options)
     del imgs
-
-    # ---- speech
-    from .audio import load_speech
-    speech = timed("speech", load_speech, audio, fps=fps, start_s=start_s, duration_s=duration_s,
-                   progress=prog.stage("speech"), cancelled=stop_check)
-    if speech.n_frames < 1:
-        raise AudioError(f"{os.path.basename(audio)} holds {speech.duration_s * 1000:.1f} ms of audio, shorter than "
-                         f"one video frame ({1000 / fps:.1f} ms at {fps:g} fps); use a longer speech clip")
-
-    # ---- emotion
-    from .emotion import embed_emotion
-    emotion = timed("emotion", embed_emotion, speech, text, progress=prog.stage("emotion"), cancelled=stop_check,
-                    **emotion_options)
-
-    # ---- scene
-    from .scene import describe_scene
-    scene = timed("scene", describe_scene, speech, text, emotion, face, backend=scene_backend, seed=int(seed),
-                  progress=prog.stage("scene"), cancelled=stop_check, **scene_options)
-
-    # ---- motion
-    from .motion import generate_procedural
-    if motion_model is None:
-        motion = timed("motion", generate_procedural, speech, emotion, scene, seed=int(seed),
-                       progress=prog.stage("motion"), cancelled=stop_check,
-                       **{k: v for k, v in motion_options.items() if k != "procedural_blinks"})
-    else:
-        from .motion.neural import NeuralA2M, load_a2m
-        model = motion_model if isinstance(motion_model, NeuralA2M) else load_a2m(os.fspath(motion_model))
-        motion = timed("motion", model.generate, speech, emotion, scene, seed=int(seed),
-                       progress=prog.stage("motion"), cancelled=stop_check, **motion_options)
-    if motion.n_frames != speech.n_frames:
-        raise InvalidDataError(f"the motion has {motion.n_frames} frames but the speech {speech.n_frames}")
-
-    # ---- render + encode (streamed)
-    from .audio import decode_audio
-    from .video import encode_stream
-    check()
-    t = time.perf_counter()
-    renderer = WarpRenderer(face, render_options)
-    timings["render_setup"] = time.perf_counter() - t
-    t = time.perf_counter()
-    sound, sr = decode_audio(audio, start_s=start_s or 0.0, duration_s=duration_s)
-    timings["audio_for_video"] = time.perf_counter() - t
-    frames = renderer.frames(motion, progress=prog.stage("render"), cancelled=stop_check, dtype=np.uint8)
-    t = time.perf_counter()
-    info = encode_stream(out, frames, fps, audio=sound, sample_rate=sr, cancelled=stop_check, timings=timings,
-                         metadata={"comment": "made with SynchroRaMa"}, **video_options)
-    timings["render_encode_wall"] = time.perf_counter() - t
-    timings["render_fps"] = motion.n_frames / max(timings["render"], 1e-9)
-    timings["total"] = time.perf_counter() - t_all
+    info, renderer = render_to_file(run, face, motion, audio, start_s, duration_s, out, render_options,
+                                    video_options)
+    run.timings["total"] = time.perf_counter() - t_all
 
     jpath = json_path_for(out)
-    report = {
-        "synchrorama": __version__,
-        "video": info.to_dict(),
-        "inputs": {"images": sources, "audio": audio, "text": text, "fps": fps, "seed": int(seed),
-                   "face_index": int(face_index), "start_s": float(start_s or 0.0),
-                   "duration_s": None if duration_s is None else float(duration_s)},
-        "options": {"emotion": {k: (v if isinstance(v, (int, float, str, dict, type(None))) else
-                                    getattr(v, "name", type(v).__name__)) for k, v in emotion_options.items()},
-                    "scene_backend": "template" if scene_backend is None else getattr(scene_backend, "name",
-                                                                                       type(scene_backend).__name__),
-                    "scene": scene_options, "motion_model": motion.generator, "motion": motion_options,
-                    "render": {k: getattr(render_options, k) for k in render_options.__dataclass_fields__},
-                    "video": video_options},
-        "timings_s": {k: round(v, 4) for k, v in timings.items()},
-        "summary": {"duration_s": round(speech.duration_s, 4), "n_frames": motion.n_frames, "fps": fps,
-                    "emotion": emotion_summary(emotion),
-                    "scene": [{"start_s": s.start_s, "end_s": s.end_s, "description": s.description,
-                               "actions": list(s.actions)} for s in scene.segments],
-                    "motion": motion.to_dict()["stats"],
-                    "reference_used": _reference_counts(renderer, face.count)},
-        "face": face_dict(face),
-        "speech": speech_dict(speech),
-        "emotion": emotion.to_dict(),
-        "scene": scene.to_dict(),
-        "motion": motion.to_dict(),
-    }
+    report = build_report(info=info, sources=sources, audio=audio, text=text, fps=fps, seed=seed,
+                          face_index=face_index, start_s=start_s, duration_s=duration_s,
+                          emotion_options=emotion_options, scene_backend=scene_backend, scene_options=scene_options,
+                          motion_options=motion_options, render_options=render_options,
+                          video_options=video_options, timings=run.timings, face=face, speech=speech,
+                          emotion=emotion, scene=scene, motion=motion,
+                          reference_used=_reference_counts(renderer, face.count))
     if write_json:
         _write_json(jpath, report)
-    prog.finish()
+    run.prog.finish()
     return PipelineResult(video_path=out, json_path=jpath if write_json else "", n_frames=motion.n_frames,
-                          fps=fps, duration_s=speech.duration_s, timings=dict(timings), face=face, speech=speech,
+                          fps=fps, duration_s=speech.duration_s, timings=dict(run.timings), face=face, speech=speech,
                           emotion=emotion, scene=scene, motion=motion, video=info.to_dict(), report=report)
 
 
@@ -449,6 +516,6 @@ def demo(out: str = "synchrorama_demo.mp4", duration_s: Optional[float] = None, 
     return generate(images=[s["image"]], audio=s["audio"], text=text, out=out, duration_s=duration_s, **kw)
 
 
-__all__ = ["EMOTION_OPTIONS", "ImageFileError", "ImageFileNotFoundError", "MOTION_OPTIONS", "PipelineResult",
+__all__ = ["EMOTION_OPTIONS", "MOTION_OPTIONS", "PipelineResult",
            "SCENE_OPTIONS", "STAGES", "VIDEO_OPTIONS", "bundled_sample", "demo", "emotion_summary", "face_dict",
-           "generate", "json_path_for", "load_image", "speech_dict"]
+           "generate", "json_path_for", "speech_dict"]

@@ -1,6 +1,5 @@
 """Audio stage: decoding, trimming, features, bad input, long files — on real espeak-ng speech."""
 import logging
-import os
 import tracemalloc
 
 import numpy as np

@@ -409,7 +409,7 @@ def test_one_training_step_lowers_the_loss(models, astronaut, speech):
     from synchrorama_core.diffusion.adapters import audio_windows, emotion_condition
     from synchrorama_core.diffusion.conditioning import fit_images
     from synchrorama_core.diffusion.sampler import encode_prompts
-    from synchrorama_core.diffusion.train import adapter_loss, train_step
+    from synchrorama_core.training.adapters import adapter_loss, train_step
     n = 4
     frames = np.stack([np.roll(astronaut, 6 * i, axis=1) for i in range(n)])
     with torch.no_grad():
@@ -437,7 +437,7 @@ def test_one_training_step_lowers_the_loss(models, astronaut, speech):
 
 def test_training_script_on_a_video_folder(tiny, tmp_path, make_speech, astronaut):
     from synchrorama_core.audio import load_speech_waveform
-    from synchrorama_core.diffusion.train import main
+    from synchrorama_core.training.adapters import main
     from synchrorama_core.video import write_video
     data = tmp_path / "videos" / "happy" / "level_3"
     data.mkdir(parents=True)
@@ -452,7 +452,7 @@ def test_training_script_on_a_video_folder(tiny, tmp_path, make_speech, astronau
     ad = SRAdapters.load(str(out))
     assert ad.config["audio_source"] == "features:v1" and ad.config["audio_dim"] == 19
     assert any(float(p.abs().max()) > 0 for n_, p in ad.named_parameters() if "to_out" in n_)  # it learned
-    from synchrorama_core.diffusion.train import emotion_for
+    from synchrorama_core.training.adapters import emotion_for
     v = emotion_for(str(data / "clip.mp4"), 3, 25.0)
     assert v[0, EMOTIONS.index("happy")] == 1 and v[0, -1] == pytest.approx(1.0)
 

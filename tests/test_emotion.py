@@ -4,10 +4,10 @@ import pytest
 
 from synchrorama_core.audio import load_speech
 from synchrorama_core.emotion import (LabelMappingError, LexiconTextEmotion, blend_emotion, build_label_map,
-                                      draw_timeline, embed_emotion, fuse, split_sentences, spread_over_voiced,
-                                      summarize)
+                                      draw_timeline, embed_emotion, fuse, summarize)
 from synchrorama_core.emotion.common import NEUTRAL, probs_from_va
 from synchrorama_core.errors import Cancelled, InvalidDataError, ModelNotFoundError
+from synchrorama_core.transcript import split_sentences, spread_over_voiced
 from synchrorama_core.types import EMOTIONS, EmotionData, EmotionPart
 
 HAPPY = "This is wonderful news! I am so happy and excited, what a great day!"
@@ -201,7 +201,7 @@ def test_weight_zero_removes_a_modality_exactly(speech):
 def _part(n, emotion, conf, v=None, a=None):
     p = np.zeros((n, 8), np.float32)
     p[:, EMOTIONS.index(emotion)] = 1
-    from synchrorama_core.emotion.common import EMOTION_VA
+    from synchrorama_core.vocabulary.emotions import EMOTION_VA
     v0, a0 = EMOTION_VA[emotion]
     return EmotionPart(probs=p, valence=np.full(n, v0 if v is None else v, np.float32),
                        arousal=np.full(n, a0 if a is None else a, np.float32),

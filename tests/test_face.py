@@ -10,10 +10,10 @@ import pytest
 
 from synchrorama_core.errors import BackendError, FaceNotFoundError, ModelNotFoundError
 from synchrorama_core.face import (FaceImageError, FaceTracker, analyze_face, analyze_faces, clear_model_cache,
-                                   find_faces, load_face_models, measure_landmarks, to_rgb_float,
-                                   track_landmarks)
+                                   find_faces, load_face_models, measure_landmarks, track_landmarks)
 from synchrorama_core.face import models as face_models
-from synchrorama_core.face import topology as T
+from synchrorama_core.geometry import topology as T
+from synchrorama_core.image import to_rgb_float
 from synchrorama_core.types import FaceData
 
 

@@ -3,11 +3,13 @@ import numpy as np
 import pytest
 
 from synchrorama_core.errors import InvalidDataError
-from synchrorama_core.face import analyze_face, eye_openness, mouth_opening
-from synchrorama_core.face import topology as topo
-from synchrorama_core.motion import apply_motion, face_rig, render_motion_frames
+from synchrorama_core.face import analyze_face
+from synchrorama_core.geometry.topology import eye_openness, mouth_opening
+from synchrorama_core.geometry import topology as topo
+from synchrorama_core.geometry import apply_motion, face_rig
+from synchrorama_core.motion import render_motion_frames
 from synchrorama_core.motion.draw import STYLES
-from synchrorama_core.motion.landmarks import euler_matrices, matrix_to_euler
+from synchrorama_core.geometry.rig import euler_matrices, matrix_to_euler
 from synchrorama_core.types import EXPRESSIONS, MotionData
 
 

@@ -12,7 +12,7 @@ from synchrorama_core.models import default_dirs
 from synchrorama_core.motion import generate_procedural
 from synchrorama_core.motion.neural import (A2MModelError, NeuralA2M, default_config, list_a2m_models, load_a2m,
                                             receptive_field)
-from synchrorama_core.motion.train import evaluate, pair_from_motion, train_a2m
+from synchrorama_core.training.a2m import evaluate, pair_from_motion, train_a2m
 from synchrorama_core.types import EMOTIONS, EXPRESSIONS, EmotionData
 
 TINY = dict(channels=16, kernel=3, dilations=(1, 2, 4), dropout=0.0)

@@ -11,7 +11,8 @@ import pytest
 from synchrorama_core.audio import load_speech
 from synchrorama_core.errors import Cancelled, InvalidDataError, ModelNotFoundError
 from synchrorama_core.face import analyze_face
-from synchrorama_core.motion import (apply_motion, blend_motion, fit_landmarks, generate_procedural, motion_frames,
+from synchrorama_core.geometry import apply_motion
+from synchrorama_core.motion import (blend_motion, fit_landmarks, generate_procedural, motion_frames,
                                      render_motion_frames, resample_motion)
 from synchrorama_core.motion.neural import NeuralA2M, default_config
 from synchrorama_core.types import EMOTIONS, EmotionData, MotionData, SceneData, SceneSegment

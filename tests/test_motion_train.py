@@ -10,10 +10,11 @@ import pytest
 from synchrorama_core.audio import load_speech, load_speech_waveform
 from synchrorama_core.errors import InvalidDataError
 from synchrorama_core.face import analyze_face
-from synchrorama_core.motion import apply_motion, generate_procedural
+from synchrorama_core.geometry import apply_motion
+from synchrorama_core.motion import generate_procedural
 from synchrorama_core.motion.extract import motion_from_landmarks
 from synchrorama_core.motion.neural import ROT_UNIT, NeuralA2M
-from synchrorama_core.motion.train import collect_pairs, main, pair_from_video
+from synchrorama_core.training.a2m import collect_pairs, main, pair_from_video
 from synchrorama_core.types import EMOTIONS, EXPRESSIONS
 
 TEXTS = ["Good morning everyone, welcome back to the show.",

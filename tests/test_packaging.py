@@ -65,3 +65,32 @@ def test_web_directory_ships_the_frontend_glue(pack):
     assert js, f"no .js in {web}"
     src = open(os.path.join(web, "synchrorama.js"), encoding="utf-8").read()
     assert "SynchroRaMaLoadAudio" in src and 'from "../../scripts/app.js"' in src
+
+
+def _lint_imports(root):
+    import subprocess
+    import sys
+    exe = os.path.join(os.path.dirname(sys.executable), "lint-imports")
+    assert os.path.exists(exe), "import-linter is not installed (requirements-dev.txt; .ci/setup installs it)"
+    return subprocess.run([exe, "--no-cache"], cwd=root, env=dict(os.environ, PYTHONPATH=root),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_import_contracts_hold():
+    """The layer rules in pyproject.toml: nodes -> CLI -> pipeline/trainers -> stages (independent of each
+    other) -> shared vocabularies -> base types, and the core never imports nodes/."""
+    r = _lint_imports(ROOT)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    assert "2 kept, 0 broken" in r.stdout
+
+
+def test_import_contracts_catch_a_stage_importing_another(tmp_path):
+    """The contracts bite: a copy of the package where the renderer imports the motion stage breaks them."""
+    import shutil
+    for name in ("synchrorama_core", "nodes"):
+        shutil.copytree(os.path.join(ROOT, name), tmp_path / name, ignore=shutil.ignore_patterns("__pycache__", "assets"))
+    shutil.copy(os.path.join(ROOT, "pyproject.toml"), tmp_path / "pyproject.toml")
+    with open(tmp_path / "synchrorama_core" / "render" / "mesh.py", "a", encoding="utf-8") as f:
+        f.write("\nfrom ..motion import adjust  # noqa: E402,F401\n")
+    r = _lint_imports(str(tmp_path))
+    assert r.returncode != 0 and "synchrorama_core.render.mesh -> synchrorama_core.motion" in r.stdout, r.stdout[-3000:]

@@ -17,8 +17,9 @@ import pytest
 
 from synchrorama_core.errors import AudioError, AudioFileNotFoundError, Cancelled, FaceNotFoundError
 from synchrorama_core.face import FaceTracker, analyze_face, measure_landmarks
-from synchrorama_core.face import topology as topo
-from synchrorama_core.pipeline import (ImageFileError, ImageFileNotFoundError, STAGES, demo, generate,
+from synchrorama_core.geometry import topology as topo
+from synchrorama_core.image import ImageFileError, ImageFileNotFoundError
+from synchrorama_core.pipeline import (STAGES, demo, generate,
                                        json_path_for)
 from synchrorama_core.timing import n_frames
 from synchrorama_core.types import EmotionData, MotionData, SceneData

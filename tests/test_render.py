@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from synchrorama_core.errors import Cancelled, InvalidDataError
-from synchrorama_core.face import FaceTracker, analyze_face, analyze_faces
-from synchrorama_core.face import topology as T
+from synchrorama_core.face import analyze_face, analyze_faces
+from synchrorama_core.geometry import topology as T
 from synchrorama_core.render import (RenderOptions, ReferenceWarper, WarpOptions, WarpRenderer, build_mesh,
                                      expression_features, iter_frames, render_video)
 from synchrorama_core.render.mesh import MOUTH, RING

@@ -5,7 +5,6 @@ import dataclasses
 import functools
 import io
 import json
-import os
 import socket
 import threading
 import time

@@ -56,6 +56,21 @@ def _clip_warning(path: str, start_s: float, duration_s: float, total_s: float) 
                 "using the audio up to its end", start_s, duration_s, os.path.basename(path), total_s)
 
 
+def _trim_samples(total: int, sr: int, start_s: float, duration_s: Optional[float], what: str) -> Tuple[int, int]:
+    """Sample range ``[start, stop)`` of a trim of ``total`` samples: an error when it starts past the
+    end, a warning (and the rest of the audio) when it runs past the end."""
+    start = int(round(start_s * sr))
+    if start >= total:
+        raise _past_end(what, start_s, total / sr)
+    stop = total
+    if duration_s is not None:
+        stop = start + int(round(duration_s * sr))
+        if stop > total:
+            _clip_warning(what, start_s, duration_s, total / sr)
+            stop = total
+    return start, stop
+
+
 def _blocks_soundfile(path: str, start_s: float, duration_s: Optional[float]):
     import soundfile as sf
     f = sf.SoundFile(path)  # raises for files libsndfile cannot read
@@ -65,15 +80,7 @@ def _blocks_soundfile(path: str, start_s: float, duration_s: Optional[float]):
             sr, total = f.samplerate, f.frames
             if total <= 0:
                 raise AudioError(f"{os.path.basename(path)} contains no audio samples")
-            start = int(round(start_s * sr))
-            if start >= total:
-                raise _past_end(path, start_s, total / sr)
-            stop = total
-            if duration_s is not None:
-                stop = start + int(round(duration_s * sr))
-                if stop > total:
-                    _clip_warning(path, start_s, duration_s, total / sr)
-                    stop = total
+            start, stop = _trim_samples(total, sr, start_s, duration_s, path)
             f.seek(start)
             left = stop - start
             block = max(int(BLOCK_S * sr), 1)
@@ -266,14 +273,5 @@ def trim_waveform(x: np.ndarray, sample_rate: int, start_s: float = 0.0,
                   duration_s: Optional[float] = None, what: str = "audio") -> np.ndarray:
     """Trim the last axis of ``x`` with the same rules as file trimming."""
     start_s, duration_s = _check_trim(start_s, duration_s)
-    total = x.shape[-1]
-    start = int(round(start_s * sample_rate))
-    if start >= total:
-        raise _past_end(what, start_s, total / sample_rate)
-    stop = total
-    if duration_s is not None:
-        stop = start + int(round(duration_s * sample_rate))
-        if stop > total:
-            _clip_warning(what, start_s, duration_s, total / sample_rate)
-            stop = total
+    start, stop = _trim_samples(x.shape[-1], sample_rate, start_s, duration_s, what)
     return x[..., start:stop]

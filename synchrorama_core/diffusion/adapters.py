@@ -5,7 +5,7 @@ cross-attentions (IP-Adapter style): one on per-frame **audio tokens** (the spee
 the frame and its neighbours, projected to the text width) and one on per-frame **emotion
 tokens** (8 emotion probabilities + valence + arousal + intensity, projected to a few tokens).
 Their output projections start at exactly zero, so a fresh adapter leaves the sampler's output
-bit-for-bit unchanged; training (``python -m synchrorama_core.diffusion.train``) learns them.
+bit-for-bit unchanged; training (``python -m synchrorama_core.training.adapters``) learns them.
 
 File format: one ``.safetensors`` with the weights and a JSON ``synchrorama_adapters`` metadata
 entry holding the configuration (audio feature source and width, layers and their widths).
@@ -204,7 +204,7 @@ class SRAdapters(nn.Module):
             raise AdapterFormatError(f"{path} is not a readable safetensors file ({e})") from e
         if FORMAT not in meta:
             raise AdapterFormatError(f"{path} is not a SynchroRaMa adapter file (no '{FORMAT}' metadata); adapters "
-                                     f"are made by `python -m synchrorama_core.diffusion.train`")
+                                     f"are made by `python -m synchrorama_core.training.adapters`")
         cfg = json.loads(meta[FORMAT])
         if int(cfg.get("version", 1)) > FORMAT_VERSION:
             raise AdapterFormatError(f"{path} has adapter format {cfg['version']}, newer than this node pack; update it")

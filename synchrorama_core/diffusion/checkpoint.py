@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional
 
 from ..errors import InvalidDataError, ModelNotFoundError
 
@@ -321,20 +321,25 @@ def _folder_or_sidecar_config(path: str) -> Optional[str]:
     return os.path.dirname(path) if os.path.isfile(side) else None
 
 
+def _load_folder(cls, path: str, what: str, folder: Optional[str], layout: str = ""):
+    """A frozen diffusers model of class ``cls`` from the model folder ``path`` (offline, safetensors)."""
+    if folder is None:
+        raise ModelNotFoundError(f"{what} folder {path} has no config.json{layout}")
+    try:
+        m = cls.from_pretrained(path, local_files_only=True, use_safetensors=True)
+    except (OSError, EnvironmentError) as e:
+        raise ModelNotFoundError(f"could not load the {what} folder {path} ({e})") from e
+    return m.eval().requires_grad_(False)
+
+
 def load_controlnet(path: str):
     """A ``ControlNetModel`` from an LDM-layout file, or a diffusers folder/file with ``config.json``."""
     from diffusers import ControlNetModel
     sfu = _converters()
     folder = _folder_or_sidecar_config(path)
     if os.path.isdir(path):
-        if folder is None:
-            raise ModelNotFoundError(f"ControlNet folder {path} has no config.json (a diffusers ControlNet folder "
-                                     f"holds config.json + diffusion_pytorch_model.safetensors)")
-        try:
-            m = ControlNetModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
-        except (OSError, EnvironmentError) as e:
-            raise ModelNotFoundError(f"could not load the ControlNet folder {path} ({e})") from e
-        return m.eval().requires_grad_(False)
+        return _load_folder(ControlNetModel, path, "ControlNet", folder,
+                            " (a diffusers ControlNet folder holds config.json + diffusion_pytorch_model.safetensors)")
     sd = read_state_dict(path)
     if "time_embedding.linear_1.weight" in sd:  # already diffusers layout
         if folder is None:
@@ -359,13 +364,7 @@ def load_motion_adapter(path: str):
     sfu = _converters()
     folder = _folder_or_sidecar_config(path)
     if os.path.isdir(path):
-        if folder is None:
-            raise ModelNotFoundError(f"motion adapter folder {path} has no config.json")
-        try:
-            m = MotionAdapter.from_pretrained(path, local_files_only=True, use_safetensors=True)
-        except (OSError, EnvironmentError) as e:
-            raise ModelNotFoundError(f"could not load the motion adapter folder {path} ({e})") from e
-        return m.eval().requires_grad_(False)
+        return _load_folder(MotionAdapter, path, "motion adapter", folder)
     sd = read_state_dict(path)
     for p in ("model.diffusion_model.", "module."):
         if any(k.startswith(p) for k in sd):
@@ -392,45 +391,3 @@ def load_motion_adapter(path: str):
         if k.endswith("pos_embed.pe") and k not in conv:
             conv[k] = v
     return _load_strict(m, conv, "motion adapter", path).eval().requires_grad_(False)
-
-
-# ------------------------------------------------------------------------------ finding files
-
-def find_model(what: str, name: str, dirs: Sequence[str], hint: str) -> str:
-    """Absolute path of a model file or folder named ``name`` (a path, or relative to one of ``dirs``).
-
-    Raises :class:`ModelNotFoundError` naming the exact path expected.
-    """
-    name = (name or "").strip()
-    dirs = [d for d in dirs if d]
-    if not name:
-        where = dirs[0] if dirs else "the model folder"
-        raise ModelNotFoundError(f"no {what} selected. Put {hint} into {where} and pick it, or type its full path")
-    expanded = os.path.abspath(os.path.expanduser(name))
-    cands = [expanded] if os.path.isabs(os.path.expanduser(name)) else [os.path.join(d, name) for d in dirs] + [expanded]
-    for c in cands:
-        if os.path.exists(c):
-            return os.path.abspath(c)
-    raise ModelNotFoundError(
-        f"{what} {name!r} not found. Expected it at {cands[0]}"
-        + (f" (also tried {', '.join(cands[1:])})" if len(cands) > 1 else "")
-        + f". Put {hint} there; weights are never downloaded automatically")
-
-
-def list_models_in(dirs: Sequence[str], exts: Sequence[str] = CHECKPOINT_EXTS, folders: bool = True,
-                   folder_marker: Tuple[str, ...] = ("config.json", "model_index.json", "unet")) -> List[str]:
-    """Files with ``exts`` (relative paths) and model folders under ``dirs``, for pickers."""
-    out = set()
-    for d in dirs:
-        if not os.path.isdir(d):
-            continue
-        for root, subdirs, files in os.walk(d):
-            rel = os.path.relpath(root, d)
-            if folders and rel != "." and any(os.path.exists(os.path.join(root, m)) for m in folder_marker):
-                out.add(rel.replace(os.sep, "/"))
-                subdirs[:] = []
-                continue
-            for f in files:
-                if f.endswith(tuple(exts)):
-                    out.add(os.path.normpath(os.path.join(rel, f)).replace(os.sep, "/"))
-    return sorted(out)

@@ -7,35 +7,11 @@ import numpy as np
 
 from ..errors import InvalidDataError
 from ..timing import frame_centers_s
-from ..types import EMOTIONS, EmotionData, FaceData, SceneData
+from ..types import EmotionData, FaceData, SceneData
+from ..vocabulary.emotions import EmotionSummary, emotion_phrase
 
 DEFAULT_PROMPT = "a photo of a person talking to the camera, detailed face, natural skin, high quality"
 DEFAULT_NEGATIVE = "blurry, deformed face, distorted mouth, extra teeth, low quality, watermark, text"
-
-_EMOTION_WORDS = {
-    "angry": "angry expression, furrowed brows",
-    "contempt": "contemptuous expression, smirk",
-    "disgusted": "disgusted expression, wrinkled nose",
-    "fear": "fearful expression, wide eyes",
-    "happy": "happy expression, smiling",
-    "neutral": "neutral expression",
-    "sad": "sad expression, downturned mouth",
-    "surprised": "surprised expression, raised eyebrows",
-}
-
-
-def emotion_phrase(probs: np.ndarray, intensity: float) -> str:
-    """Words for one emotion state, e.g. ``"very happy expression, smiling"``."""
-    name = EMOTIONS[int(np.argmax(probs))]
-    words = _EMOTION_WORDS[name]
-    if name == "neutral":
-        return words
-    if intensity < 0.33:
-        return "slightly " + words
-    if intensity >= 0.66:
-        return "very " + words
-    return words
-
 
 def _smooth(x: np.ndarray, width: int) -> np.ndarray:
     if width <= 1 or x.shape[0] <= 1:
@@ -112,7 +88,8 @@ def frame_prompts(n: int, fps: float, prompt: str = "", scene: Optional[SceneDat
         w = max(1, int(round(fps)))
         probs = _smooth(emotion.probs.astype(np.float32), w)
         inten = _smooth(emotion.intensity.astype(np.float32), w)
-        phrases = _merge_short_runs([emotion_phrase(probs[i], float(inten[i])) for i in range(n)], w)
+        phrases = _merge_short_runs([emotion_phrase(EmotionSummary.of_frame(probs[i], float(inten[i])), cues=True)
+                                     for i in range(n)], w)
     texts = [", ".join(p for p in (base, scene_text(scene, float(centers[i])), phrases[i]) if p) for i in range(n)]
     unique: List[str] = []
     index = np.zeros(n, np.int64)

@@ -8,24 +8,12 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence
 
 from ..errors import InvalidDataError
-from ..models import default_dirs, resolve_model
+from ..models import resolve_device, resolve_model
 from .adapters import SRAdapters
 from .attention import AttentionState, install_processors
-from .checkpoint import (find_model, load_controlnet, load_motion_adapter, load_sd_folder,
-                         load_sd_single_file)
+from .checkpoint import load_controlnet, load_motion_adapter, load_sd_folder, load_sd_single_file
 
 log = logging.getLogger("synchrorama")
-
-CHECKPOINT_HINT = ("an SD1.5-family checkpoint (.safetensors single file, as in ComfyUI's models/checkpoints, "
-                   "or a diffusers folder with unet/, vae/, text_encoder/), e.g. v1-5-pruned-emaonly.safetensors "
-                   "from Hugging Face stable-diffusion-v1-5/stable-diffusion-v1-5 (sources: docs/diffusion.md)")
-CONTROLNET_HINT = ("a face-landmark ControlNet for SD1.5 (e.g. control_v2p_sd15_mediapipe_face.safetensors from "
-                   "Hugging Face CrucibleAI/ControlNetMediaPipeFace, or a diffusers ControlNet folder with "
-                   "config.json; sources: docs/diffusion.md)")
-MOTION_HINT = ("an AnimateDiff motion module for SD1.5 (e.g. mm_sd15_v3.safetensors from Hugging Face "
-               "conrevo/AnimateDiff-A1111, guoyww/animatediff's .ckpt files, or a diffusers MotionAdapter folder; "
-               "sources: docs/diffusion.md)")
-
 
 @dataclass
 class LowVRAM:
@@ -130,7 +118,7 @@ def load_models(checkpoint: str, controlnet: str = "", motion_adapter: str = "",
     """
     if (dtype or "auto").lower() not in DTYPES:  # reject a bad name before loading anything
         raise InvalidDataError(f"unknown dtype {dtype!r}; use auto, fp16, bf16 or fp32")
-    ck = find_model("checkpoint", checkpoint, list(checkpoint_dirs), CHECKPOINT_HINT)
+    ck = resolve_model("checkpoints", checkpoint, checkpoint_dirs)
     if os.path.isdir(ck):
         unet, vae, te, tok, sched = load_sd_folder(ck, tokenizer or None)
     else:
@@ -139,19 +127,19 @@ def load_models(checkpoint: str, controlnet: str = "", motion_adapter: str = "",
 
     cn = None
     if controlnet and controlnet.strip().lower() != "none":
-        p = find_model("ControlNet", controlnet, list(controlnet_dirs), CONTROLNET_HINT)
+        p = resolve_model("controlnet", controlnet, controlnet_dirs)
         cn = load_controlnet(p)
         sources["controlnet"] = p
 
     ma = None
     if motion_adapter and motion_adapter.strip().lower() != "none":
-        p = find_model("motion module", motion_adapter, list(motion_dirs), MOTION_HINT)
+        p = resolve_model("animatediff_models", motion_adapter, motion_dirs)
         ma = load_motion_adapter(p)
         sources["motion"] = p
 
     ad = None
     if adapters and adapters.strip().lower() != "none":
-        p = resolve_model("adapters", adapters, list(adapter_dirs) or default_dirs("adapters"))
+        p = resolve_model("adapters", adapters, adapter_dirs)
         ad = SRAdapters.load(p)
         sources["adapters"] = p
     return assemble(unet, vae, te, tok, sched, controlnet=cn, motion_adapter=ma, adapters=ad, device=device,
@@ -164,9 +152,7 @@ def assemble(unet, vae, text_encoder, tokenizer, scheduler_config: dict, control
     """Put loaded components together: motion UNet, attention processors, memory options, device and dtype."""
     import torch
     low_vram = low_vram or LowVRAM()
-    if device is None:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    device = resolve_device(device)
     dt = _dtype(dtype, device)
     vae_dt = torch.float32 if dt == torch.float16 else dt
     sources = dict(sources or {})

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -121,7 +121,7 @@ def _decode(models: DiffusionModels, lat, batch: int):
     return torch.cat(frames, 0).numpy()
 
 
-def _unet(models: DiffusionModels, x, t, ehs, down=None, mid=None, frames: int = 1):
+def predict_noise(models: DiffusionModels, x, t, ehs, down=None, mid=None, frames: int = 1):
     """UNet noise prediction for ``x`` ``[B*F, C, h, w]`` (rows batch-major)."""
     unet = models.unet
     if models.has_motion:
@@ -260,7 +260,7 @@ def generate_video(models: DiffusionModels, references, motion_frames, speech: S
                         st.bank.clear()
                         r = sched.add_noise(ref_lat, ref_noise, t.reshape(1))
                         r = sched.scale_model_input(r, t)
-                        _unet(models, r, t, ref_ctx, frames=1)
+                        predict_noise(models, r, t, ref_ctx, frames=1)
                         st.mode = "read"
                     else:
                         st.mode = "off"
@@ -272,7 +272,7 @@ def generate_video(models: DiffusionModels, references, motion_frames, speech: S
                         down, mid = models.controlnet(x, t, encoder_hidden_states=ehs, controlnet_cond=ctrl,
                                                       conditioning_scale=float(s.control_strength),
                                                       return_dict=False)
-                    eps = _unet(models, x, t, ehs, down, mid, frames=F_)
+                    eps = predict_noise(models, x, t, ehs, down, mid, frames=F_)
                     st.audio_tokens = st.emotion_tokens = None
                     if use_cfg:
                         eu, ec = eps.chunk(2)
@@ -300,7 +300,3 @@ def generate_video(models: DiffusionModels, references, motion_frames, speech: S
     finally:
         st.clear()
     return out
-
-
-def settings_dict(s: SamplerSettings) -> dict:
-    return asdict(s)

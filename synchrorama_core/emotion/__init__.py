@@ -7,12 +7,12 @@ torch or transformers.
 """
 from __future__ import annotations
 
-from .common import EMOTION_VA, LabelMappingError, MODALITIES, build_label_map, map_label
+from .common import LabelMappingError, MODALITIES, build_label_map, map_label
 from .embed import DEFAULT_WEIGHTS, embed_emotion, summarize, timed_transcript
 from .fusion import TARGETS, apply_intensity, blend_emotion, fuse
 from .lexicon import LexiconTextEmotion, SegmentEmotion
 from .plot import draw_timeline
-from .text import TimedText, split_sentences, spread_over_voiced, text_part
+from .text import text_part
 
 
 def load_text_model(name_or_path, search_dirs=None, device="cpu", **kw):
@@ -39,7 +39,7 @@ def load_whisper_model(name_or_path, search_dirs=None, device="cpu", **kw):
     return WhisperTranscriber.load(name_or_path, search_dirs, device=device, **kw)
 
 
-__all__ = ["DEFAULT_WEIGHTS", "EMOTION_VA", "LabelMappingError", "LexiconTextEmotion", "MODALITIES", "SegmentEmotion",
-           "TARGETS", "TimedText", "apply_intensity", "blend_emotion", "build_label_map", "draw_timeline",
+__all__ = ["DEFAULT_WEIGHTS", "LabelMappingError", "LexiconTextEmotion", "MODALITIES", "SegmentEmotion",
+           "TARGETS", "apply_intensity", "blend_emotion", "build_label_map", "draw_timeline",
            "embed_emotion", "fuse", "load_ser_model", "load_text_model", "load_va_model", "load_whisper_model",
-           "map_label", "split_sentences", "spread_over_voiced", "summarize", "text_part", "timed_transcript"]
+           "map_label", "summarize", "text_part", "timed_transcript"]

@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import ModelNotFoundError
-from ..models import resolve_model
+from ..models import load_transformers
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import SPEECH_SAMPLE_RATE, EmotionPart, SpeechData
 from .common import (LabelMappingError, activity_in, build_label_map, certainty, empty_part, probs_from_va,
                      softmax, window_starts, windows_to_frames)
-from .text import _check_head, resolve_device
+from .text import _check_head
 
 log = logging.getLogger("synchrorama.emotion")
 
@@ -48,26 +48,16 @@ class _AudioWindowModel:
 
     @classmethod
     def _load_parts(cls, name_or_path: str, search_dirs, device):
-        path = resolve_model(cls.kind, name_or_path, search_dirs, must_contain=("config.json",))
         from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
-        try:
-            fe = AutoFeatureExtractor.from_pretrained(path, local_files_only=True)
-        except (OSError, ValueError, TypeError) as e:
-            raise ModelNotFoundError(f"{cls.kind} model folder {path} has no usable preprocessor_config.json "
-                                     f"(the audio feature extractor): {e}") from e
-        try:
-            model, info = AutoModelForAudioClassification.from_pretrained(
-                path, local_files_only=True, use_safetensors=True, output_loading_info=True)
-        except (OSError, ValueError) as e:
-            raise ModelNotFoundError(f"cannot load the {cls.kind} model in {path} (it needs config.json and "
-                                     f"model.safetensors of an audio-classification model): {e}") from e
+        model, fe, path, dev, info = load_transformers(
+            cls.kind, name_or_path, search_dirs, AutoModelForAudioClassification, AutoFeatureExtractor,
+            processor_files="preprocessor_config.json (the audio feature extractor)",
+            model_desc="an audio-classification model", device=device)
         _check_head(info, path, f"{cls.what} model")
         sr = getattr(fe, "sampling_rate", SPEECH_SAMPLE_RATE)
         if sr != SPEECH_SAMPLE_RATE:
             raise ModelNotFoundError(f"{cls.kind} model {path} expects {sr} Hz audio; SynchroRaMa feeds "
                                      f"{SPEECH_SAMPLE_RATE} Hz speech (use a 16 kHz model)")
-        dev = resolve_device(device)
-        model.to(dev).eval()
         return model, fe, path, dev
 
     def window_outputs(self, speech: SpeechData, progress: Optional[ProgressFn] = None,

@@ -14,22 +14,11 @@ import numpy as np
 from ..errors import InvalidDataError
 from ..timing import frame_centers_s
 from ..types import EMOTIONS, EmotionPart
+from ..vocabulary.emotions import EMOTION_VA
 
 N_EMO = len(EMOTIONS)
 NEUTRAL = EMOTIONS.index("neutral")
 
-#: Where each emotion sits in Russell's circumplex (valence, arousal), both in [-1, 1].
-#: Used to derive valence/arousal from emotion probabilities and back.
-EMOTION_VA: Dict[str, Tuple[float, float]] = {
-    "angry": (-0.60, 0.70),
-    "contempt": (-0.50, 0.20),
-    "disgusted": (-0.65, 0.35),
-    "fear": (-0.60, 0.60),
-    "happy": (0.75, 0.45),
-    "neutral": (0.00, -0.10),
-    "sad": (-0.70, -0.45),
-    "surprised": (0.25, 0.75),
-}
 PROTO_V = np.array([EMOTION_VA[e][0] for e in EMOTIONS], np.float32)
 PROTO_A = np.array([EMOTION_VA[e][1] for e in EMOTIONS], np.float32)
 

@@ -13,7 +13,8 @@ from . import prosody
 from .common import empty_part
 from .fusion import fuse
 from .lexicon import LexiconTextEmotion
-from .text import TimedText, analyze_texts, split_sentences, spread_over_voiced, text_part
+from ..transcript import TimedText, split_sentences, spread_over_voiced
+from .text import analyze_texts, text_part
 
 log = logging.getLogger("synchrorama.emotion")
 

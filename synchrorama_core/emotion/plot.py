@@ -6,10 +6,10 @@ row, the intensity (grey) on a -1..1 (0..1 for grey) scale.  Drawn with numpy + 
 """
 from __future__ import annotations
 
-from typing import Optional
 
 import numpy as np
 
+from .. import plotting
 from ..types import EMOTIONS, EmotionData
 
 COLORS = {
@@ -19,14 +19,6 @@ COLORS = {
 _PALETTE = np.array([COLORS[e] for e in EMOTIONS], np.uint8)
 V_COLOR, A_COLOR, G_COLOR = (30, 70, 200), (200, 30, 60), (90, 90, 90)
 ROW_ORDER = ("text", "speech", "va")
-
-
-def _font():
-    from PIL import ImageFont
-    try:
-        return ImageFont.load_default(size=12)
-    except TypeError:  # Pillow without FreeType sizes
-        return ImageFont.load_default()
 
 
 def _cols(n: int, width: int) -> np.ndarray:
@@ -50,7 +42,7 @@ def draw_timeline(emotion: EmotionData, width: int = 1024, strip_h: int = 36, pa
     """RGB ``uint8 [H, W, 3]`` picture of the emotion timeline per part and fused."""
     from PIL import Image, ImageDraw
     width = max(int(width), 200)
-    font = _font()
+    font = plotting.font()
     left = 8
     plot_w = width - 2 * left
     title_h = 16
@@ -118,7 +110,7 @@ def draw_timeline(emotion: EmotionData, width: int = 1024, strip_h: int = 36, pa
     # time axis
     dur = emotion.duration_s
     if dur > 0:
-        step = next(s for s in (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1e9) if dur / s <= 12)
+        step = plotting.tick_step(dur)
         t = 0.0
         while t <= dur + 1e-9:
             xx = left + int(round(t / dur * (plot_w - 1)))

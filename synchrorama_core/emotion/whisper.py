@@ -12,10 +12,10 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ModelNotFoundError
-from ..models import resolve_model
+from ..models import load_transformers
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import SPEECH_SAMPLE_RATE, SpeechData
-from .text import TimedText, resolve_device
+from ..transcript import TimedText
 
 log = logging.getLogger("synchrorama.emotion")
 
@@ -62,23 +62,14 @@ class WhisperTranscriber:
     @classmethod
     def load(cls, name_or_path: str, search_dirs: Optional[Sequence[str]] = None, device="cpu",
              language: str = "") -> "WhisperTranscriber":
-        path = resolve_model("whisper", name_or_path, search_dirs, must_contain=("config.json",))
         from transformers import AutoProcessor, WhisperForConditionalGeneration
-        try:
-            proc = AutoProcessor.from_pretrained(path, local_files_only=True)
-        except (OSError, ValueError, TypeError) as e:
-            raise ModelNotFoundError(f"whisper model folder {path} lacks its processor files "
-                                     f"(preprocessor_config.json + tokenizer files): {e}") from e
+        model, proc, path, dev, _ = load_transformers(
+            "whisper", name_or_path, search_dirs, WhisperForConditionalGeneration, AutoProcessor,
+            processor_files="processor files (preprocessor_config.json + tokenizer files)",
+            model_desc="a WhisperForConditionalGeneration", device=device)
         if not hasattr(proc, "feature_extractor") or not hasattr(proc, "tokenizer"):
             raise ModelNotFoundError(f"whisper model folder {path}: the processor is {type(proc).__name__}, "
                                      f"not a Whisper processor (feature extractor + tokenizer)")
-        try:
-            model = WhisperForConditionalGeneration.from_pretrained(path, local_files_only=True, use_safetensors=True)
-        except (OSError, ValueError) as e:
-            raise ModelNotFoundError(f"cannot load the Whisper model in {path} (config.json + model.safetensors "
-                                     f"of a WhisperForConditionalGeneration): {e}") from e
-        dev = resolve_device(device)
-        model.to(dev).eval()
         return cls(model, proc, path, dev, language)
 
     def _generate(self, y: np.ndarray):

@@ -13,19 +13,16 @@ Public API::
     FaceTracker(model="", search_dirs=None)(frame) -> [478, 3] array | None
     track_landmarks(frames, model="", search_dirs=None, progress=None, cancelled=None) -> list[array | None]
     measure_landmarks(list_of_landmarks_or_None) -> dict of per-frame arrays (NaN where no face)
-    to_rgb_float(image) -> float32 [H, W, 3]
-    draw_landmarks(image, landmarks, box=None) -> float32 [H, W, 3] (a preview)
+    draw_face_preview(image, landmarks, box=None) -> float32 [H, W, 3] (a preview)
     load_face_models(model="", search_dirs=None) -> FaceModels
-    topology: index groups, TRIANGLES, mouth_opening, eye_openness, face_size, ...
+    (the landmark topology and measurements: synchrorama_core.geometry.topology)
 """
-from . import topology
 from .analysis import (DETECTOR_NAME, Detection, FaceImageError, FaceResult, FaceTracker, analyze_face,
-                       analyze_faces, detect_faces, find_faces, measure_landmarks, to_rgb_float,
+                       analyze_faces, detect_faces, find_faces, measure_landmarks,
                        track_landmarks)
-from .draw import draw_landmarks
+from .draw import draw_face_preview
 from .models import FaceModels, clear_model_cache, load_face_models
-from .topology import eye_openness, face_size, mouth_opening, mouth_width
 
-__all__ = ["topology", "DETECTOR_NAME", "Detection", "FaceImageError", "FaceResult", "FaceTracker", "analyze_face",
-           "analyze_faces", "detect_faces", "find_faces", "to_rgb_float", "track_landmarks", "measure_landmarks", "FaceModels",
-           "clear_model_cache", "load_face_models", "draw_landmarks", "eye_openness", "face_size", "mouth_opening", "mouth_width"]
+__all__ = ["DETECTOR_NAME", "Detection", "FaceImageError", "FaceResult", "FaceTracker", "analyze_face",
+           "analyze_faces", "detect_faces", "find_faces", "track_landmarks", "measure_landmarks", "FaceModels",
+           "clear_model_cache", "load_face_models", "draw_face_preview"]

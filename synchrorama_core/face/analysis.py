@@ -20,12 +20,11 @@ import numpy as np
 
 from ..errors import FaceNotFoundError, InvalidDataError
 from ..progress import CancelFn, ProgressFn, Steps
+from ..geometry import topology as T
+from ..image import MIN_IMAGE_SIDE, ImageError, to_rgb_float
 from ..types import LANDMARK_COUNT, FaceData
-from . import topology as T
 from .models import FaceModels, load_face_models
 
-#: smallest image side the detector can work with
-MIN_IMAGE_SIDE = 32
 DETECTION_THRESHOLD = 0.5
 PRESENCE_THRESHOLD = 0.5
 NMS_IOU = 0.3
@@ -33,8 +32,9 @@ ROI_SCALE = 1.5
 EYE_ROI_SCALE = 2.3
 
 
-class FaceImageError(InvalidDataError):
-    """A reference image that cannot be analysed at all (wrong shape, too small, NaN)."""
+#: A reference image that cannot be analysed at all (wrong shape, too small, NaN); the name face
+#: analysis has always raised, kept for callers that catch it.
+FaceImageError = ImageError
 
 
 @dataclass
@@ -67,43 +67,6 @@ class FaceResult:
 def _describe(index: int, total: int, source: str = "") -> str:
     s = f"reference image {index + 1} of {total}" if total > 1 else "the reference image"
     return s + (f" ({source})" if source else "")
-
-
-def to_rgb_float(image, what: str = "the image") -> np.ndarray:
-    """Any of [H, W], [H, W, 1|3|4] (float 0..1 or uint8), a torch tensor, or a PIL image ->
-    float32 ``[H, W, 3]`` in 0..1.  Grey is repeated to RGB; alpha is composited over white."""
-    if hasattr(image, "detach"):
-        image = image.detach().cpu().float().numpy()
-    elif hasattr(image, "mode") and hasattr(image, "size"):  # PIL
-        image = np.asarray(image.convert("RGBA") if "A" in image.mode else image.convert("RGB"))
-    a = np.asarray(image)
-    if a.ndim == 4 and a.shape[0] == 1:
-        a = a[0]
-    if a.ndim == 2:
-        a = a[:, :, None]
-    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
-        raise FaceImageError(f"{what}: expected an image [H, W] or [H, W, 1|3|4], got shape {list(a.shape)}")
-    if a.dtype == np.uint8:
-        a = a.astype(np.float32) / 255.0
-    elif a.dtype == np.uint16:
-        a = a.astype(np.float32) / 65535.0
-    else:
-        a = a.astype(np.float32)
-        if not np.isfinite(a).all():
-            raise FaceImageError(f"{what} contains NaN or infinite pixel values")
-        a = np.clip(a, 0.0, 1.0)
-    c = a.shape[2]
-    if c in (2, 4):  # with alpha: composite over white
-        alpha = a[:, :, -1:]
-        a = a[:, :, :-1] * alpha + (1.0 - alpha)
-        c -= 1
-    if c == 1:
-        a = np.repeat(a, 3, axis=2)
-    h, w = a.shape[:2]
-    if min(h, w) < MIN_IMAGE_SIDE:
-        raise FaceImageError(f"{what} is only {w}x{h} pixels; face analysis needs at least "
-                             f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} (a portrait of 256 px or more works best)")
-    return np.ascontiguousarray(a)
 
 
 class _Image:

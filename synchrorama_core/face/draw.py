@@ -5,7 +5,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from . import topology as T
+from ..geometry import topology as T
 
 _COLOURS = {
     "face_oval": (0.85, 0.85, 0.85), "lips_outer": (1.0, 0.25, 0.35), "lips_inner": (1.0, 0.55, 0.2),
@@ -15,7 +15,7 @@ _COLOURS = {
 }
 
 
-def draw_landmarks(image: np.ndarray, landmarks: np.ndarray, box: Optional[Sequence[float]] = None,
+def draw_face_preview(image: np.ndarray, landmarks: np.ndarray, box: Optional[Sequence[float]] = None,
                    points: bool = True) -> np.ndarray:
     """Return a copy of ``image`` (float ``[H, W, 3]``) with the mesh points, the feature
     contours and (optionally) the face box drawn on it."""

@@ -5,9 +5,7 @@ Public API::
     generate_procedural(speech, emotion=None, scene=None, config=None, progress=None, cancelled=None,
                         **controls) -> MotionData                      # zero-download default
     ProceduralConfig(head_scale, expression_scale, lip_scale, blink_rate, lead_frames, seed)
-    apply_motion(ref_landmarks [478, 3], motion, frames=None, *, head_scale=1.0,
-                 expression_scale=1.0, rig=None) -> float32 [n, 478, 3]
-    face_rig(ref_landmarks) -> FaceRig        # precomputed frame, pivot and expression basis
+    (motion -> landmarks: synchrorama_core.geometry.apply_motion / face_rig, shared with the renderer)
     render_motion_frames(landmarks [n, 478, 2|3], height, width, style="mediapipe",
                          thickness=None, progress=None, cancelled=None) -> uint8 [n, H, W, 3]
     motion_frames(face, motion, style, height=0, width=0, reference=0, out=None, ...)
@@ -21,13 +19,12 @@ Public API::
 from __future__ import annotations
 
 from .adjust import MISMATCH, adjust_motion, blend_motion, conform_motion, resample_motion
-from .draw import STYLES, draw_landmarks, render_motion_frames
+from .draw import STYLES, draw_control_frame, render_motion_frames
 from .frames import fit_landmarks, motion_frames
-from .landmarks import FaceRig, apply_motion, face_rig, landmarks_for
 from .plot import count_blinks, draw_motion_curves, summarize_motion
 from .procedural import ProceduralConfig, generate_procedural
 
-__all__ = ["MISMATCH", "STYLES", "FaceRig", "ProceduralConfig", "adjust_motion", "apply_motion", "blend_motion",
-           "conform_motion", "count_blinks", "draw_landmarks", "draw_motion_curves", "face_rig", "fit_landmarks",
-           "generate_procedural", "landmarks_for", "motion_frames", "render_motion_frames", "resample_motion",
+__all__ = ["MISMATCH", "STYLES", "ProceduralConfig", "adjust_motion", "blend_motion",
+           "conform_motion", "count_blinks", "draw_control_frame", "draw_motion_curves", "fit_landmarks",
+           "generate_procedural", "motion_frames", "render_motion_frames", "resample_motion",
            "summarize_motion"]

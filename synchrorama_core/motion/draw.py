@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from functools import lru_cache
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from ..errors import InvalidDataError
-from ..face import topology as topo
+from ..geometry import topology as topo
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import LANDMARK_COUNT
 
@@ -104,8 +104,8 @@ def auto_thickness(height: int, width: int) -> int:
     return max(1, int(round(max(height, width) / 640.0)))
 
 
-def draw_landmarks(landmarks: np.ndarray, height: int, width: int, style: str = "mediapipe",
-                   thickness: Optional[int] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
+def draw_control_frame(landmarks: np.ndarray, height: int, width: int, style: str = "mediapipe",
+                       thickness: Optional[int] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
     """One ``[H, W, 3]`` uint8 drawing of one landmark set ``[478, 2|3]`` (pixels)."""
     layers = style_layers(style)
     k = auto_thickness(height, width) if thickness is None else max(int(thickness), 1)
@@ -143,7 +143,7 @@ def render_motion_frames(landmarks: np.ndarray, height: int, width: int, style: 
     steps.check()
     every = max(1, n // 100)
     for i in range(n):
-        draw_landmarks(lm[i], height, width, style, thickness, out=out[i])
+        draw_control_frame(lm[i], height, width, style, thickness, out=out[i])
         if (i + 1) % every == 0 or i + 1 == n:
             steps.tick(every if (i + 1) % every == 0 else (i + 1) % every)
     return out

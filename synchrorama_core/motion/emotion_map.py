@@ -37,17 +37,6 @@ EMOTION_MATRIX = np.array([[EMOTION_EXPRESSIONS[e].get(x, 0.0) for x in EXPRESSI
                           np.float32)
 
 
-def neutral_emotion(duration_s: float, fps: float) -> EmotionData:
-    """A calm neutral ``SR_EMOTION`` (used when no emotion is connected)."""
-    from ..timing import n_frames
-    n = n_frames(duration_s, fps)
-    p = np.zeros((n, len(EMOTIONS)), np.float32)
-    p[:, EMOTIONS.index("neutral")] = 1.0
-    z = np.zeros(n, np.float32)
-    return EmotionData(fps=fps, duration_s=duration_s, probs=p, valence=z, arousal=z, intensity=z,
-                       meta={"backend": "neutral default"})
-
-
 def emotion_on_frames(emotion: Optional[EmotionData], n: int, fps: float, duration_s: float
                       ) -> Dict[str, np.ndarray]:
     """``probs [n, 8]``, ``valence``, ``arousal``, ``intensity`` ``[n]`` on the speech frames.

@@ -19,14 +19,14 @@ Synthetic landmarks made by :func:`apply_motion` come back with the motion that 
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
 from ..errors import InvalidDataError
-from ..face import topology as topo
+from ..geometry import topology as topo
 from ..types import EXPRESSIONS, LANDMARK_COUNT, MotionData
-from .landmarks import FaceRig, matrix_to_euler
+from ..geometry.rig import FaceRig, matrix_to_euler
 
 N_EXPR = len(EXPRESSIONS)
 REFINE = 2   # extra pose/expression alternations

@@ -2,7 +2,7 @@
 
 :func:`motion_frames` drives one reference's landmarks with the motion
 (:func:`~.landmarks.apply_motion`), maps them onto the output size and draws them
-(:func:`~.draw.draw_landmarks`) in chunks, so memory holds the output plus one chunk.
+(:func:`~.draw.draw_control_frame`) in chunks, so memory holds the output plus one chunk.
 
 Output size: ``width = height = 0`` keeps the reference image's size.  Another size is
 reached the way the video sampler fits every image (``diffusion.conditioning.fit_images``):
@@ -19,8 +19,8 @@ import numpy as np
 from ..errors import InvalidDataError
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import FaceData, MotionData
-from .draw import draw_landmarks, style_layers
-from .landmarks import apply_motion, face_rig
+from .draw import draw_control_frame, style_layers
+from ..geometry.rig import apply_motion, face_rig
 
 CHUNK = 64  # frames whose landmarks are computed together
 
@@ -105,9 +105,9 @@ def motion_frames(face: FaceData, motion: MotionData, style: str = "mediapipe", 
             raise InvalidDataError(f"the motion drives landmarks to NaN/inf in frames {a}..{b - 1}")
         for i in range(b - a):
             if out.dtype == np.uint8:
-                draw_landmarks(lm[i], H, W, style, thickness, out=out[a + i])
+                draw_control_frame(lm[i], H, W, style, thickness, out=out[a + i])
             else:
-                draw_landmarks(lm[i], H, W, style, thickness, out=tmp)
+                draw_control_frame(lm[i], H, W, style, thickness, out=tmp)
                 np.multiply(tmp, np.float32(1.0 / 255.0), out=out[a + i], casting="unsafe")
         steps.tick(b - a)
     return out

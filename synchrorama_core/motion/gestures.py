@@ -2,9 +2,9 @@
 
 The scene describer writes actions from a small vocabulary ("nods", "shakes head",
 "looks left", "looks right", "looks up", "looks down", "tilts head", "smiles",
-"raises eyebrows", "frowns", "blinks").  Matching here is by key words, so variants such as
-"nodding", "looks to the left" or "raises her eyebrows" work too; actions that match nothing
-are reported in the motion's ``meta["ignored_actions"]``.
+"raises eyebrows", "frowns", "blinks"; :mod:`synchrorama_core.vocabulary.actions`).  Its
+synonyms match too, so variants such as "nodding", "looks to the left" or "raises her
+eyebrows" work; actions that match nothing are reported in the motion's ``meta["ignored_actions"]``.
 
 Directions follow ``SR_MOTION``'s convention and the subject's own point of view: "looks left"
 turns the face to the subject's left (yaw > 0, towards the image's right), "looks up" lifts the
@@ -13,53 +13,14 @@ chin (pitch < 0).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional
 
 import numpy as np
 
 from ..types import EXPRESSIONS, SceneData
+from ..vocabulary.actions import canonical_action
 from . import _signal as sig
-
-#: Canonical gesture names (the scene vocabulary's phrases).
-GESTURES: Tuple[str, ...] = ("nods", "shakes head", "looks left", "looks right", "looks up", "looks down",
-                             "tilts head", "smiles", "raises eyebrows", "frowns", "blinks")
-
-_PATTERNS = (
-    ("shakes head", r"\bshak\w*"),
-    ("nods", r"\bnod\w*"),
-    ("frowns", r"\bfrown\w*|\bscowl\w*|\bfurrow\w*"),
-    ("raises eyebrows", r"brows?\b"),
-    ("looks left", r"\blook\w*\b.*\bleft\b|\bturn\w*\b.*\bleft\b"),
-    ("looks right", r"\blook\w*\b.*\bright\b|\bturn\w*\b.*\bright\b"),
-    ("looks up", r"\blook\w*\b.*\bup(wards?)?\b"),
-    ("looks down", r"\blook\w*\b.*\bdown(wards?)?\b"),
-    ("tilts head", r"\btilt\w*"),
-    ("smiles", r"\bsmil\w*|\bgrin\w*|\blaugh\w*"),
-    ("blinks", r"\bblink\w*"),
-)
-
-
-def match_action(action: str) -> Optional[str]:
-    """Canonical gesture name for a free-text action, or None."""
-    a = " ".join(str(action).lower().replace("-", " ").split())
-    try:  # the scene stage's own vocabulary, when installed, knows its synonyms
-        from ..scene import vocabulary as _voc  # type: ignore
-        canon = getattr(_voc, "canonical_action", None)
-        if callable(canon):
-            c = canon(a)
-            if c in GESTURES:
-                return c
-    except Exception:
-        pass
-    if a in GESTURES:
-        return a
-    for name, pat in _PATTERNS:
-        if re.search(pat, a):
-            return name
-    return None
-
 
 @dataclass
 class GestureTracks:
@@ -87,7 +48,7 @@ def scene_gestures(scene: Optional[SceneData], n: int, fps: float, rng: np.rando
         if s0 >= n / fps:
             continue
         for action in seg.actions:
-            g = match_action(action)
+            g = canonical_action(action)
             if g is None:
                 ignored.append(action)
                 continue
@@ -128,17 +89,3 @@ def scene_gestures(scene: Optional[SceneData], n: int, fps: float, rng: np.rando
             elif g == "blinks":
                 blinks.append(s0 + min(0.15, dur / 4))
     return GestureTracks(rot, ex, blinks, applied, ignored)
-
-
-def gesture_names() -> Dict[str, str]:
-    """Each canonical gesture and what it does (for docs and tooltips)."""
-    return {
-        "nods": "2-3 downward nods (pitch) at the segment start",
-        "shakes head": "2-3 side-to-side head shakes (yaw)",
-        "looks left": "turns the face ~16 deg to the subject's left for the segment",
-        "looks right": "turns the face ~16 deg to the subject's right",
-        "looks up": "lifts the chin ~10 deg", "looks down": "lowers the chin ~11 deg",
-        "tilts head": "rolls the head ~9 deg to one side (seeded)",
-        "smiles": "adds a smile", "raises eyebrows": "raises the brows", "frowns": "furrows and frowns",
-        "blinks": "an extra blink at the segment start",
-    }

@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import InvalidDataError, ModelNotFoundError
-from ..models import resolve_model
+from ..models import default_dirs, list_models, resolve_model
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import EMOTIONS, EXPRESSIONS, EmotionData, MotionData, SceneData, SpeechData
 from . import _signal as sig
@@ -361,14 +361,7 @@ def load_a2m(name_or_path: str, search_dirs: Optional[Sequence[str]] = None, dev
 
 def list_a2m_models(search_dirs: Optional[Sequence[str]] = None) -> List[str]:
     """Names of the A2M model folders (those with a config.json)."""
-    from ..models import default_dirs
-    out = set()
-    for d in (search_dirs or default_dirs("a2m")):
-        if os.path.isdir(d):
-            for e in os.listdir(d):
-                if os.path.isfile(os.path.join(d, e, CONFIG_FILE)):
-                    out.add(e)
-    return sorted(out)
+    return list_models(search_dirs or default_dirs("a2m"), folder_markers=(CONFIG_FILE,))
 
 
 def n_parameters(model: NeuralA2M) -> int:

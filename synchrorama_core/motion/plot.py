@@ -12,20 +12,13 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from .. import plotting
 from ..types import MotionData
 from .adjust import BLINKS, FACE, MOUTH
 
 Color = Tuple[int, int, int]
 PALETTE: Tuple[Color, ...] = ((214, 39, 40), (44, 160, 44), (31, 119, 180), (255, 127, 14), (148, 103, 189),
                               (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
-
-
-def _font():
-    from PIL import ImageFont
-    try:
-        return ImageFont.load_default(size=12)
-    except TypeError:  # Pillow built without FreeType sizes
-        return ImageFont.load_default()
 
 
 def _panels(m: MotionData) -> List[Tuple[str, Sequence[Tuple[str, np.ndarray]], float, float]]:
@@ -43,13 +36,6 @@ def _panels(m: MotionData) -> List[Tuple[str, Sequence[Tuple[str, np.ndarray]], 
     ]
 
 
-def _tick_step(duration_s: float, max_ticks: int = 12) -> float:
-    for s in (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0):
-        if duration_s / s <= max_ticks:
-            return s
-    return float(np.ceil(duration_s / max_ticks / 600.0) * 600.0)
-
-
 def draw_motion_curves(motion: MotionData, width: int = 1024, panel_h: int = 90) -> np.ndarray:
     """RGB ``uint8 [H, W, 3]`` picture of the motion's channels against time (see module doc)."""
     from PIL import Image, ImageDraw
@@ -57,7 +43,7 @@ def draw_motion_curves(motion: MotionData, width: int = 1024, panel_h: int = 90)
     m = _motion(motion)
     width = max(int(width), 240)
     panel_h = max(int(panel_h), 30)
-    font = _font()
+    font = plotting.font()
     left, right, title_h, gap, axis_h = 52, 8, 16, 6, 20
     plot_w = width - left - right
     panels = _panels(m)
@@ -95,7 +81,7 @@ def draw_motion_curves(motion: MotionData, width: int = 1024, panel_h: int = 90)
                 d.line(pts, fill=PALETTE[j % len(PALETTE)], width=1)
         y = p0 + panel_h + gap
     if m.duration_s > 0:
-        step = _tick_step(m.duration_s)
+        step = plotting.tick_step(m.duration_s)
         for t in np.arange(0.0, m.duration_s + 1e-9, step):
             xx = left + int(round(t / m.duration_s * (plot_w - 1)))
             d.line([xx, y, xx, y + 4], fill=(0, 0, 0))

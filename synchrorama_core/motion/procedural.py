@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import ClassVar, Dict, Optional, Tuple
 
 import numpy as np
 import scipy.ndimage
@@ -53,12 +53,13 @@ class ProceduralConfig:
     lead_frames: float = 1.0       # mouth leads the audio by this many frames (may be fractional)
     seed: int = 0
 
-    _LIMITS = {"head_scale": (0.0, 5.0), "expression_scale": (0.0, 3.0), "lip_scale": (0.0, 3.0),
+    #: allowed range of each control (the nodes' widgets use the same ranges)
+    LIMITS: ClassVar[Dict[str, Tuple[float, float]]] = {"head_scale": (0.0, 5.0), "expression_scale": (0.0, 3.0), "lip_scale": (0.0, 3.0),
                "blink_rate": (0.0, 60.0), "lead_frames": (-5.0, 5.0)}
 
     def validated(self) -> "ProceduralConfig":
         vals = {}
-        for k, (lo, hi) in self._LIMITS.items():
+        for k, (lo, hi) in self.LIMITS.items():
             vals[k] = check_number(getattr(self, k), f"motion control {k}", lo, hi)
         try:
             seed = int(self.seed)

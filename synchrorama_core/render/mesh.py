@@ -23,7 +23,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from ..errors import InvalidDataError
-from ..face import topology as topo
+from ..geometry import topology as topo
 from ..types import LANDMARK_COUNT
 
 N_MESH = 468

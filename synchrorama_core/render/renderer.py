@@ -16,12 +16,12 @@ frames; a small hysteresis keeps the choice from flickering.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Optional
 
 import numpy as np
 
 from ..errors import InvalidDataError
-from ..face import topology as topo
+from ..geometry import topology as topo
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import EXPRESSIONS, FaceData, MotionData
 from .raster import sample_map
@@ -63,7 +63,7 @@ class RenderOptions(WarpOptions):
 def expression_features(landmarks) -> np.ndarray:
     """``[..., 5]`` expression measurements of landmark set(s) ``[..., 478, 2|3]``:
     mouth opening (gap / width), mouth width (/ face size), smile (corner lift / width),
-    left and right eye openness (see :mod:`synchrorama_core.face.topology`)."""
+    left and right eye openness (see :mod:`synchrorama_core.geometry.topology`)."""
     a = np.asarray(landmarks, np.float64)[..., :2]
     opening = topo.mouth_opening(a)
     width = topo.mouth_width(a)
@@ -141,7 +141,7 @@ class WarpRenderer:
         f = self.features
         neutrality = 3 * f[:, 0] + 2 * np.abs(f[:, 2]) - 0.5 * (f[:, 3] + f[:, 4])
         self.base = int(np.argmin(neutrality))
-        from ..motion.landmarks import face_rig
+        from ..geometry.rig import face_rig
         self.rig = face_rig(self.landmarks[self.base])      # checks the face is large enough to animate
         self.choices: List[int] = []        # reference chosen per rendered frame (for inspection)
         self.weights: List[np.ndarray] = []  # blend weights per rendered frame
@@ -155,7 +155,7 @@ class WarpRenderer:
     def target_landmarks(self, motion: MotionData, start: int = 0, stop: Optional[int] = None) -> tuple:
         """``(targets, neutral)``, each ``[n, 478, 3]`` for frames ``start:stop``: the base reference's
         landmarks moved by the motion, and the same head poses without expressions."""
-        from ..motion.landmarks import apply_motion
+        from ..geometry.rig import apply_motion
         base = self.landmarks[self.base]
         rig = self.rig
         o = self.options

@@ -173,8 +173,3 @@ def mouth_interior(b: Band, width: float, col: MouthColours, teeth: bool = True)
         out = out * (1 - onl[:, None]) + lower * onl[:, None]
     return out.astype(np.float32)
 
-
-# ----------------------------------------------------------------------------- eyelid
-
-def skin_at(skin: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    return chain_at(skin, idx)

@@ -24,7 +24,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from ..errors import InvalidDataError
-from ..face import topology as topo
+from ..geometry import topology as topo
 from ..types import LANDMARK_COUNT
 from . import synth
 from .mesh import EYE_L, EYE_R, MOUTH, N_MESH, Chains, ControlMesh, build_mesh
@@ -103,7 +103,7 @@ class ReferenceWarper:
                  what: str = "the reference"):
         img = np.asarray(image)
         if img.ndim in (2, 3) and min(img.shape[:2]) >= 8 and (img.ndim == 2 or img.shape[2] in (1, 2, 4)):
-            from ..face import to_rgb_float    # grey repeated to RGB, alpha composited over white
+            from ..image import to_rgb_float    # grey repeated to RGB, alpha composited over white
             img = to_rgb_float(img, what)
         if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 8 or img.shape[1] < 8:
             raise InvalidDataError(f"{what}: image must be [H, W, 3] (or grey / RGBA) with H, W >= 8, "

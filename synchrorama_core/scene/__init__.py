@@ -4,11 +4,11 @@
 * :class:`HTTPBackend` - OpenAI-compatible chat completions (:mod:`.http_backend`);
 * :class:`LocalBackend` / :func:`load_local_backend` - transformers models from a folder;
 * :func:`format_scene` / :func:`parse_scene_text` - the readable, editable form;
-* :mod:`.vocabulary` - the action phrases the A2M stage understands.
+(the action phrases the A2M stage understands: :mod:`synchrorama_core.vocabulary.actions`)
 """
 from __future__ import annotations
 
-from .context import SceneContext, build_context, emotion_phrase
+from .context import SceneContext, build_context
 from .describer import ON_FAILURE, TemplateBackend, describe_scene
 from .errors import SceneBackendError, SceneConfigError, SceneReplyError, SceneTextError, SceneTimeoutError
 from .http_backend import RESPONSE_FORMATS, HTTPBackend, Reply
@@ -16,10 +16,9 @@ from .local_backend import DTYPES, MODEL_TYPES, LocalBackend, load_local_backend
 from .structured import build_messages, parse_reply
 from .template import template_scene
 from .text_format import format_scene, parse_scene_text
-from .vocabulary import ACTIONS, canonical_action, extract_actions
 
-__all__ = ["ACTIONS", "DTYPES", "MODEL_TYPES", "ON_FAILURE", "RESPONSE_FORMATS", "HTTPBackend", "LocalBackend",
+__all__ = ["DTYPES", "MODEL_TYPES", "ON_FAILURE", "RESPONSE_FORMATS", "HTTPBackend", "LocalBackend",
            "Reply", "SceneBackendError", "SceneConfigError", "SceneContext", "SceneReplyError", "SceneTextError",
-           "SceneTimeoutError", "TemplateBackend", "build_context", "build_messages", "canonical_action",
-           "describe_scene", "emotion_phrase", "extract_actions", "format_scene", "load_local_backend",
+           "SceneTimeoutError", "TemplateBackend", "build_context", "build_messages",
+           "describe_scene", "format_scene", "load_local_backend",
            "parse_reply", "parse_scene_text", "resolve_llm", "template_scene"]

@@ -2,9 +2,8 @@
 
 * **speech** (``SR_SPEECH``): the clip's duration and its voiced regions (from the per-frame
   ``vad`` feature) and loudness;
-* **transcript** (text): split into sentences (long ones into clauses) and timed by spreading
-  them over the voiced time in proportion to their length, each boundary snapped to the
-  nearest pause;
+* **transcript** (text): split into sentences (long ones into clauses) and timed over the voiced
+  time by the transcript timer the emotion stage uses (:mod:`synchrorama_core.transcript`);
 * **emotion** (``SR_EMOTION``, optional): mean probabilities, valence, arousal and intensity
   over each timed unit and over the clip;
 * **face** (``SR_FACE``, optional): framing, head direction, gaze, mouth, lighting and
@@ -17,27 +16,28 @@ from __future__ import annotations
 
 import colorsys
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import InvalidDataError
-from ..types import EMOTIONS, EmotionData, FaceData, SpeechData
+from ..geometry import topology as T
+from ..transcript import split_units, spread_over_voiced
+from ..types import EmotionData, FaceData, SpeechData
+from ..vocabulary.emotions import EmotionSummary, summarise_emotion
 
-# MediaPipe face-mesh indices used here (image-left = subject's right).
-_NOSE_TIP, _CHIN = 1, 152
-_CHEEK_R, _CHEEK_L = 234, 454            # subject's right / left face contour
-_EYE_R_OUT, _EYE_R_IN = 33, 133          # subject's right eye corners
-_EYE_L_IN, _EYE_L_OUT = 362, 263         # subject's left eye corners
-_IRIS_R, _IRIS_L = 468, 473              # iris centres
-_MOUTH_R, _MOUTH_L = 61, 291             # mouth corners
-_LIP_UP, _LIP_LO = 13, 14                # inner lip midpoints
+# face-mesh key points used here (image-left = subject's right)
+_NOSE_TIP, _CHIN = T.NOSE_TIP, T.CHIN
+_CHEEK_R, _CHEEK_L = T.CHEEK_RIGHT, T.CHEEK_LEFT
+_EYE_R_OUT, _EYE_R_IN = T.RIGHT_EYE_OUTER, T.RIGHT_EYE_INNER
+_EYE_L_IN, _EYE_L_OUT = T.LEFT_EYE_INNER, T.LEFT_EYE_OUTER
+_IRIS_R, _IRIS_L = T.RIGHT_IRIS_CENTER, T.LEFT_IRIS_CENTER
+_MOUTH_R, _MOUTH_L = T.MOUTH_CORNER_RIGHT, T.MOUTH_CORNER_LEFT
+_LIP_UP, _LIP_LO = T.UPPER_LIP_INNER, T.LOWER_LIP_INNER
 
 MIN_PAUSE_S = 0.25      # silences shorter than this do not split phrases
 MIN_VOICED_S = 0.06     # voiced blips shorter than this are ignored
-MAX_UNIT_S = 5.0        # sentences estimated longer than this are split into clauses
 
 
 # ------------------------------------------------------------------------------ speech
@@ -63,43 +63,6 @@ def voiced_regions(speech: SpeechData, min_pause_s: float = MIN_PAUSE_S,
 
 # ------------------------------------------------------------------------------ transcript
 
-_SENTENCE_END = re.compile(r"(?<=[.!?\u2026;:])[\"'\u201d\u2019)\]]*\s+|\n\s*")
-_CLAUSE_END = re.compile(r"(?<=[,\u2014\u2013])\s+|\s+(?=\u2014)")
-
-
-def split_units(transcript: str, chars_per_s: float = 14.0, max_unit_s: float = MAX_UNIT_S) -> List[str]:
-    """Sentences of ``transcript``; a sentence that would take longer than ``max_unit_s`` to say
-    (at ``chars_per_s``) is split at its commas/dashes into clauses of about that length."""
-    text = (transcript or "").replace("\r", "\n")
-    units: List[str] = []
-    for sent in _SENTENCE_END.split(text):
-        sent = " ".join(sent.split())
-        if not sent:
-            continue
-        if len(sent) / chars_per_s <= max_unit_s:
-            units.append(sent)
-            continue
-        cur = ""
-        for clause in _CLAUSE_END.split(sent):
-            clause = clause.strip()
-            if not clause:
-                continue
-            if cur and len(cur) + 1 + len(clause) > max_unit_s * chars_per_s:
-                units.append(cur)
-                cur = clause
-            else:
-                cur = f"{cur} {clause}".strip()
-        if cur:
-            units.append(cur)
-    return units
-
-
-def _weight(text: str) -> float:
-    """Relative speaking time of a text: letters and digits, plus a little per word."""
-    letters = sum(ch.isalnum() for ch in text)
-    return letters + 1.5 * len(text.split()) + 1.0
-
-
 @dataclass
 class Unit:
     """A timed piece of the clip: a sentence or clause (``text``), or a phrase of speech with
@@ -115,23 +78,14 @@ class Unit:
     loudness: float = 0.0   # mean loudness (0..1) over its voiced frames
 
 
-def _voiced_position(regions: Sequence[Tuple[float, float]], x: float) -> float:
-    """Absolute time at which ``x`` seconds of voiced time have passed."""
-    acc = 0.0
-    for a, b in regions:
-        if acc + (b - a) >= x:
-            return a + (x - acc)
-        acc += b - a
-    return regions[-1][1] if regions else 0.0
+def align_units(texts: Sequence[str], vad: np.ndarray, fps: float, regions: Sequence[Tuple[float, float]],
+                duration_s: float, min_unit_s: float = 0.4) -> List[Unit]:
+    """Time ``texts`` over a clip of ``duration_s`` seconds with voice activity ``vad`` (per frame at
+    ``fps``) and voiced ``regions`` (:func:`voiced_regions`).
 
-
-def align_units(texts: Sequence[str], regions: Sequence[Tuple[float, float]], duration_s: float,
-                min_unit_s: float = 0.4) -> List[Unit]:
-    """Time ``texts`` over the voiced ``regions`` of a clip of ``duration_s`` seconds.
-
-    Each text gets voiced time in proportion to :func:`_weight`; the boundary between two
-    texts moves to the middle of the nearest pause when one is close (within 40 % of the
-    shorter neighbour's length, at most 1.2 s).  Units tile ``[0, duration_s]`` without gaps.
+    The texts are placed by the transcript timer (:func:`synchrorama_core.transcript.spread_over_voiced`,
+    the one the emotion stage uses); the boundary between two units is the middle of the silence
+    between them.  Units tile ``[0, duration_s]`` without gaps.
     """
     duration_s = float(duration_s)
     if duration_s <= 0:
@@ -146,26 +100,8 @@ def align_units(texts: Sequence[str], regions: Sequence[Tuple[float, float]], du
         bounds = [0.0] + [(regions[i][1] + regions[i + 1][0]) / 2 for i in range(len(regions) - 1)] + [duration_s]
         units = [Unit(bounds[i], bounds[i + 1], regions[i][0], regions[i][1]) for i in range(len(regions))]
         return _merge_short(_with_pauses(units, regions), min_unit_s)
-    voiced_total = sum(b - a for a, b in regions)
-    w = np.array([_weight(t) for t in texts], np.float64)
-    cum = np.concatenate([[0.0], np.cumsum(w) / w.sum()]) * voiced_total
-    pauses = [(regions[i][1], regions[i + 1][0]) for i in range(len(regions) - 1)]
-    # speech-time boundaries between texts, snapped to a nearby pause
-    inner: List[float] = []
-    for k in range(1, len(texts)):
-        t = _voiced_position(regions, cum[k])
-        near = min(cum[k] - cum[k - 1], cum[k + 1] - cum[k]) * 0.4
-        near = min(max(near, 0.15), 1.2)
-        best = None
-        for a, b in pauses:
-            mid = (a + b) / 2
-            d = 0.0 if a <= t <= b else min(abs(t - a), abs(t - b))
-            if d <= near and (best is None or d < best[0]):
-                best = (d, mid)
-        if best is not None:
-            t = best[1]
-        lo = inner[-1] if inner else 0.0
-        inner.append(float(min(max(t, lo), duration_s)))
+    spans = spread_over_voiced(texts, vad, fps)
+    inner = [float(min(max((a.end_s + b.start_s) / 2, 0.0), duration_s)) for a, b in zip(spans, spans[1:])]
     bounds = [0.0] + inner + [duration_s]
     units = []
     for i, text in enumerate(texts):
@@ -201,77 +137,6 @@ def _merge_short(units: List[Unit], min_unit_s: float) -> List[Unit]:
         b.pause_before_s = a.pause_before_s
         out = out[1:]
     return out
-
-
-# ------------------------------------------------------------------------------ emotion
-
-@dataclass
-class EmotionSummary:
-    probs: Dict[str, float]
-    valence: float
-    arousal: float
-    intensity: float
-
-    @property
-    def dominant(self) -> str:
-        return max(self.probs, key=self.probs.get)
-
-    @property
-    def secondary(self) -> Optional[str]:
-        order = sorted(self.probs, key=self.probs.get, reverse=True)
-        second = [e for e in order[1:] if e != "neutral"]
-        return second[0] if second and self.probs[second[0]] >= 0.2 else None
-
-
-def summarise_emotion(emotion: Optional[EmotionData], start_s: float, end_s: float) -> Optional[EmotionSummary]:
-    """Mean emotion over ``[start_s, end_s)`` (frames by their start time), or ``None``."""
-    if emotion is None or emotion.n_frames == 0:
-        return None
-    fps = emotion.fps
-    i0 = int(math.floor(start_s * fps + 1e-9))
-    i1 = int(math.ceil(end_s * fps - 1e-9))
-    i0 = min(max(i0, 0), emotion.n_frames - 1)
-    i1 = min(max(i1, i0 + 1), emotion.n_frames)
-    p = emotion.probs[i0:i1].astype(np.float64).mean(axis=0)
-    return EmotionSummary(probs={e: float(v) for e, v in zip(EMOTIONS, p)},
-                          valence=float(emotion.valence[i0:i1].mean()),
-                          arousal=float(emotion.arousal[i0:i1].mean()),
-                          intensity=float(emotion.intensity[i0:i1].mean()))
-
-
-_EMOTION_WORDS = {
-    "angry": ("angry", "irritated", "furious"),
-    "contempt": ("contemptuous", "dismissive", "scornful"),
-    "disgusted": ("disgusted", "displeased", "revolted"),
-    "fear": ("fearful", "worried", "frightened"),
-    "happy": ("happy", "cheerful", "joyful"),
-    "neutral": ("calm", "neutral", "composed"),
-    "sad": ("sad", "melancholic", "sorrowful"),
-    "surprised": ("surprised", "astonished", "amazed"),
-}
-
-
-def emotion_word(summary: Optional[EmotionSummary]) -> str:
-    """One adjective for an emotion summary ("calm" with no emotion input)."""
-    if summary is None:
-        return "calm"
-    words = _EMOTION_WORDS[summary.dominant]
-    i = summary.intensity
-    return words[1] if i < 0.35 else (words[0] if i < 0.75 else words[2])
-
-
-def emotion_phrase(summary: Optional[EmotionSummary]) -> str:
-    """The emotion part of the sampler prompt, e.g. "very happy expression" (short, CLIP-friendly)."""
-    if summary is None:
-        return "calm expression"
-    dom = summary.dominant
-    if dom == "neutral":
-        sec = summary.secondary
-        base = "calm, neutral expression" if sec is None else f"calm expression with a hint of {_EMOTION_WORDS[sec][0]}"
-        return base
-    i = summary.intensity
-    degree = "slightly " if i < 0.35 else ("" if i < 0.7 else "very ")
-    return f"{degree}{_EMOTION_WORDS[dom][0]} expression"
 
 
 # ------------------------------------------------------------------------------ face
@@ -457,10 +322,10 @@ def build_context(speech: SpeechData, transcript: str = "", emotion: Optional[Em
         warnings.append(f"the emotion timeline lasts {emotion.duration_s:.2f} s but the speech {dur:.2f} s; "
                         f"its frames were matched by time")
     regions = voiced_regions(speech)
-    units = align_units(split_units(transcript), regions, dur)
-    loud = np.asarray(speech.features["loudness"], np.float32).reshape(-1)
-    vad = np.asarray(speech.features["vad"], np.float32).reshape(-1) > 0.5
     fps = speech.fps
+    vad = np.asarray(speech.features["vad"], np.float32).reshape(-1) > 0.5
+    units = align_units(split_units(transcript), vad, fps, regions, dur)
+    loud = np.asarray(speech.features["loudness"], np.float32).reshape(-1)
     for u in units:
         u.emotion = summarise_emotion(emotion, u.start_s, u.end_s)
         i0, i1 = int(u.speech_start_s * fps), max(int(math.ceil(u.speech_end_s * fps)), int(u.speech_start_s * fps) + 1)

@@ -26,9 +26,10 @@ import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..types import SceneSegment
-from .context import SceneContext, emotion_phrase, emotion_word
+from ..vocabulary.emotions import emotion_phrase, emotion_word
+from .context import SceneContext
 from .errors import SceneReplyError
-from .vocabulary import ACTION_HELP, ACTIONS, extract_actions, normalise_actions
+from ..vocabulary.actions import ACTION_HELP, ACTIONS, extract_actions, normalise_actions
 
 
 #: JSON schema of the reply (sent as ``response_format`` to servers that take ``json_schema``).

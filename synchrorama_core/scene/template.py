@@ -22,7 +22,8 @@ import re
 from typing import List, Optional
 
 from ..types import SceneData, SceneSegment
-from .context import EmotionSummary, SceneContext, Unit, emotion_phrase
+from ..vocabulary.emotions import EmotionSummary, emotion_phrase
+from .context import SceneContext, Unit
 
 BACKEND_NAME = "template"
 

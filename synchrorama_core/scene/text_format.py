@@ -22,7 +22,7 @@ import re
 from typing import List, Optional, Tuple
 
 from ..types import EmotionData, SceneData, SceneSegment
-from .context import emotion_phrase, summarise_emotion
+from ..vocabulary.emotions import emotion_phrase, summarise_emotion
 from .errors import SceneReplyError, SceneTextError
 from .structured import normalise_segments, parse_time
 

@@ -63,44 +63,46 @@ def _res(rest):
     raise KeyError(rest)
 
 
+def _rewrite(k, rules):
+    """The first rule ``(pattern, fn(match) -> new key)`` whose pattern matches ``k`` rewrites it, or None."""
+    for pat, fn in rules:
+        m = re.match(pat, k)
+        if m:
+            return fn(m)
+    return None
+
+
 def _unet_key(k, lpb, up_attn):
-    m = re.match(r"time_embedding\.linear_([12])\.(.*)", k)
-    if m:
-        return f"time_embed.{0 if m.group(1) == '1' else 2}.{m.group(2)}"
-    for a, b in (("conv_in.", "input_blocks.0.0."), ("conv_norm_out.", "out.0."), ("conv_out.", "out.2.")):
-        if k.startswith(a):
-            return b + k[len(a):]
-    m = re.match(r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)", k)
-    if m:
-        n = 1 + int(m.group(1)) * (lpb + 1) + int(m.group(3))
-        return f"input_blocks.{n}.0.{_res(m.group(4))}" if m.group(2) == "resnets" else f"input_blocks.{n}.1.{m.group(4)}"
-    m = re.match(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)", k)
-    if m:
-        return f"input_blocks.{(int(m.group(1)) + 1) * (lpb + 1)}.0.op.{m.group(2)}"
-    m = re.match(r"mid_block\.resnets\.(\d+)\.(.*)", k)
-    if m:
-        return f"middle_block.{2 * int(m.group(1))}.{_res(m.group(2))}"
-    m = re.match(r"mid_block\.attentions\.0\.(.*)", k)
-    if m:
-        return f"middle_block.1.{m.group(1)}"
-    m = re.match(r"up_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)", k)
-    if m:
-        n = int(m.group(1)) * (lpb + 1) + int(m.group(3))
-        return f"output_blocks.{n}.0.{_res(m.group(4))}" if m.group(2) == "resnets" else f"output_blocks.{n}.1.{m.group(4)}"
-    m = re.match(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", k)
-    if m:
+    def block(prefix, base):
+        return lambda m: (f"{prefix}.{base + int(m.group(1)) * (lpb + 1) + int(m.group(3))}."
+                          + (f"0.{_res(m.group(4))}" if m.group(2) == "resnets" else f"1.{m.group(4)}"))
+
+    def upsampler(m):
         i = int(m.group(1))
         return f"output_blocks.{i * (lpb + 1) + lpb}.{2 if up_attn[i] else 1}.conv.{m.group(2)}"
-    m = re.match(r"controlnet_cond_embedding\.(conv_in|conv_out|blocks\.(\d+))\.(.*)", k)
-    if m:
+
+    def hint(m):
         idx = 0 if m.group(1) == "conv_in" else 14 if m.group(1) == "conv_out" else 2 * (int(m.group(2)) + 1)
         return f"input_hint_block.{idx}.{m.group(3)}"
-    m = re.match(r"controlnet_down_blocks\.(\d+)\.(.*)", k)
-    if m:
-        return f"zero_convs.{m.group(1)}.0.{m.group(2)}"
-    if k.startswith("controlnet_mid_block."):
-        return "middle_block_out.0." + k[len("controlnet_mid_block."):]
-    raise KeyError(k)
+    out = _rewrite(k, (
+        (r"time_embedding\.linear_([12])\.(.*)", lambda m: f"time_embed.{0 if m.group(1) == '1' else 2}.{m.group(2)}"),
+        (r"conv_in\.(.*)", lambda m: f"input_blocks.0.0.{m.group(1)}"),
+        (r"conv_norm_out\.(.*)", lambda m: f"out.0.{m.group(1)}"),
+        (r"conv_out\.(.*)", lambda m: f"out.2.{m.group(1)}"),
+        (r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)", block("input_blocks", 1)),
+        (r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)",
+         lambda m: f"input_blocks.{(int(m.group(1)) + 1) * (lpb + 1)}.0.op.{m.group(2)}"),
+        (r"mid_block\.resnets\.(\d+)\.(.*)", lambda m: f"middle_block.{2 * int(m.group(1))}.{_res(m.group(2))}"),
+        (r"mid_block\.attentions\.0\.(.*)", lambda m: f"middle_block.1.{m.group(1)}"),
+        (r"up_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.*)", block("output_blocks", 0)),
+        (r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", upsampler),
+        (r"controlnet_cond_embedding\.(conv_in|conv_out|blocks\.(\d+))\.(.*)", hint),
+        (r"controlnet_down_blocks\.(\d+)\.(.*)", lambda m: f"zero_convs.{m.group(1)}.0.{m.group(2)}"),
+        (r"controlnet_mid_block\.(.*)", lambda m: f"middle_block_out.0.{m.group(1)}"),
+    ))
+    if out is None:
+        raise KeyError(k)
+    return out
 
 
 def unet_to_ldm(model, prefix="model.diffusion_model.", state=None):
@@ -112,29 +114,26 @@ def unet_to_ldm(model, prefix="model.diffusion_model.", state=None):
 
 def _vae_key(k, levels):
     k = k.replace("conv_shortcut", "nin_shortcut")
-    for pat, fmt in ((r"encoder\.down_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", "encoder.down.{0}.block.{1}.{2}"),
-                     (r"encoder\.down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)", "encoder.down.{0}.downsample.conv.{1}")):
-        m = re.match(pat, k)
-        if m:
-            return fmt.format(*m.groups())
-    m = re.match(r"decoder\.up_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", k)
-    if m:
-        return f"decoder.up.{levels - 1 - int(m.group(1))}.block.{m.group(2)}.{m.group(3)}"
-    m = re.match(r"decoder\.up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", k)
-    if m:
-        return f"decoder.up.{levels - 1 - int(m.group(1))}.upsample.conv.{m.group(2)}"
-    m = re.match(r"(encoder|decoder)\.mid_block\.resnets\.(\d+)\.(.*)", k)
-    if m:
-        return f"{m.group(1)}.mid.block_{int(m.group(2)) + 1}.{m.group(3)}"
-    m = re.match(r"(encoder|decoder)\.mid_block\.attentions\.0\.(.*)", k)
-    if m:
+
+    def mid_attn(m):
         for a, b in (("group_norm.", "norm."), ("to_q.", "q."), ("to_k.", "k."), ("to_v.", "v."), ("to_out.0.", "proj_out.")):
             if m.group(2).startswith(a):
                 return f"{m.group(1)}.mid.attn_1.{b}{m.group(2)[len(a):]}"
-    m = re.match(r"(encoder|decoder)\.conv_norm_out\.(.*)", k)
-    if m:
-        return f"{m.group(1)}.norm_out.{m.group(2)}"
-    return k
+        return None
+    out = _rewrite(k, (
+        (r"encoder\.down_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", lambda m: "encoder.down.{0}.block.{1}.{2}".format(*m.groups())),
+        (r"encoder\.down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)",
+         lambda m: "encoder.down.{0}.downsample.conv.{1}".format(*m.groups())),
+        (r"decoder\.up_blocks\.(\d+)\.resnets\.(\d+)\.(.*)",
+         lambda m: f"decoder.up.{levels - 1 - int(m.group(1))}.block.{m.group(2)}.{m.group(3)}"),
+        (r"decoder\.up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)",
+         lambda m: f"decoder.up.{levels - 1 - int(m.group(1))}.upsample.conv.{m.group(2)}"),
+        (r"(encoder|decoder)\.mid_block\.resnets\.(\d+)\.(.*)",
+         lambda m: f"{m.group(1)}.mid.block_{int(m.group(2)) + 1}.{m.group(3)}"),
+        (r"(encoder|decoder)\.mid_block\.attentions\.0\.(.*)", mid_attn),
+        (r"(encoder|decoder)\.conv_norm_out\.(.*)", lambda m: f"{m.group(1)}.norm_out.{m.group(2)}"),
+    ))
+    return k if out is None else out
 
 
 def vae_to_ldm(vae, prefix="first_stage_model.", state=None):

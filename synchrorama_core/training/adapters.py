@@ -1,6 +1,6 @@
 """Train the SynchroRaMa adapters (audio cross-attention + emotion projection) on talking-face videos.
 
-    python -m synchrorama_core.diffusion.train --data VIDEOS_DIR --checkpoint SD15.safetensors \\
+    python -m synchrorama_core.training.adapters --data VIDEOS_DIR --checkpoint SD15.safetensors \\
         --out models/synchrorama/adapters/my_adapters.safetensors [--motion-adapter MM] [--controlnet CN] ...
 
 Every video (mp4, mov, mkv, webm, avi; with a speech track) under ``--data`` becomes a clip:
@@ -16,25 +16,27 @@ The objective is the denoising loss of the base model (epsilon or v prediction).
 from __future__ import annotations
 
 import argparse
-import glob
 import logging
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
+from ..audio import load_speech_waveform, speech_from_waveform
+from ..diffusion.adapters import SRAdapters, audio_windows, emotion_condition, speech_condition
+from ..diffusion.conditioning import DEFAULT_PROMPT, fit_images
 from ..errors import InvalidDataError
-from ..types import EMOTIONS, EmotionData
-from .adapters import SRAdapters, audio_windows, emotion_condition, speech_condition
-from .conditioning import DEFAULT_PROMPT, emotion_phrase, fit_images
+from ..face import track_landmarks
+from ..motion import render_motion_frames
+from ..types import EMOTIONS
+from ..vocabulary.emotions import EmotionSummary, emotion_phrase
+from .data import clip_emotion, find_videos, frames_at
 
 log = logging.getLogger("synchrorama")
 
-VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 
 
 @dataclass
@@ -55,89 +57,28 @@ class Clip:
         return int(self.latents.shape[0])
 
 
-def find_videos(folder: str) -> List[str]:
-    if not os.path.isdir(folder):
-        raise InvalidDataError(f"training data folder not found: {folder}")
-    out = sorted(p for p in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
-                 if p.lower().endswith(VIDEO_EXTS) and os.path.isfile(p))
-    if not out:
-        raise InvalidDataError(f"no videos ({', '.join(VIDEO_EXTS)}) found under {folder}")
+def read_frames(path: str, fps: float, n: int, size: int) -> np.ndarray:
+    """``n`` RGB frames at ``fps`` (:func:`..training.data.frames_at`; frames after the video's end
+    repeat its last frame), centre-cropped and resized to ``size``x``size``, float32 in 0..1."""
+    out = np.zeros((n, size, size, 3), np.float32)
+    last = -1
+    for idx, rgb in frames_at(path, fps, n):
+        out[idx] = fit_images([rgb.astype(np.float32) / 255.0], size, size)[0].permute(1, 2, 0).numpy()
+        last = idx[-1]
+    if last < 0:
+        raise InvalidDataError(f"{path}: no video frames could be decoded")
+    out[last + 1:] = out[last]
     return out
 
 
-def read_frames(path: str, fps: float, n: int, size: int) -> np.ndarray:
-    """``n`` RGB frames at ``fps`` (frame i = the source frame on screen at ``(i + 0.5) / fps``),
-    centre-cropped and resized to ``size``x``size``, float32 in 0..1."""
-    import av
-
-    def fit(img):
-        return fit_images([img.astype(np.float32) / 255.0], size, size)[0].permute(1, 2, 0).numpy()
-
-    try:
-        container = av.open(path)
-    except Exception as e:  # noqa: BLE001 - PyAV raises many classes
-        raise InvalidDataError(f"cannot read the video {path}: {e}") from e
-    try:
-        if not container.streams.video:
-            raise InvalidDataError(f"{path} has no video stream")
-        stream = container.streams.video[0]
-        out = np.zeros((n, size, size, 3), np.float32)
-        centers = (np.arange(n) + 0.5) / fps
-        i, prev, k = 0, None, 0
-        for frame in container.decode(stream):
-            t = float(frame.pts * stream.time_base) if frame.pts is not None else k / fps
-            k += 1
-            cur = frame.to_ndarray(format="rgb24")
-            while i < n and centers[i] < t:
-                out[i] = fit(prev if prev is not None else cur)
-                i += 1
-            prev = cur
-            if i >= n:
-                break
-        if prev is None:
-            raise InvalidDataError(f"{path}: no video frames could be decoded")
-        if i < n:
-            out[i:] = fit(prev)
-        return out
-    finally:
-        container.close()
-
-
 def emotion_for(path: str, n: int, fps: float) -> np.ndarray:
-    """Per-frame emotion vector ``[n, 11]`` of a training video (see module docs)."""
-    stem = os.path.splitext(path)[0]
-    for side in (stem + ".emotion.json", stem + ".emotion.safetensors"):
-        if os.path.isfile(side):
-            em = EmotionData.load(side)
-            if em.n_frames != n:
-                raise InvalidDataError(f"{side} has {em.n_frames} frames, the video {n} at {fps:g} fps")
-            return emotion_condition(em, n)
-    parts = [p.lower() for p in re.split(r"[\\/_\-. ]+", os.path.relpath(path))]
-    v = emotion_condition(None, n)
-    for name in EMOTIONS:
-        if name in parts:
-            level = next((int(parts[j + 1]) for j, p in enumerate(parts[:-1])
-                          if p == "level" and parts[j + 1].isdigit()), 2)
-            v[:] = 0
-            v[:, EMOTIONS.index(name)] = 1.0
-            valence = {"angry": -0.6, "contempt": -0.4, "disgusted": -0.6, "fear": -0.6, "happy": 0.7,
-                       "neutral": 0.0, "sad": -0.6, "surprised": 0.3}[name]
-            arousal = {"angry": 0.7, "contempt": 0.1, "disgusted": 0.3, "fear": 0.6, "happy": 0.5,
-                       "neutral": 0.0, "sad": -0.4, "surprised": 0.7}[name]
-            inten = 0.0 if name == "neutral" else min(1.0, level / 3.0)
-            v[:, len(EMOTIONS):] = [valence * max(inten, 0.3), arousal * max(inten, 0.3), inten]
-            break
-    return v
+    """Per-frame emotion vector ``[n, 11]`` of a training video (:func:`..training.data.clip_emotion`;
+    neutral when the video has no label)."""
+    return emotion_condition(clip_emotion(path, n, fps, n / fps), n)
 
 
 def _face_drawings(frames: np.ndarray, style: str) -> Optional[np.ndarray]:
     """Face-mesh drawings of ``frames`` with the optional face analysis, or ``None`` if unavailable."""
-    try:
-        from ..face import track_landmarks
-        from ..motion import render_motion_frames
-    except ImportError as e:
-        log.warning("face analysis unavailable (%s): training without motion frames", e)
-        return None
     try:
         lms = track_landmarks(frames)
     except Exception as e:  # noqa: BLE001 - a missing face model must not stop the training
@@ -159,7 +100,6 @@ def prepare_clip(path: str, models, fps: float, size: int, max_seconds: float, w
                  style: str = "mediapipe", audio_context: int = 2) -> Clip:
     """Decode, analyse and VAE-encode one video."""
     import torch
-    from ..audio import load_speech_waveform, speech_from_waveform
     y = load_speech_waveform(path, duration_s=max_seconds or None)
     speech = speech_from_waveform(y, fps, source=path)
     n = speech.n_frames
@@ -176,7 +116,7 @@ def prepare_clip(path: str, models, fps: float, size: int, max_seconds: float, w
             x = torch.from_numpy(frames[s:s + 8]).permute(0, 3, 1, 2).to(models.device, models.vae_dtype) * 2 - 1
             lat.append((vae.encode(x).latent_dist.mean * vae.config.scaling_factor).float().cpu())
     lat = torch.cat(lat)
-    text = f"{DEFAULT_PROMPT}, {emotion_phrase(emo[0, :len(EMOTIONS)], float(emo[0, -1]))}"
+    text = f"{DEFAULT_PROMPT}, {emotion_phrase(EmotionSummary.of_frame(emo[0, :len(EMOTIONS)], float(emo[0, -1])), cues=True)}"
     return Clip(source=path, latents=lat, ref_latents=lat[:1].clone(), audio=audio_windows(cond, audio_context),
                 emotion=emo, text=text, audio_source=source, control=control)
 
@@ -198,7 +138,7 @@ def adapter_loss(models, adapters: SRAdapters, latents, ref_latents, text_emb, a
     import torch
     import torch.nn.functional as F
     from diffusers import DDPMScheduler
-    from .sampler import _unet
+    from ..diffusion.sampler import predict_noise
     sched = sched or DDPMScheduler.from_config(models.scheduler_config)
     st = models.state
     dev, dt = models.device, models.dtype
@@ -211,7 +151,7 @@ def adapter_loss(models, adapters: SRAdapters, latents, ref_latents, text_emb, a
             st.mode = "write"
             st.bank.clear()
             r = sched.add_noise(ref_latents, noise[:1], t.cpu()).to(dev, dt)
-            _unet(models, r, t, text_emb[:1].expand(r.shape[0], -1, -1), frames=1)
+            predict_noise(models, r, t, text_emb[:1].expand(r.shape[0], -1, -1), frames=1)
             down = mid = None
             if control is not None and models.controlnet is not None:
                 down, mid = models.controlnet(noisy, t, encoder_hidden_states=text_emb, controlnet_cond=control.to(dev, dt),
@@ -221,7 +161,7 @@ def adapter_loss(models, adapters: SRAdapters, latents, ref_latents, text_emb, a
         st.emotion_tokens = adapters.emotion_tokens(emotion.to(dev)).to(dt)
         st.audio_strength = st.emotion_strength = 1.0
         st.ref_strength = 1.0
-        pred = _unet(models, noisy, t, text_emb, down, mid, frames=frames)
+        pred = predict_noise(models, noisy, t, text_emb, down, mid, frames=frames)
         target = _prediction_target(sched, latents, noise, t.cpu()).to(dev)
         return F.mse_loss(pred.float(), target.float())
     finally:
@@ -248,7 +188,7 @@ def train_step(models, adapters, optimizer, batch: dict, noise=None, t=None, gen
 
 def clip_batch(models, clip: Clip, start: int, frames: int, text_cache: dict, size: int) -> dict:
     import torch
-    from .sampler import encode_prompts
+    from ..diffusion.sampler import encode_prompts
     end = min(start + frames, clip.n)
     if clip.text not in text_cache:
         text_cache[clip.text] = encode_prompts(models, [clip.text])
@@ -261,7 +201,7 @@ def clip_batch(models, clip: Clip, start: int, frames: int, text_cache: dict, si
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m synchrorama_core.diffusion.train",
+    p = argparse.ArgumentParser(prog="python -m synchrorama_core.training.adapters",
                                 description="Train SynchroRaMa adapters (audio cross-attention + emotion "
                                             "projection) on a folder of talking-face videos with speech.")
     p.add_argument("--data", required=True, help="folder of talking-face videos with speech (searched recursively)")
@@ -289,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     import torch
-    from .loader import load_models
+    from ..diffusion.loader import load_models
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.size % 64:

@@ -4,7 +4,7 @@ Index conventions are MediaPipe's: "left"/"right" are the *subject's* left and r
 frontal photo the ``right_*`` groups lie on the image's left side.  Points 0..467 are the
 face mesh, 468..472 the right iris (468 its centre) and 473..477 the left iris (473 its centre).
 
-The edge lists are read from ``assets/face_mesh_topology.json``, extracted as data from
+The edge lists are read from ``face/assets/face_mesh_topology.json``, extracted as data from
 MediaPipe 0.10.21's ``face_mesh_connections.py`` (Apache-2.0; see ``extract_assets.py``).
 Triangles are derived from the tessellation edges (every 3-cycle of the edge graph that is a
 face of the mesh).
@@ -30,7 +30,8 @@ import numpy as np
 from ..errors import InvalidDataError
 from ..types import LANDMARK_COUNT
 
-_ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+#: the MediaPipe-derived data files live together (one licence, one extraction script: face/extract_assets.py)
+_ASSETS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "face", "assets")
 
 # ---------------------------------------------------------------------------- key points
 #: Single landmarks that many stages need (subject's left/right).
@@ -44,6 +45,7 @@ MOUTH_INNER_CORNER_RIGHT, MOUTH_INNER_CORNER_LEFT = 78, 308
 RIGHT_EYE_OUTER, RIGHT_EYE_INNER = 33, 133
 LEFT_EYE_INNER, LEFT_EYE_OUTER = 362, 263
 RIGHT_IRIS_CENTER, LEFT_IRIS_CENTER = 468, 473
+CHEEK_RIGHT, CHEEK_LEFT = 234, 454                        # face contour at the cheekbones
 #: pairs (upper lid, lower lid) across each eye, inner to outer
 RIGHT_EYE_LIDS = ((158, 153), (159, 145), (160, 144))
 LEFT_EYE_LIDS = ((385, 380), (386, 374), (387, 373))

@@ -37,14 +37,13 @@ Input and output landmarks are ``[..., 478, 3]``: x, y in pixels, z in the same 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import OrderedDict
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
 from ..errors import InvalidDataError
-from ..face import topology as topo
+from . import topology as topo
 from ..types import EXPRESSIONS, LANDMARK_COUNT, MotionData
 
 X = {k: i for i, k in enumerate(EXPRESSIONS)}
@@ -141,7 +140,7 @@ class FaceRig:
         ref = check_landmarks(ref_landmarks)
         self.ref = ref
         oval = ref[topo.FACE_OVAL]
-        ex = _unit((ref[454] - ref[234]) + (ref[topo.LEFT_EYE_OUTER] - ref[topo.RIGHT_EYE_OUTER]))
+        ex = _unit((ref[topo.CHEEK_LEFT] - ref[topo.CHEEK_RIGHT]) + (ref[topo.LEFT_EYE_OUTER] - ref[topo.RIGHT_EYE_OUTER]))
         ey = ref[topo.CHIN] - ref[topo.FOREHEAD]
         ey = _unit(ey - (ey @ ex) * ex)
         ez = np.cross(ex, ey)
@@ -194,13 +193,35 @@ class FaceRig:
         return self.pose(pts, rotation, translation, scale).astype(np.float32)
 
 
+class _Frame:
+    """The reference's head-local points and what every expression field measures on them."""
+
+    def __init__(self, P: np.ndarray, W: float, H: float):
+        self.P, self.W, self.H = P, W, H
+        self.x, self.y = P[:, 0], P[:, 1]
+        self.iris = np.concatenate([topo.LEFT_IRIS, topo.RIGHT_IRIS])
+        self.eyes = np.concatenate([topo.LEFT_EYE, topo.RIGHT_EYE, self.iris])
+        self.brows = np.concatenate([topo.LEFT_BROW, topo.RIGHT_BROW])
+        self.re_c = P[topo.RIGHT_EYE].mean(axis=0)     # eye centres
+        self.le_c = P[topo.LEFT_EYE].mean(axis=0)
+        self.xc = 0.5 * (self.re_c[0] + self.le_c[0])  # face midline between the eyes
+
+
 def _expression_basis(P: np.ndarray, W: float, H: float) -> np.ndarray:
     """Displacement fields ``[13, 478, 3]`` in head-local coordinates (pixels at coefficient 1)."""
     B = np.zeros((N_EXPR, LANDMARK_COUNT, 3))
-    x, y, z = P[:, 0], P[:, 1], P[:, 2]
-    iris = np.concatenate([topo.LEFT_IRIS, topo.RIGHT_IRIS])
-    eyes = np.concatenate([topo.LEFT_EYE, topo.RIGHT_EYE, iris])
+    f = _Frame(P, W, H)
+    up_region = _mouth_fields(B, f)
+    furrow = _brow_fields(B, f)
+    _eye_fields(B, f)
+    _nose_fields(B, f, up_region, furrow)
+    return B
 
+
+def _mouth_fields(B: np.ndarray, f: _Frame) -> np.ndarray:
+    """jaw_open, mouth_wide, mouth_pucker, mouth_press, smile, frown.  Returns the upper-lip region
+    weights (the nose wrinkle lifts it too)."""
+    P, W, H, x, y, eyes, iris = f.P, f.W, f.H, f.x, f.y, f.eyes, f.iris
     # ---- mouth geometry
     cR, cL = topo.MOUTH_CORNER_RIGHT, topo.MOUTH_CORNER_LEFT
     icR, icL = topo.MOUTH_INNER_CORNER_RIGHT, topo.MOUTH_INNER_CORNER_LEFT
@@ -234,7 +255,7 @@ def _expression_basis(P: np.ndarray, W: float, H: float) -> np.ndarray:
     w_jaw[corners] = 0.45
     w_jaw[eyes] = 0.0
     w_jaw[y < P[topo.NOSE_TIP, 1]] = 0.0
-    hinge = np.array([0.0, P[topo.NOSE_TIP, 1], 0.5 * (P[234, 2] + P[454, 2]) + 0.1 * W])
+    hinge = np.array([0.0, P[topo.NOSE_TIP, 1], 0.5 * (P[topo.CHEEK_RIGHT, 2] + P[topo.CHEEK_LEFT, 2]) + 0.1 * W])
     r = P - hinge
     rz = np.minimum(r[:, 2], -0.3 * W)                 # robust to flat or noisy depth
     lip_rz = min(r[topo.LOWER_LIP_INNER, 2], -0.3 * W)
@@ -273,17 +294,18 @@ def _expression_basis(P: np.ndarray, W: float, H: float) -> np.ndarray:
         B[X["smile"], :, 2] += wk * 0.03 * mw
         B[X["frown"], :, 0] += wk * side * 0.02 * mw
         B[X["frown"], :, 1] += wk * 0.12 * mw
-    re_c = P[topo.RIGHT_EYE].mean(axis=0)
-    le_c = P[topo.LEFT_EYE].mean(axis=0)
-    for ec, c in ((re_c, cR), (le_c, cL)):
+    for ec, c in ((f.re_c, cR), (f.le_c, cL)):
         cheek = np.array([ec[0] + 0.1 * (ec[0] - xm), 0.5 * (ec[1] + P[c, 1])])
         wc = _kernel((x - cheek[0]) ** 2 + (y - cheek[1]) ** 2, 0.13 * W)
         wc *= _smoothstep(ec[1], ec[1] + 0.06 * H, y)     # cheeks below the eyes only
         wc[iris] = 0.0
         B[X["smile"], :, 1] += -0.03 * H * wc
+    return up_region
 
-    # ---- brows
-    brows = np.concatenate([topo.LEFT_BROW, topo.RIGHT_BROW])
+
+def _brow_fields(B: np.ndarray, f: _Frame) -> np.ndarray:
+    """brow_raise, brow_furrow.  Returns the furrow weights (the nose wrinkle pulls the inner brows)."""
+    P, W, H, x, y, eyes, brows, xc = f.P, f.W, f.H, f.x, f.y, f.eyes, f.brows, f.xc
     brow_y = P[brows, 1].mean()
     d_brow = np.min(np.linalg.norm(P[:, None, :2] - P[None, brows, :2], axis=2), axis=1)
     eye_top = min(P[topo.LEFT_EYE, 1].min(), P[topo.RIGHT_EYE, 1].min())
@@ -296,15 +318,18 @@ def _expression_basis(P: np.ndarray, W: float, H: float) -> np.ndarray:
     wb[eyes] = 0.0
     wb[y > eye_top + 0.02 * H] = 0.0
     B[X["brow_raise"], :, 1] = -0.055 * H * wb
-    xc = 0.5 * (re_c[0] + le_c[0])
     wbf = _kernel(d_brow ** 2, 0.06 * H)
     wbf[brows] = 1.0
     wbf[eyes] = 0.0
     wbf[y > eye_top + 0.02 * H] = 0.0
     B[X["brow_furrow"], :, 1] = 0.03 * H * wbf
     B[X["brow_furrow"], :, 0] = -0.12 * (x - xc) * wbf * (np.abs(x - xc) < 0.45 * W)
+    return wbf
 
-    # ---- eyes
+
+def _eye_fields(B: np.ndarray, f: _Frame) -> None:
+    """blink_l, blink_r, eye_wide, eye_squint."""
+    P, x, y, eyes, brows = f.P, f.x, f.y, f.eyes, f.brows
     for name, eye, up_mid, lo_mid, a, b, ir in (
             ("blink_r", "right_eye", 159, 145, topo.RIGHT_EYE_OUTER, topo.RIGHT_EYE_INNER, topo.RIGHT_IRIS),
             ("blink_l", "left_eye", 386, 374, topo.LEFT_EYE_INNER, topo.LEFT_EYE_OUTER, topo.LEFT_IRIS)):
@@ -356,7 +381,10 @@ def _expression_basis(P: np.ndarray, W: float, H: float) -> np.ndarray:
         cheek[eyes] = False
         B[X["eye_squint"], cheek, 1] += -0.25 * gap[cheek] * (1 - under[cheek] / (0.8 * ew)) * in_x[cheek]
 
-    # ---- nose_wrinkle: nose wings and upper lip up, inner brows down
+
+def _nose_fields(B: np.ndarray, f: _Frame, up_region: np.ndarray, furrow: np.ndarray) -> None:
+    """nose_wrinkle: nose wings and the upper lip up, inner brows down."""
+    P, W, H, x, eyes, xc = f.P, f.W, f.H, f.x, f.eyes, f.xc
     nose = topo.NOSE
     side = np.abs(P[nose, 0] - P[topo.NOSE_TIP, 0]) > 0.04 * W
     wings = nose[side & (P[nose, 1] > P[topo.NOSE_TIP, 1] - 0.12 * H)]
@@ -366,9 +394,8 @@ def _expression_basis(P: np.ndarray, W: float, H: float) -> np.ndarray:
         ww[eyes] = 0.0
         B[X["nose_wrinkle"], :, 1] += -0.025 * H * ww
     B[X["nose_wrinkle"], :, 1] += -0.012 * H * up_region
-    inner_brow = wbf * np.clip(1.0 - np.abs(x - xc) / (0.2 * W), 0, 1)
+    inner_brow = furrow * np.clip(1.0 - np.abs(x - xc) / (0.2 * W), 0, 1)
     B[X["nose_wrinkle"], :, 1] += 0.012 * H * inner_brow
-    return B
 
 
 # ------------------------------------------------------------------------------ public API

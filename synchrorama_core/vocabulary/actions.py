@@ -1,4 +1,4 @@
-"""The scene stage's action vocabulary: the phrases the A2M stage turns into head gestures.
+"""The scene actions vocabulary: the phrases the scene describer writes and the A2M stage turns into head gestures.
 
 Scene segments carry ``actions`` from :data:`ACTIONS`.  Language models and people write
 variants ("nodding", "looks to the left", "raises her eyebrows", "grins"); :func:`canonical_action`

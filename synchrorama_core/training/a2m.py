@@ -2,7 +2,7 @@
 
 ::
 
-    python -m synchrorama_core.motion.train --videos DIR --out DIR [--name NAME] [--steps 3000]
+    python -m synchrorama_core.training.a2m --videos DIR --out DIR [--name NAME] [--steps 3000]
         [--fps 25] [--batch 16] [--window 128] [--lr 1e-3] [--channels 128] [--dilations 1,2,4,8,1,2,4,8]
         [--emotion-intensity 0.7] [--cache DIR] [--init MODEL] [--device cpu|cuda] [--seed 0]
 
@@ -33,7 +33,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -41,26 +40,23 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..audio import load_speech
 from ..errors import AudioError, InvalidDataError, SynchroRaMaError
+from ..face import FaceTracker
+from ..motion.adjust import MOUTH
+from ..motion.extract import motion_from_landmarks
+from ..motion.neural import (EMOTION_INPUTS, OUTPUTS, SPEECH_INPUTS, NeuralA2M, default_config, emotion_inputs,
+                             motion_targets, speech_inputs)
 from ..progress import CancelFn, ProgressFn, Steps
-from ..types import EMOTIONS, EXPRESSIONS, EmotionData, MotionData, SpeechData
-from .adjust import MOUTH
-from .extract import motion_from_landmarks
-from .neural import (EMOTION_INPUTS, OUTPUTS, SPEECH_INPUTS, NeuralA2M, default_config, emotion_inputs,
-                     motion_targets, speech_inputs)
+from ..types import EXPRESSIONS, EmotionData, MotionData, SpeechData
+from .data import clip_emotion, find_videos, frames_at
 
-log = logging.getLogger("synchrorama.motion.train")
+log = logging.getLogger("synchrorama.training.a2m")
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 #: loss weight of each output channel (pose in its output units; mouth shapes matter most for sync)
 CHANNEL_WEIGHTS = np.array([1.0, 1.0, 1.0, 0.5, 0.5, 0.5] +
                            [4.0 if k in MOUTH else 2.0
                             for k in EXPRESSIONS], np.float32)
-_EMOTION_WORDS = {"angry": "angry", "anger": "angry", "contempt": "contempt", "disgusted": "disgusted",
-                  "disgust": "disgusted", "fear": "fear", "fearful": "fear", "happy": "happy",
-                  "happiness": "happy", "neutral": "neutral", "sad": "sad", "sadness": "sad",
-                  "surprised": "surprised", "surprise": "surprised"}
-
 
 @dataclass
 class Pair:
@@ -94,94 +90,27 @@ def pair_from_motion(speech: SpeechData, motion: MotionData, emotion: Optional[E
 # ------------------------------------------------------------------------------ videos
 
 def emotion_label(path: str, speech: SpeechData, intensity: float = 0.7) -> Optional[EmotionData]:
-    """The emotion of a training video: a sidecar ``.emotion.json``, an emotion word in its path, or None."""
-    side = os.path.splitext(path)[0] + ".emotion.json"
-    if os.path.isfile(side):
-        return EmotionData.load(side)
-    tokens = [t for t in re.split(r"[^a-z]+", os.path.abspath(path).lower()) if t]
-    name = next((_EMOTION_WORDS[t] for t in reversed(tokens) if t in _EMOTION_WORDS), None)
-    if name is None:
-        return None
-    m = re.search(r"level[_-]?([123])", path.lower())
-    if m:
-        intensity = {"1": 0.35, "2": 0.65, "3": 1.0}[m.group(1)]
-    n = speech.n_frames
-    p = np.zeros((n, len(EMOTIONS)), np.float32)
-    p[:, EMOTIONS.index(name)] = 1.0
-    va = {"angry": (-0.6, 0.7), "contempt": (-0.5, 0.2), "disgusted": (-0.6, 0.3), "fear": (-0.6, 0.7),
-          "happy": (0.8, 0.5), "neutral": (0.0, 0.0), "sad": (-0.7, -0.4), "surprised": (0.3, 0.8)}[name]
-    k = intensity if name != "neutral" else 0.0
-    return EmotionData(fps=speech.fps, duration_s=speech.duration_s, probs=p,
-                       valence=np.full(n, va[0] * k, np.float32), arousal=np.full(n, va[1] * k, np.float32),
-                       intensity=np.full(n, k, np.float32), meta={"backend": f"label from path: {name}"})
+    """The emotion of a training video (:func:`..training.data.clip_emotion`) on the speech's frames."""
+    return clip_emotion(path, speech.n_frames, speech.fps, speech.duration_s, intensity)
 
 
 def video_landmarks(path: str, fps: float, n: int, tracker=None, max_side: int = 720,
                     cancelled: Optional[CancelFn] = None) -> List[Optional[np.ndarray]]:
-    """Tracked landmarks for frames ``0..n-1`` at ``fps`` (the video frame shown at each frame's centre).
-
-    Frames are decoded with PyAV and downscaled so the longer side is at most ``max_side``
-    (landmarks are then in that scale; motion coefficients do not depend on it).  Decoded
-    frames that no output frame needs are not tracked.
-    """
-    import av
-
-    if tracker is None:
-        from ..face import FaceTracker
-        tracker = FaceTracker()
+    """Tracked landmarks for frames ``0..n-1`` at ``fps`` (the video frame shown at each frame's centre;
+    see :func:`..training.data.frames_at`), in the scale of frames downscaled to ``max_side``
+    (motion coefficients do not depend on it); ``None`` where no face is found."""
+    tracker = tracker if tracker is not None else FaceTracker()
     out: List[Optional[np.ndarray]] = [None] * n
-    centres = (np.arange(n) + 0.5) / fps
-    try:
-        container = av.open(path)
-    except Exception as e:  # PyAV raises its own error classes
-        raise InvalidDataError(f"cannot open video {path}: {e}") from e
-    with container:
-        if not container.streams.video:
-            raise InvalidDataError(f"{path} has no video stream")
-        vs = container.streams.video[0]
-        vs.thread_type = "AUTO"
-        t0 = None
-        nxt = 0              # next output frame to fill
-        pending = None       # (time, frame) of the last decoded frame
-        cache = None         # landmarks of the pending frame, once tracked
-
-        def land(fr):
-            w, h = fr.width, fr.height
-            s = min(1.0, max_side / float(max(w, h)))
-            if s < 1.0:
-                fr = fr.reformat(width=max(2, int(round(w * s / 2)) * 2), height=max(2, int(round(h * s / 2)) * 2))
-            return tracker(fr.to_ndarray(format="rgb24"))
-
-        for frame in container.decode(vs):
-            if cancelled is not None and cancelled():
-                from ..errors import Cancelled
-                raise Cancelled("video decoding cancelled by the user")
-            t = frame.time if frame.time is not None else 0.0
-            if t0 is None:
-                t0 = t
-            t -= t0
-            if pending is not None:
-                while nxt < n and centres[nxt] < t:
-                    if cache is None:
-                        cache = ("lm", land(pending[1]))
-                    out[nxt] = cache[1]
-                    nxt += 1
-            pending, cache = (t, frame), None
-            if nxt >= n:
-                break
-        if pending is not None:
-            while nxt < n and centres[nxt] < pending[0] + 1.0 / max(float(vs.average_rate or fps), 1.0) + 1e-6:
-                if cache is None:
-                    cache = ("lm", land(pending[1]))
-                out[nxt] = cache[1]
-                nxt += 1
+    for idx, rgb in frames_at(path, fps, n, max_side=max_side, cancelled=cancelled):
+        lm = tracker(rgb)
+        for i in idx:
+            out[i] = lm
     return out
 
 
 def pair_from_video(path: str, fps: float = 25.0, emotion_intensity: float = 0.7, tracker=None,
                     cancelled: Optional[CancelFn] = None) -> Pair:
     """Extract one training pair from a talking-face video with audio."""
-    from ..audio import load_speech
     try:
         speech = load_speech(path, fps)
     except AudioError as e:
@@ -189,15 +118,6 @@ def pair_from_video(path: str, fps: float = 25.0, emotion_intensity: float = 0.7
     lms = video_landmarks(path, fps, speech.n_frames, tracker=tracker, cancelled=cancelled)
     motion, valid = motion_from_landmarks(lms, fps, speech.duration_s, generator="video")
     return pair_from_motion(speech, motion, emotion_label(path, speech, emotion_intensity), valid, path)
-
-
-def find_videos(folder: str) -> List[str]:
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"video folder not found: {folder}")
-    out = []
-    for root, _, files in os.walk(folder):
-        out += [os.path.join(root, f) for f in files if f.lower().endswith(VIDEO_EXTENSIONS)]
-    return sorted(out)
 
 
 def _cache_key(path: str, fps: float, intensity: float) -> str:
@@ -213,11 +133,8 @@ def collect_pairs(videos: str, fps: float = 25.0, cache_dir: Optional[str] = Non
                   say: Callable[[str], None] = print) -> List[Pair]:
     """Training pairs of every video in ``videos`` (cached as ``.npz`` in ``cache_dir``)."""
     paths = find_videos(videos)
-    if not paths:
-        raise InvalidDataError(f"no videos ({', '.join(VIDEO_EXTENSIONS)}) found in {videos}")
     steps = Steps(len(paths), progress, cancelled, what="training-target extraction")
     pairs, skipped = [], []
-    from ..face import FaceTracker
     tracker = None
     for p in paths:
         key = _cache_key(p, fps, emotion_intensity)
@@ -373,7 +290,7 @@ def train_a2m(pairs: Sequence[Pair], out_dir: Optional[str] = None, name: str = 
 # ------------------------------------------------------------------------------ CLI
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m synchrorama_core.motion.train",
+    ap = argparse.ArgumentParser(prog="python -m synchrorama_core.training.a2m",
                                  description="Train a SynchroRaMa neural A2M model from talking-face videos with audio.")
     ap.add_argument("--videos", required=True, help="folder of talking-face videos with audio (searched recursively)")
     ap.add_argument("--out", required=True, help="output folder; the model is written to OUT/NAME/")
