@@ -17,8 +17,9 @@ def _render_inputs() -> dict:
     """The warp renderer's options (shared by both render nodes)."""
     return {
         "mouth_interior": ("BOOLEAN", {"default": True,
-                                       "tooltip": "paint a dark mouth cavity with a teeth hint where the "
-                                                  "mouth opens wider than in the reference"}),
+                                       "tooltip": "paint the inside of an opening mouth: shaded cavity, "
+                                                  "tongue, upper and lower teeth (the portrait's own teeth "
+                                                  "when it shows them)"}),
         "teeth": ("BOOLEAN", {"default": True, "tooltip": "include teeth in the painted mouth interior"}),
         "eyelids": ("BOOLEAN", {"default": True,
                                 "tooltip": "paint closing upper lids for blinks (skin colour from the "
@@ -35,14 +36,19 @@ def _render_inputs() -> dict:
                                  "tooltip": "scales the motion's head rotation and translation"}),
         "expression_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 3.0, "step": 0.05,
                                        "tooltip": "scales the motion's expressions (mouth, blinks, brows)"}),
+        "neutralize": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05,
+                                 "tooltip": "how far the portrait's own expression (parted lips, smile, "
+                                            "raised brows) is taken back to a neutral rest face before "
+                                            "the motion is applied: 1 = lips close in pauses and a sad "
+                                            "clip from a smiling photo does not grin; 0 = the photo as is"}),
     }
 
 
 def _renderer(face, mouth_interior=True, teeth=True, eyelids=True, reference=-1, blend_frames=4, hair_follow=1.0,
-              head_scale=1.0, expression_scale=1.0) -> WarpRenderer:
+              head_scale=1.0, expression_scale=1.0, neutralize=1.0) -> WarpRenderer:
     opts = RenderOptions(mouth_interior=bool(mouth_interior), teeth=bool(teeth), eyelids=bool(eyelids),
                          reference=int(reference), blend_frames=int(blend_frames), hair_follow=hair_follow,
-                         head_scale=head_scale, expression_scale=expression_scale)
+                         head_scale=head_scale, expression_scale=expression_scale, neutralize=neutralize)
     return WarpRenderer(face, opts)
 
 

@@ -59,6 +59,32 @@ SPEECH_FEATURES: Dict[str, str] = {
     "rate": "speaking-rate proxy: syllable nuclei per second in a 2 s window",
 }
 
+#: Viseme classes of a :class:`PhoneTrack` (the lip-shape inventory), in this order everywhere
+#: (``PhoneTrack.viseme`` holds indices into it).  Which phone belongs to which class, and each
+#: phone's lip targets, is the table in ``synchrorama_core/audio/phones/inventory.py``.
+VISEMES: Dict[str, str] = {
+    "rest": "silence or pause: lips at rest",
+    "bilabial": "p b m: lips closed",
+    "labiodental": "f v: lower lip against the upper teeth",
+    "dental": "t d n s z l th dh: teeth nearly together, lips neutral",
+    "postalveolar": "sh ch jh zh: lips slightly rounded and pushed forward",
+    "velar": "k g ng: lips neutral, jaw a little open",
+    "rounded": "uw uh ow oy w r: lips rounded and protruded",
+    "spread": "iy ih ey y: lips spread, jaw nearly closed",
+    "open": "aa ae ao aw ay: jaw open",
+    "mid": "eh er ah (cup, schwa): jaw half open, lips neutral",
+}
+
+#: Continuous lip targets of a :class:`PhoneTrack`, each in [0, 1] per frame.  They describe the
+#: phone's articulation only: loudness, coarticulation and smoothing are the A2M's business.
+LIP_TARGETS: Dict[str, str] = {
+    "jaw": "jaw opening by vowel height (aa, ae > eh, ow > ih, iy, uw); consonants low, 0 at rest",
+    "round": "lip rounding and protrusion (uw, w, ow, r; sh a little)",
+    "spread": "lip spreading (iy, ih, ey, y; s, eh, ae a little)",
+    "closure": "lips closed (p, b, m): 1 in every frame whose class is bilabial",
+    "labiodental": "lower lip to the upper teeth (f, v): 1 in every frame whose class is labiodental",
+}
+
 SPEECH_SAMPLE_RATE = 16000
 LANDMARK_COUNT = 478
 
@@ -597,6 +623,86 @@ class FaceData(SRData):
 
     def _derived(self) -> dict:
         return {"count": self.count, "sizes": [list(im.shape[:2]) for im in self.images]}
+
+
+# --------------------------------------------------------------------------------------
+# phone / viseme track (audio -> A2M; not a ComfyUI type of its own: it travels in SR_MOTION meta)
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class PhoneTrack(SRData):
+    """Timed phones of a speech clip and, per video frame, their viseme class and lip targets.
+
+    ``segments`` are ``(start_s, end_s, phone, viseme)`` in time order, not overlapping, covering
+    the speech (pauses are phone ``SIL``, viseme ``rest``); phones are ARPABET (the CMU
+    dictionary's set) for the pocketsphinx backends, or coarse acoustic classes (``STOP``,
+    ``NASAL``, ``FRIC``, ``VOWEL`` ...) for the acoustic one.  Frame ``i`` covers
+    ``[i/fps, (i+1)/fps)``: ``viseme[i]`` indexes :data:`VISEMES` (the class covering most of
+    the frame, except that every bilabial or labiodental segment keeps at least the frame it
+    covers most), ``targets[name][i]`` in [0, 1] for every name in :data:`LIP_TARGETS`.
+    ``words`` are ``(start_s, end_s, word)`` where a recogniser aligned words.  ``backend`` is
+    ``pocketsphinx-align``, ``pocketsphinx-phones`` or ``acoustic``; ``note`` says in words which
+    and why (e.g. ``"acoustic cues (pocketsphinx not installed)"``).
+    """
+
+    TYPE: ClassVar[str] = "SR_PHONES"
+
+    fps: float
+    duration_s: float
+    viseme: np.ndarray
+    targets: Dict[str, np.ndarray]
+    segments: List[Tuple[float, float, str, str]] = field(default_factory=list)
+    words: List[Tuple[float, float, str]] = field(default_factory=list)
+    backend: str = ""
+    note: str = ""
+    meta: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.fps = check_fps(self.fps)
+        self.duration_s = _finite_float(self.duration_s, "SR_PHONES.duration_s", lo=0.0)
+        n = n_frames(self.duration_s, self.fps)
+        self.viseme = _array(self.viseme, "SR_PHONES.viseme", dtype=np.int64, ndim=1)
+        _frames(self.viseme, n, "SR_PHONES.viseme")
+        if n and (self.viseme.min() < 0 or self.viseme.max() >= len(VISEMES)):
+            raise InvalidDataError(f"SR_PHONES.viseme: indices must lie in [0, {len(VISEMES) - 1}] "
+                                   f"(VISEMES: {list(VISEMES)})")
+        if not isinstance(self.targets, dict) or set(self.targets) != set(LIP_TARGETS):
+            got = sorted(self.targets) if isinstance(self.targets, dict) else type(self.targets).__name__
+            raise InvalidDataError(f"SR_PHONES.targets must hold exactly {list(LIP_TARGETS)}, got {got}")
+        self.targets = {k: _in_range(_array(self.targets[k], f"SR_PHONES.targets[{k!r}]", shape=(n,)),
+                                     0.0, 1.0, f"SR_PHONES.targets[{k!r}]") for k in LIP_TARGETS}
+        segs = []
+        for i, s in enumerate(self.segments or []):
+            if len(s) != 4:
+                raise InvalidDataError(f"SR_PHONES.segments[{i}] must be (start_s, end_s, phone, viseme)")
+            a = _finite_float(s[0], f"SR_PHONES.segments[{i}].start_s", lo=0.0)
+            b = _finite_float(s[1], f"SR_PHONES.segments[{i}].end_s", lo=a)
+            if str(s[3]) not in VISEMES:
+                raise InvalidDataError(f"SR_PHONES.segments[{i}]: unknown viseme {s[3]!r}; known: {list(VISEMES)}")
+            if segs and a < segs[-1][1] - 1e-6:
+                raise InvalidDataError(f"SR_PHONES.segments[{i}] starts at {a:.3f} s, before the previous "
+                                       f"one ends ({segs[-1][1]:.3f} s): segments must be in order")
+            segs.append((a, b, str(s[2]), str(s[3])))
+        self.segments = segs
+        self.words = [(_finite_float(w[0], "SR_PHONES.words.start_s", lo=0.0),
+                       _finite_float(w[1], "SR_PHONES.words.end_s", lo=0.0), str(w[2])) for w in (self.words or [])]
+        self.backend, self.note = str(self.backend), str(self.note)
+        self.meta = _json_safe(self.meta, "SR_PHONES.meta")
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.viseme.shape[0])
+
+    def viseme_names(self) -> List[str]:
+        """The class name of every frame."""
+        names = list(VISEMES)
+        return [names[i] for i in self.viseme]
+
+    def _derived(self) -> dict:
+        names = list(VISEMES)
+        counts = np.bincount(self.viseme, minlength=len(names)) if self.n_frames else np.zeros(len(names), int)
+        return {"n_frames": self.n_frames, "viseme_names": names,
+                "frames_per_viseme": {k: int(c) for k, c in zip(names, counts)}}
 
 
 #: ComfyUI type name -> core class.

@@ -138,7 +138,9 @@ def comfy_server():
     ensure_venv(COMFY, ROOT, HOST_SH)
     # a returning creator's editor: with the tutorial done it opens the default graph (a first-time
     # user gets the template browser over an empty canvas instead)
-    server = ComfyServer(COMFY, ROOT, settings={"Comfy.TutorialCompleted": True})
+    # with the test-only stand-in nodes for the video-model graphs (tests/helpers/comfy_test_nodes)
+    server = ComfyServer(COMFY, ROOT, settings={"Comfy.TutorialCompleted": True},
+                         extra_nodes=[os.path.join(ROOT, "tests", "helpers", "comfy_test_nodes")])
     try:
         server.tiny_models = write_tiny_models(server.folder("models"))
         server.start()

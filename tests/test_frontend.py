@@ -24,6 +24,7 @@ import pytest
 
 from comfy_workflow import is_widget, ui_to_api, workflow_files
 from conftest import need
+from test_host import VIDEO_MODEL_GRAPHS
 
 
 def _first_exe(env: str, names) -> str:
@@ -211,7 +212,13 @@ def test_frontend_reads_workflow_like_ui_to_api(browser, comfy_server, path):
     with open(path, encoding="utf-8") as f:
         wf = json.load(f)
     info = comfy_server.get("/object_info")
-    ours, problems = ui_to_api(wf, info, live_files=True)
+    absent_files_ok = os.path.basename(path) in VIDEO_MODEL_GRAPHS  # Wan/HuMo files are not here (test_host)
+
+    def convert(workflow):
+        prompt, problems = ui_to_api(workflow, info, live_files=True)
+        return prompt, [p for p in problems if not (absent_files_ok and "is not one of" in p)]
+
+    ours, problems = convert(wf)
     assert not problems, "\n".join(problems)
 
     browser.get_log("browser")  # drop what came before this workflow
@@ -223,7 +230,7 @@ def test_frontend_reads_workflow_like_ui_to_api(browser, comfy_server, path):
     theirs = {nid: {"class_type": n["class_type"], "inputs": n["inputs"]} for nid, n in r["output"].items()}
     diff, extra = _diff(ours, theirs, r["widgets"], info)
     # what the frontend would save (its own serialisation) must read the same with our converter
-    resaved, problems = ui_to_api(r["workflow"], info, live_files=True)
+    resaved, problems = convert(r["workflow"])
     fails = ["the frontend's re-saved workflow reads differently with ui_to_api:\n  " + "\n  ".join(
         _diff(ours, resaved, r["widgets"], info)[0] + problems)] if (resaved != ours or problems) else []
     if r["missing"] != []:

@@ -203,6 +203,37 @@ def _fill(a: np.ndarray, centers: np.ndarray, fine_t: np.ndarray, fine_v: np.nda
     return a
 
 
+def _activity(f: Dict[str, np.ndarray]):
+    """Level in dBFS, voicing and voice activity of the fine (10 ms) tracks."""
+    db = 10 * np.log10(np.maximum(f["ms"], 1e-10))
+    db = np.maximum(db, SILENCE_DB)
+    # voice activity: adaptive floor (10th percentile) + 12 dB, never below -50 dBFS
+    floor = np.percentile(db, 10)
+    active = db > max(floor + 12.0, -50.0)
+    voiced_fine = (f["aper"] < VOICED_MAX_APERIODICITY) & active & (f["f0"] >= F0_MIN) & (f["f0"] <= F0_MAX)
+    vad_fine = _hysteresis(active | voiced_fine, min_on=5, hang=8)
+    voiced_fine &= vad_fine
+    return db, voiced_fine, vad_fine
+
+
+def fine_analysis(waveform: np.ndarray, progress: Optional[ProgressFn] = None,
+                  cancelled: Optional[CancelFn] = None) -> Dict[str, np.ndarray]:
+    """The 10 ms analysis tracks behind the frame features, for work that needs finer timing than a
+    video frame (phone timing): ``ms`` (mean square), ``db`` (dBFS), ``vad`` and ``voiced``
+    (booleans), ``f0``, ``aper``, ``centroid``, ``f1``, ``f2`` (Hz proxies as in
+    :data:`~synchrorama_core.types.SPEECH_FEATURES`), ``bands`` ``[n, 8]`` dB, ``tilt``, ``zcr``,
+    ``flux``; fine frame ``k`` is centred at ``k * 10 ms``."""
+    y = np.asarray(waveform, dtype=np.float32)
+    if y.ndim != 1 or y.size == 0:
+        raise AudioError("speech analysis needs a non-empty mono waveform")
+    n_windows = -(-((len(y) + HOP - 1) // HOP) // (int(WINDOW_S * SR) // HOP))
+    steps = Steps(n_windows, progress, cancelled, what="speech analysis")
+    steps.check()
+    f = _fine_tracks(y, steps, _Analyzer())
+    f["db"], f["voiced"], f["vad"] = _activity(f)
+    return f
+
+
 def compute_features(waveform: np.ndarray, fps: float, progress: Optional[ProgressFn] = None,
                      cancelled: Optional[CancelFn] = None) -> Dict[str, np.ndarray]:
     """Features of a mono 16 kHz waveform, each with exactly ``n_frames(duration, fps)`` rows."""
@@ -215,15 +246,7 @@ def compute_features(waveform: np.ndarray, fps: float, progress: Optional[Progre
     steps = Steps(n_windows + 1, progress, cancelled, what="speech feature extraction")
     steps.check()
     f = _fine_tracks(y, steps, _Analyzer())
-
-    db = 10 * np.log10(np.maximum(f["ms"], 1e-10))
-    db = np.maximum(db, SILENCE_DB)
-    # voice activity: adaptive floor (10th percentile) + 12 dB, never below -50 dBFS
-    floor = np.percentile(db, 10)
-    active = db > max(floor + 12.0, -50.0)
-    voiced_fine = (f["aper"] < VOICED_MAX_APERIODICITY) & active & (f["f0"] >= F0_MIN) & (f["f0"] <= F0_MAX)
-    vad_fine = _hysteresis(active | voiced_fine, min_on=5, hang=8)
-    voiced_fine &= vad_fine
+    db, voiced_fine, vad_fine = _activity(f)
     # onset strength (positive spectral flux) and syllable-nucleus rate
     flux_fine = f["flux"]
     smooth_db = scipy.ndimage.uniform_filter1d(db, 5)

@@ -4,7 +4,9 @@
   key points) and measurements on landmarks (mouth opening, eye openness, face size);
 * :mod:`.rig`: the face rig that turns ``SR_MOTION`` (head pose + expression coefficients) into
   landmarks of a reference face (:func:`apply_motion`).  The A2M stage (motion frames, training
-  targets), the warp renderer and the control drawings all drive faces through it, so they agree.
+  targets), the warp renderer and the control drawings all drive faces through it, so they agree;
+* :mod:`.rest`: the portrait's own expression (lip gap, smile, brows, eyes) measured from its
+  landmarks, and the neutral rest face the warp renderer animates (``rest_landmarks``).
 
 Public API::
 

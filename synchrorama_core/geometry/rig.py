@@ -19,9 +19,10 @@ Model (all of it vectorised over frames with numpy):
    about a jaw hinge behind the cheeks (lower inner lip drops ~0.12 H at 1); the upper lip
    lifts slightly and the mouth narrows a little.  ``mouth_wide`` / ``mouth_pucker``:
    lateral stretch (+28 % width) / contraction with lips pushed forward.  ``mouth_press``:
-   lips thin towards their contact line.  ``smile`` / ``frown``: mouth corners up and out /
-   down, cheeks raised with a smile.  ``brow_raise`` / ``brow_furrow``: brows (and the skin
-   above) up ~0.055 H / down and towards the midline.  ``blink_l`` / ``blink_r``: the upper lid
+   lips thin towards their contact line.  ``smile`` / ``frown``: mouth corners up 0.2 and out
+   0.12 mouth widths / down 0.16, cheeks raised 0.045 H with a smile.  ``brow_raise`` /
+   ``brow_furrow``: brows (and the skin above) up ~0.055 H / down and towards the midline, the
+   inner ends more than the outer ones (raise + furrow: the slanted brow of sadness).  ``blink_l`` / ``blink_r``: the upper lid
    (and the skin above it) moves down to meet the lower lid; at 1 the eye is closed and the
    iris is flattened onto the closed lid line.  ``eye_wide`` / ``eye_squint``: upper lid up /
    lower lid up.  ``nose_wrinkle``: nose wings and the upper lip up, inner brows down.
@@ -289,17 +290,17 @@ def _mouth_fields(B: np.ndarray, f: _Frame) -> np.ndarray:
         wk = _kernel((x - P[c, 0]) ** 2 + (y - P[c, 1]) ** 2, 0.32 * mw)
         wk[eyes] = 0.0
         side = np.sign(P[c, 0] - xm)
-        B[X["smile"], :, 0] += wk * side * 0.10 * mw
-        B[X["smile"], :, 1] += wk * -0.16 * mw
+        B[X["smile"], :, 0] += wk * side * 0.12 * mw
+        B[X["smile"], :, 1] += wk * -0.20 * mw
         B[X["smile"], :, 2] += wk * 0.03 * mw
         B[X["frown"], :, 0] += wk * side * 0.02 * mw
-        B[X["frown"], :, 1] += wk * 0.12 * mw
+        B[X["frown"], :, 1] += wk * 0.16 * mw
     for ec, c in ((f.re_c, cR), (f.le_c, cL)):
         cheek = np.array([ec[0] + 0.1 * (ec[0] - xm), 0.5 * (ec[1] + P[c, 1])])
         wc = _kernel((x - cheek[0]) ** 2 + (y - cheek[1]) ** 2, 0.13 * W)
         wc *= _smoothstep(ec[1], ec[1] + 0.06 * H, y)     # cheeks below the eyes only
         wc[iris] = 0.0
-        B[X["smile"], :, 1] += -0.03 * H * wc
+        B[X["smile"], :, 1] += -0.045 * H * wc
     return up_region
 
 
@@ -317,12 +318,16 @@ def _brow_fields(B: np.ndarray, f: _Frame) -> np.ndarray:
     wb[brows] = 1.0
     wb[eyes] = 0.0
     wb[y > eye_top + 0.02 * H] = 0.0
-    B[X["brow_raise"], :, 1] = -0.055 * H * wb
+    # the inner ends of the brows move most (frontalis and corrugator pull there): raised together
+    # with a furrow, the brows slant up towards the middle, the brow of sadness and worry
+    half = max(float(np.abs(x[brows] - xc).max()), 1e-6)
+    inner = np.clip(1.0 - np.abs(x - xc) / half, 0.0, 1.0)
+    B[X["brow_raise"], :, 1] = -0.055 * H * wb * (0.7 + 0.5 * inner)
     wbf = _kernel(d_brow ** 2, 0.06 * H)
     wbf[brows] = 1.0
     wbf[eyes] = 0.0
     wbf[y > eye_top + 0.02 * H] = 0.0
-    B[X["brow_furrow"], :, 1] = 0.03 * H * wbf
+    B[X["brow_furrow"], :, 1] = 0.035 * H * wbf * (0.6 + 0.5 * inner)
     B[X["brow_furrow"], :, 0] = -0.12 * (x - xc) * wbf * (np.abs(x - xc) < 0.45 * W)
     return wbf
 

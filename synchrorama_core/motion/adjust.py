@@ -15,7 +15,7 @@ so a scale above 1 can saturate an expression that was already near 1.
 
 Timing: motions on different timelines (fps or duration) are either refused with an error
 naming both, or, with ``mismatch="resample"``, the second is re-timed onto the first's frames
-by linear interpolation at frame centres (:func:`resample_motion`).
+by linear interpolation at frame centres (:func:`~synchrorama_core.resample.resample_motion`).
 """
 from __future__ import annotations
 
@@ -25,9 +25,9 @@ from typing import Dict, Mapping, Optional, Sequence
 import numpy as np
 
 from ..errors import InvalidDataError
+from ..resample import resample_motion  # the one home for re-timing (re-exported here)
 from ..timing import check_fps, n_frames
 from ..types import EXPRESSIONS, MotionData
-from . import _signal as sig
 
 MOUTH = ("jaw_open", "mouth_wide", "mouth_pucker", "mouth_press")
 BLINKS = ("blink_l", "blink_r")
@@ -56,34 +56,6 @@ def check_number(v, name: str, lo: float = -math.inf, hi: float = math.inf) -> f
 
 def same_timeline(a: MotionData, b: MotionData) -> bool:
     return abs(a.fps - b.fps) < 1e-9 and a.n_frames == b.n_frames and abs(a.duration_s - b.duration_s) < 1e-6
-
-
-def resample_motion(motion: MotionData, fps: float, duration_s: float) -> MotionData:
-    """``motion`` re-timed onto ``round(duration_s * fps)`` frames at ``fps``.
-
-    Each output frame takes the linear interpolation of the input at its centre time
-    ``(i + 0.5) / fps``; before the first / after the last input frame centre the first / last
-    value is held (a shorter motion is extended by holding its last pose).  Rotation is
-    interpolated per Euler angle (fine for the small angles of talking heads), scale in log space.
-    """
-    m = _motion(motion)
-    fps = check_fps(fps)
-    duration_s = check_number(duration_s, "duration_s", 0.0)
-    n_out = n_frames(duration_s, fps)
-    if abs(fps - m.fps) < 1e-9 and n_out == m.n_frames:
-        return MotionData(fps=fps, duration_s=duration_s, rotation=m.rotation, translation=m.translation,
-                          scale=m.scale, expressions=m.expressions, generator=m.generator, meta=m.meta)
-    if m.n_frames == 0 and n_out > 0:
-        raise InvalidDataError("cannot re-time a motion with no frames onto a longer timeline")
-
-    def interp(x: np.ndarray) -> np.ndarray:
-        return sig.resample_rows(np.asarray(x, np.float64), m.fps, n_out, fps).astype(np.float32)
-
-    meta = dict(m.meta)
-    meta["resampled_from"] = {"fps": m.fps, "duration_s": m.duration_s, "n_frames": m.n_frames}
-    return MotionData(fps=fps, duration_s=duration_s, rotation=interp(m.rotation),
-                      translation=interp(m.translation), scale=np.exp(interp(np.log(m.scale))),
-                      expressions={k: interp(v) for k, v in m.expressions.items()}, generator=m.generator, meta=meta)
 
 
 def conform_motion(motion: MotionData, fps: float, duration_s: float, mismatch: str = "error",

@@ -20,21 +20,24 @@ from ..types import EMOTIONS, EXPRESSIONS, EmotionData
 log = logging.getLogger("synchrorama.motion")
 
 EMOTION_EXPRESSIONS: Dict[str, Dict[str, float]] = {
-    "angry": {"brow_furrow": 0.85, "frown": 0.3, "mouth_press": 0.35, "eye_wide": 0.25, "eye_squint": 0.2,
+    "angry": {"brow_furrow": 0.9, "frown": 0.3, "mouth_press": 0.35, "eye_wide": 0.25, "eye_squint": 0.2,
               "nose_wrinkle": 0.15},
     "contempt": {"smile": 0.2, "mouth_press": 0.25, "eye_squint": 0.25, "brow_furrow": 0.1},
     "disgusted": {"nose_wrinkle": 0.8, "frown": 0.45, "brow_furrow": 0.45, "eye_squint": 0.4,
                   "mouth_press": 0.1},
-    "fear": {"brow_raise": 0.7, "brow_furrow": 0.3, "eye_wide": 0.8, "mouth_wide": 0.35, "frown": 0.15},
-    "happy": {"smile": 0.9, "eye_squint": 0.35, "mouth_wide": 0.15, "brow_raise": 0.1},
+    "fear": {"brow_raise": 0.75, "brow_furrow": 0.3, "eye_wide": 0.85, "mouth_wide": 0.35, "frown": 0.15},
+    "happy": {"smile": 1.0, "eye_squint": 0.4, "mouth_wide": 0.1, "brow_raise": 0.1},
     "neutral": {},
-    "sad": {"frown": 0.65, "brow_raise": 0.3, "brow_furrow": 0.3, "eye_squint": 0.1, "mouth_press": 0.1},
-    "surprised": {"brow_raise": 0.9, "eye_wide": 0.75, "jaw_open": 0.15, "mouth_pucker": 0.1},
+    "sad": {"frown": 0.85, "brow_raise": 0.55, "brow_furrow": 0.35, "eye_squint": 0.1, "mouth_press": 0.1},
+    "surprised": {"brow_raise": 0.95, "eye_wide": 0.8, "jaw_open": 0.15, "mouth_pucker": 0.1},
 }
 
 #: ``[8, len(EXPRESSIONS)]`` matrix form of :data:`EMOTION_EXPRESSIONS` (rows in EMOTIONS order).
 EMOTION_MATRIX = np.array([[EMOTION_EXPRESSIONS[e].get(x, 0.0) for x in EXPRESSIONS] for e in EMOTIONS],
                           np.float32)
+NEUTRAL = EMOTIONS.index("neutral")
+#: the emotional (non-neutral) probability mass is renormalised over at least this much
+EMOTIONAL_FLOOR = 0.5
 
 
 def emotion_on_frames(emotion: Optional[EmotionData], n: int, fps: float, duration_s: float
@@ -72,8 +75,16 @@ def emotion_on_frames(emotion: Optional[EmotionData], n: int, fps: float, durati
 def emotion_expressions(probs: np.ndarray, intensity: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """Expression coefficients ``[n, len(EXPRESSIONS)]`` implied by per-frame emotion.
 
-    The probability-weighted recipe is scaled by ``0.45 + 0.55 * intensity`` (a clear emotion
-    shows even at low intensity; full intensity shows the full recipe) and by ``scale``.
+    The recipe is that of the *emotional* part of the distribution: the non-neutral probabilities
+    are renormalised over their sum (at least ``EMOTIONAL_FLOOR``), so that a clip read as 40 %
+    happy and 45 % neutral shows a smile, not a third of one.  It is then scaled by
+    ``0.45 + 0.55 * intensity`` (a clear emotion shows even at low intensity; full intensity shows
+    the full recipe) and by ``scale``.  A fully neutral distribution gives no expression; a
+    mostly neutral one, whose small remainder spreads over several emotions, stays near neutral.
     """
+    p = np.asarray(probs, np.float32)
+    emotional = p.copy()
+    emotional[:, NEUTRAL] = 0.0
+    share = np.maximum(emotional.sum(axis=1, keepdims=True), EMOTIONAL_FLOOR)
     gain = (0.45 + 0.55 * np.asarray(intensity, np.float32))[:, None] * float(scale)
-    return np.clip((np.asarray(probs, np.float32) @ EMOTION_MATRIX) * gain, 0.0, 1.0).astype(np.float32)
+    return np.clip((emotional / share) @ EMOTION_MATRIX * gain, 0.0, 1.0).astype(np.float32)

@@ -7,6 +7,7 @@ Public API::
         .render(motion, progress=None, cancelled=None, out=None) -> [N, H, W, 3] float32
         .render_landmarks(target, neutral=None, weights=None) -> one frame
         .target_landmarks(motion, start, stop) -> (targets, neutral) [n, 478, 3]
+        .portrait_expression -> PortraitExpression (what the neutral rest face took back)
     render_video(face, motion, options=None, progress=None, cancelled=None) -> [N, H, W, 3] float32
     iter_frames(face, motion, options=None, progress=None, cancelled=None, dtype=np.float32) -> generator
     ReferenceWarper(image, landmarks, options: WarpOptions = None).render(target, neutral=None) -> frame

@@ -43,6 +43,8 @@ class RenderOptions(WarpOptions):
     switch_margin: float = 0.03    #: a new reference must be this much nearer to take over
     head_scale: float = 1.0        #: multiplies the head rotation/translation of the motion
     expression_scale: float = 1.0  #: multiplies the expression coefficients of the motion
+    neutralize: float = 1.0        #: 0..1: how far the portrait's own expression is taken back to a neutral rest face
+    max_yaw: float = 22.0          #: turns are compressed smoothly beyond ~12 degrees to at most this (0 = no limit)
 
     def __post_init__(self):
         super().__post_init__()
@@ -55,6 +57,12 @@ class RenderOptions(WarpOptions):
             if not np.isfinite(v) or v < 0 or v > 10:
                 raise InvalidDataError(f"render option {k}={v!r} must lie in [0, 10]")
             setattr(self, k, v)
+        self.neutralize = float(self.neutralize)
+        if not np.isfinite(self.neutralize) or not 0.0 <= self.neutralize <= 1.0:
+            raise InvalidDataError(f"render option neutralize={self.neutralize!r} must lie in [0, 1]")
+        self.max_yaw = float(self.max_yaw)
+        if not np.isfinite(self.max_yaw) or not 0.0 <= self.max_yaw <= 90.0:
+            raise InvalidDataError(f"render option max_yaw={self.max_yaw!r} must lie in [0, 90] degrees (0 = no limit)")
 
     def warp_options(self) -> WarpOptions:
         return WarpOptions(**{f.name: getattr(self, f.name) for f in fields(WarpOptions)})
@@ -76,6 +84,18 @@ def expression_features(landmarks) -> np.ndarray:
     smile = ((corners - centre) * up).sum(axis=-1) / np.maximum(width, 1e-6)
     el, er = topo.eye_openness(a)
     return np.stack([opening, mw, smile, el, er], axis=-1)
+
+
+def limit_turn(angle_deg, limit: float, knee: float = 0.55) -> np.ndarray:
+    """Soft limit of a head angle: unchanged up to ``knee * limit``, then compressed smoothly (same
+    slope at the knee) so that it never exceeds ``limit`` degrees.  A 2D warp of one photo cannot
+    show the far side of the face, so large turns are reduced instead of torn."""
+    a = np.asarray(angle_deg, np.float64)
+    k = knee * limit
+    room = limit - k
+    mag = np.abs(a)
+    soft = k + room * np.tanh((mag - k) / max(room, 1e-9))
+    return np.where(mag > k, np.sign(a) * soft, a)
 
 
 def _stable_points() -> np.ndarray:
@@ -141,8 +161,12 @@ class WarpRenderer:
         f = self.features
         neutrality = 3 * f[:, 0] + 2 * np.abs(f[:, 2]) - 0.5 * (f[:, 3] + f[:, 4])
         self.base = int(np.argmin(neutrality))
+        from ..geometry.rest import rest_landmarks
         from ..geometry.rig import face_rig
-        self.rig = face_rig(self.landmarks[self.base])      # checks the face is large enough to animate
+        face_rig(self.landmarks[self.base])                  # checks the face is large enough to animate
+        # the motion drives a neutral rest face (lips closed, no smile): see geometry/rest.py
+        self.rest, self.portrait_expression = rest_landmarks(self.landmarks[self.base], self.options.neutralize)
+        self.rig = face_rig(self.rest)
         self.choices: List[int] = []        # reference chosen per rendered frame (for inspection)
         self.weights: List[np.ndarray] = []  # blend weights per rendered frame
 
@@ -154,18 +178,22 @@ class WarpRenderer:
 
     def target_landmarks(self, motion: MotionData, start: int = 0, stop: Optional[int] = None) -> tuple:
         """``(targets, neutral)``, each ``[n, 478, 3]`` for frames ``start:stop``: the base reference's
-        landmarks moved by the motion, and the same head poses without expressions."""
-        from ..geometry.rig import apply_motion
-        base = self.landmarks[self.base]
+        rest face (:mod:`synchrorama_core.geometry.rest`) moved by the motion, and the base reference's
+        own landmarks in the same head poses (they give the head transform and where the lids were
+        before a blink)."""
         rig = self.rig
         o = self.options
         idx = np.arange(motion.n_frames)[start:stop]
-        tg = apply_motion(base, motion, idx, head_scale=o.head_scale, expression_scale=o.expression_scale,
-                          rig=rig)
         rot = motion.rotation[idx] * o.head_scale
+        if o.max_yaw > 0:
+            rot = rot.copy()
+            rot[:, 0] = limit_turn(rot[:, 0], o.max_yaw)
         tr = motion.translation[idx] * o.head_scale
         sc = 1.0 + (motion.scale[idx] - 1.0) * o.head_scale
-        neutral = rig.landmarks(rot, tr, sc, np.zeros((len(idx), len(EXPRESSIONS))))
+        ex = np.stack([motion.expressions[k][idx] for k in EXPRESSIONS], axis=1) * o.expression_scale
+        tg = rig.landmarks(rot, tr, sc, ex)
+        own = np.broadcast_to(self.landmarks[self.base], (len(idx),) + self.landmarks[self.base].shape)
+        neutral = rig.pose(own, rot, tr, sc).astype(np.float32)
         return tg, neutral
 
     # ------------------------------------------------------------------ choice of reference

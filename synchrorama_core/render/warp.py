@@ -33,6 +33,8 @@ from .raster import warp_triangles
 _FAR = 1e6
 #: share of the reference's mouth opening that stays attached to the upper lip when it opens wider
 UPPER_SHARE = 0.65
+#: the reference's own mouth interior is reused when its inner-lip gap exceeds this share of the mouth width
+REAL_INTERIOR = 0.05
 #: the painted lid fades in over this fraction of the eye's width, above the old lash band
 LASH_FADE = 0.1
 #: height of the lid-skin strip (above the lash band, fraction of the eye's width) stretched over a closing lid
@@ -153,11 +155,12 @@ class ReferenceWarper:
         stable = lm[m.stable]
         skin = synth.bilinear(img, stable[:, 0], stable[:, 1])
         self.skin_lum = float(np.median(synth.luminance(skin)))
+        self.skin_rgb = np.median(skin, axis=0).astype(np.float32)
         mu, ml = lm[m.mouth.upper], lm[m.mouth.lower]
         self.mouth_down_src = _frame(mu, self.down)
         src_band = synth.band(mu, ml, self.mouth_down_src, img.shape)
         self.src_open = float(topo.mouth_opening(self.landmarks))
-        self.mouth_col = synth.mouth_colours(img, self.lip_rgb, self.skin_lum, src_band, self.src_open)
+        self.mouth_col = synth.mouth_colours(img, self.lip_rgb, self.skin_rgb, src_band, self.src_open)
         self.eye_skin, self.eye_lash, self.eye_e2, self.lash_depth = [], [], [], []
         for ch in (m.eye_r, m.eye_l):
             up_pts = lm[ch.upper]
@@ -319,31 +322,40 @@ class ReferenceWarper:
     # ------------------------------------------------------------------ mouth
 
     def _paint_mouth(self, out, tgt, head, scale) -> None:
+        """Paint the inner-lip opening: the reference's own interior (its teeth) stays attached to
+        the lips it belongs to, shifted and cropped but never stretched; the rest is the synthetic
+        interior of :func:`synth.mouth_interior` (cavity, tongue, both rows of teeth)."""
         m = self.mesh
         src = self.landmarks[:, :2]
+        a_head, t_head = head
+        ring = np.r_[m.mouth.upper, m.mouth.lower]
+        if np.abs(tgt[ring, :2] - (src[ring] @ a_head.T + t_head)).max() < 0.3:
+            return                                # the reference's own mouth, moved with the head: the warp did it
         tu, tl = tgt[m.mouth.upper, :2], tgt[m.mouth.lower, :2]
-        down = head[0] @ self.down
-        b = synth.band(tu, tl, _frame(tu, down), out.shape)
+        down = a_head @ self.down
+        b = synth.band(tu, tl, _frame(tu, down), out.shape, feather=1.0)
         if b is None:
             return
-        su = synth.chain_at(src[m.mouth.upper], b.iu)
-        sl = synth.chain_at(src[m.mouth.lower], b.il)
-        ds = self.mouth_down_src
-        g_src = np.maximum((sl - su) @ ds, 0.0) * scale          # reference gap, in target pixels
-        if (b.gap - g_src).max() <= 0.5:
-            return                                                 # no wider than the reference: the warp did it
-        keep = np.minimum(g_src, b.gap)
-        # the upper teeth are fixed to the skull and stay with the upper lip; the rest goes with the jaw
-        w_top = np.clip(UPPER_SHARE * keep - b.t + 0.5, 0, 1)
-        w_bot = np.clip((1 - UPPER_SHARE) * keep - (b.gap - b.t) + 0.5, 0, 1)
-        inv = 1.0 / max(scale, 1e-6)
-        p_top = su + (b.t * inv)[:, None] * ds
-        p_bot = sl - ((b.gap - b.t) * inv)[:, None] * ds
-        real_top = synth.bilinear(self.image, p_top[:, 0], p_top[:, 1])
-        real_bot = synth.bilinear(self.image, p_bot[:, 0], p_bot[:, 1])
         width = float(np.linalg.norm(tgt[topo.MOUTH_CORNER_LEFT, :2] - tgt[topo.MOUTH_CORNER_RIGHT, :2]))
-        fake = synth.mouth_interior(b, width, self.mouth_col, teeth=self.options.teeth)
-        wt, wb = w_top[:, None], (w_bot * (1 - w_top))[:, None]
-        col = real_top * wt + real_bot * wb + fake * (1 - wt - wb)
+        if self.src_open <= REAL_INTERIOR:
+            col = synth.mouth_interior(b, width, self.mouth_col, teeth=self.options.teeth)
+        else:                                     # the reference shows its own interior (teeth): reuse it
+            su = synth.chain_at(src[m.mouth.upper], b.iu)
+            sl = synth.chain_at(src[m.mouth.lower], b.il)
+            ds = self.mouth_down_src
+            g_src = np.maximum((sl - su) @ ds, 0.0) * scale          # reference gap, in target pixels
+            keep = np.minimum(g_src, b.gap)
+            # the upper teeth are fixed to the skull and stay with the upper lip; the rest goes with the jaw
+            top, bottom = UPPER_SHARE * keep, (1 - UPPER_SHARE) * keep
+            w_top = np.clip(top - b.t + 0.5, 0, 1)
+            w_bot = np.clip(bottom - (b.gap - b.t) + 0.5, 0, 1) * (1 - w_top)
+            inv = 1.0 / max(scale, 1e-6)
+            p_top = su + (b.t * inv)[:, None] * ds
+            p_bot = sl - ((b.gap - b.t) * inv)[:, None] * ds
+            real_top = synth.bilinear(self.image, p_top[:, 0], p_top[:, 1])
+            real_bot = synth.bilinear(self.image, p_bot[:, 0], p_bot[:, 1])
+            fake = synth.mouth_interior(b, width, self.mouth_col, teeth=self.options.teeth, top=top, bottom=bottom)
+            wt, wb = w_top[:, None], w_bot[:, None]
+            col = real_top * wt + real_bot * wb + fake * (1 - wt - wb)
         a = b.alpha[:, None]
         out[b.ys, b.xs] = out[b.ys, b.xs] * (1 - a) + col * a

@@ -1,6 +1,7 @@
 """The emotion vocabulary every stage shares: where each emotion sits in valence/arousal, the
-words for it, how an emotion timeline is summarised over a time window, and how training data
-names emotions in its paths.
+words for it (short CLIP phrases, and longer descriptions of face, movement and mood for
+T5-encoded video models), how an emotion timeline is summarised over a time window, and how
+training data names emotions in its paths.
 
 One table each, so the emotion stage (fusion, label mapping), the scene describer, the diffusion
 prompts and both trainers agree on the same numbers and words.
@@ -128,11 +129,98 @@ def emotion_phrase(summary: Optional[EmotionSummary], cues: bool = False) -> str
     if dom == "neutral":
         sec = summary.secondary
         return ("calm, neutral expression" if sec is None else
-                f"calm expression with a hint of {EMOTION_WORDS[sec][0]}")
+                f"calm expression with a hint of {EMOTION_NOUNS[sec]}")
     i = summary.intensity
     degree = "slightly " if i < MILD else ("" if i < STRONG else "very ")
     cue = EMOTION_CUES[dom] if cues else ""
     return f"{degree}{EMOTION_WORDS[dom][0]} expression" + (f", {cue}" if cue else "")
+
+
+# ------------------------------------------------------------------------------ video-model prompts
+
+#: What the face does, for descriptive prompts of T5-encoded video models (Wan2.2-S2V, HuMo):
+#: (mild, plain, strong), picked by intensity like :data:`EMOTION_WORDS`.  Participial phrases,
+#: so a sentence can open with one ("Smiling warmly with eyebrows raised, lively ...").
+EMOTION_FACE: Dict[str, Tuple[str, str, str]] = {
+    "angry": ("with a tense jaw and narrowed eyes", "frowning with furrowed brows and a hard stare",
+              "scowling fiercely, brows drawn down, jaw clenched"),
+    "contempt": ("with a faint one-sided smirk", "smirking on one side with a cool gaze",
+                 "sneering, chin raised, one lip corner pulled up"),
+    "disgusted": ("with a slightly wrinkled nose", "wrinkling the nose, upper lip curled",
+                  "grimacing in disgust, nose wrinkled, upper lip curled"),
+    "fear": ("with a wary look and slightly raised brows", "wide-eyed, eyebrows raised and drawn together",
+             "eyes wide with fear, brows pulled up, lips stretched back"),
+    "happy": ("smiling gently", "smiling warmly with eyebrows raised",
+              "beaming with a broad smile, cheeks raised and eyes crinkling"),
+    "neutral": ("with a relaxed face", "with a relaxed, attentive face", "with a composed, steady face"),
+    "sad": ("with a slightly downturned mouth", "with downcast eyes and the corners of the mouth turned down",
+            "with downcast eyes, drooping brows and a trembling mouth"),
+    "surprised": ("with slightly raised eyebrows", "eyebrows raised, eyes widened",
+                  "eyebrows shot up, eyes wide, mouth open in astonishment"),
+}
+
+#: The emotion as a noun ("a hint of sadness").
+EMOTION_NOUNS: Dict[str, str] = {"angry": "anger", "contempt": "contempt", "disgusted": "disgust", "fear": "fear",
+                                 "happy": "joy", "neutral": "calm", "sad": "sadness", "surprised": "surprise"}
+
+#: How much the head and face move, by arousal: (upper bound of the band, words), low to high.
+AROUSAL_ENERGY: Tuple[Tuple[float, str], ...] = (
+    (-0.4, "slow, subdued and low in energy, the head barely moving"),
+    (-0.15, "slow and subdued, with little head movement"),
+    (0.15, "calm, with small natural head movements"),
+    (0.45, "engaged, with natural, expressive head movements"),
+    (math.inf, "lively and animated, with energetic head movements"),
+)
+
+
+def energy_phrase(arousal: float) -> str:
+    """Movement words for an arousal in [-1, 1] (:data:`AROUSAL_ENERGY`)."""
+    return next(words for hi, words in AROUSAL_ENERGY if float(arousal) < hi)
+
+
+def mood_phrase(valence: float, arousal: float) -> str:
+    """The mood of a valence/arousal point: "a warm, upbeat mood", "a heavy, somber mood", ..."""
+    v, a = float(valence), float(arousal)
+    if v >= 0.4:
+        return "a warm, upbeat mood" if a >= 0 else "a warm, content mood"
+    if v >= 0.1:
+        return "a pleasant, friendly mood"
+    if v > -0.1:
+        return "a neutral, matter-of-fact mood"
+    if v > -0.4:
+        return "a tense, uneasy mood" if a >= 0.3 else "a subdued, serious mood"
+    return "a tense, agitated mood" if a >= 0.3 else "a heavy, somber mood"
+
+
+def emotion_description(summary: Optional[EmotionSummary]) -> str:
+    """How the person looks and moves over a stretch of time, for a video model's prompt.
+
+    Face wording follows the dominant emotion and its intensity (:data:`EMOTION_FACE`), movement
+    the arousal (:func:`energy_phrase`), mood the valence and arousal (:func:`mood_phrase`):
+    ``"smiling warmly with eyebrows raised, lively and animated, with energetic head movements,
+    in a warm, upbeat mood"`` or ``"with downcast eyes and the corners of the mouth turned down,
+    slow, subdued and low in energy, the head barely moving, in a heavy, somber mood"``.
+    No emotion input reads as a calm, neutral face.
+    """
+    if summary is None:
+        return f"{EMOTION_FACE['neutral'][1]}, {energy_phrase(0.0)}, in {mood_phrase(0.0, 0.0)}"
+    dom = summary.dominant
+    i = summary.intensity
+    face = EMOTION_FACE[dom][0 if i < MILD else (1 if i < STRONG else 2)]
+    if dom == "neutral" and summary.secondary is not None:
+        face += f" and a hint of {EMOTION_NOUNS[summary.secondary]}"
+    return f"{face}, {energy_phrase(summary.arousal)}, in {mood_phrase(summary.valence, summary.arousal)}"
+
+
+def opposite_cues(summary: Optional[EmotionSummary], k: int = 2) -> list:
+    """Facial cues of the ``k`` emotions farthest from ``summary`` in valence/arousal (for negative
+    prompts), or ``[]`` when the emotion is too weak to have an opposite worth pushing away from."""
+    if summary is None or summary.dominant == "neutral" or summary.intensity < 0.2:
+        return []
+    v, a = EMOTION_VA[summary.dominant]
+    far = sorted((e for e in EMOTION_VA if e not in ("neutral", summary.dominant) and EMOTION_CUES[e]),
+                 key=lambda e: -((EMOTION_VA[e][0] - v) ** 2 + (EMOTION_VA[e][1] - a) ** 2))
+    return [EMOTION_CUES[e] for e in far[:k]]
 
 
 # ------------------------------------------------------------------------------ training data
@@ -171,6 +259,7 @@ def labelled_emotion(name: str, intensity: float) -> Tuple[np.ndarray, float, fl
     return probs, v * k, a * k, k
 
 
-__all__ = ["EMOTION_CUES", "EMOTION_VA", "EMOTION_WORDS", "EmotionSummary", "LEVEL_INTENSITY", "MILD",
-           "PATH_EMOTION_NAMES", "STRONG", "emotion_from_path", "emotion_phrase", "emotion_word",
-           "labelled_emotion", "summarise_emotion", "window_frames"]
+__all__ = ["AROUSAL_ENERGY", "EMOTION_CUES", "EMOTION_FACE", "EMOTION_NOUNS", "EMOTION_VA", "EMOTION_WORDS", "EmotionSummary",
+           "LEVEL_INTENSITY", "MILD", "PATH_EMOTION_NAMES", "STRONG", "emotion_description", "emotion_from_path",
+           "emotion_phrase", "emotion_word", "energy_phrase", "labelled_emotion", "mood_phrase", "opposite_cues",
+           "summarise_emotion", "window_frames"]

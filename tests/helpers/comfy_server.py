@@ -56,7 +56,7 @@ class ComfyServer:
     """``with ComfyServer(comfy, pack_dir) as s: s.run(prompt)``: one isolated ComfyUI on loopback."""
 
     def __init__(self, comfy: str, pack_dir: str, base: Optional[str] = None, extra_args=(),
-                 settings: Optional[dict] = None):
+                 settings: Optional[dict] = None, extra_nodes=()):
         self.comfy = os.path.abspath(comfy)
         self.pack_dir = os.path.abspath(pack_dir)
         self.python = os.path.join(self.comfy, ".venv", "bin", "python")
@@ -69,6 +69,8 @@ class ComfyServer:
         self.log_path = os.path.join(self.base, "server.log")
         #: the editor's user settings (``user/default/comfy.settings.json``) the server starts with
         self.settings = dict(settings or {})
+        #: other node pack folders linked into this server's custom_nodes (e.g. test-only nodes)
+        self.extra_nodes = [os.path.abspath(p) for p in extra_nodes]
 
     # ------------------------------------------------------------------ folders
     def folder(self, kind: str, *parts: str) -> str:
@@ -87,9 +89,10 @@ class ComfyServer:
             os.makedirs(self.folder("user", "default"), exist_ok=True)
             with open(self.folder("user", "default", "comfy.settings.json"), "w") as f:
                 json.dump(self.settings, f)
-        link = self.folder("custom_nodes", self.pack_name)
-        if not os.path.islink(link):
-            os.symlink(self.pack_dir, link)
+        for src, name in [(self.pack_dir, self.pack_name)] + [(p, os.path.basename(p)) for p in self.extra_nodes]:
+            link = self.folder("custom_nodes", name)
+            if not os.path.islink(link):
+                os.symlink(src, link)
         last = ""
         for _ in range(tries):
             self.port = free_port()

@@ -32,3 +32,24 @@ def frame_rms(y, sr: float, n: int, fps: float) -> np.ndarray:
         seg = y[int(round(i * sr / fps)): int(round((i + 1) * sr / fps))]
         out[i] = np.sqrt(np.mean(seg ** 2)) if len(seg) else 0.0
     return out
+
+
+def inner_mouth_mask(landmarks, shape) -> np.ndarray:
+    """Pixels inside the inner-lip contour of a landmark set (as re-detected on a frame)."""
+    from skimage.draw import polygon
+    from synchrorama_core.geometry import topology as T
+    p = np.asarray(landmarks)[T.CONTOURS["lips_inner"], :2]
+    m = np.zeros(shape[:2], bool)
+    rr, cc = polygon(p[:, 1], p[:, 0], shape[:2])
+    m[rr, cc] = True
+    return m
+
+
+def corner_height(landmarks) -> np.ndarray:
+    """How high the mouth corners sit: minus their distance from the line of the outer eye corners,
+    in inter-ocular distances (higher = corners nearer the eyes: a smile raises it, sadness lowers it)."""
+    from synchrorama_core.geometry import topology as T
+    lm = np.asarray(landmarks, np.float64)[..., :2]
+    eyes = 0.5 * (lm[..., T.RIGHT_EYE_OUTER, :] + lm[..., T.LEFT_EYE_OUTER, :])
+    corners = 0.5 * (lm[..., T.MOUTH_CORNER_RIGHT, :] + lm[..., T.MOUTH_CORNER_LEFT, :])
+    return -np.linalg.norm(corners - eyes, axis=-1) / T.interocular(lm)

@@ -257,19 +257,17 @@ class UIWorkflow:
         return node
 
     def link(self, src: dict, src_slot: int, dst: dict, dst_input: str) -> None:
-        """Link an output to a socket input, or to a widget input (the value then comes from the link;
-        the frontend stores such an input after the sockets, with ``widget: {name}``)."""
+        """Connect an output to a socket input, or to a widget (the frontend's widget input: the
+        node lists it among its inputs with ``widget: {name}`` and keeps the widget's value)."""
         lid = len(self.links) + 1
         typ = src["outputs"][src_slot]["type"]
         names = [i["name"] for i in dst["inputs"]]
         if dst_input not in names:
             info = self.info[dst["type"]]["input"]
             spec = info.get("required", {}).get(dst_input) or info.get("optional", {}).get(dst_input)
-            if spec is None:
+            if spec is None or not is_widget(spec):
                 raise KeyError(f"{dst['type']} has no input {dst_input!r}")
             wtype = "COMBO" if combo_options(spec) is not None else spec[0]
-            if wtype != typ:
-                raise TypeError(f"{dst['type']}.{dst_input} is a {wtype} widget; cannot link a {typ} output to it")
             dst["inputs"].append({"name": dst_input, "type": wtype, "widget": {"name": dst_input}, "link": None})
             names.append(dst_input)
         dst_slot = names.index(dst_input)

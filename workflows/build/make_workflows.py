@@ -48,12 +48,12 @@ def _info():
     return {**core_object_info(), **pack_object_info(_pack_mappings())}
 
 
-def _front_half(w: UIWorkflow, y0: int = 0):
-    """Portrait -> Face Analysis; speech -> emotion -> scene -> A2M motion. Returns the nodes."""
+def _front_half(w: UIWorkflow, y0: int = 0, motion: bool = True, **audio):
+    """Portrait -> Face Analysis; speech -> emotion -> scene (-> A2M motion). Returns the nodes."""
     img = w.add("LoadImage", (0, y0), image=PORTRAIT)
     face = w.add("SynchroRaMaFaceAnalysis", (340, y0))
     w.link(img, 0, face, "image")
-    aud = w.add("SynchroRaMaLoadAudio", (0, y0 + 380), audio=SPEECH, fps=25.0)
+    aud = w.add("SynchroRaMaLoadAudio", (0, y0 + 380), audio=SPEECH, **{"fps": 25.0, **audio})
     emo = w.add("SynchroRaMaEmotionEmbedder", (340, y0 + 380), transcript=TRANSCRIPT)
     w.link(aud, 1, emo, "speech")
     emo_plot = w.add("PreviewImage", (700, y0 + 760), title="Emotion timeline")
@@ -63,6 +63,8 @@ def _front_half(w: UIWorkflow, y0: int = 0):
     w.link(aud, 1, scene, "speech")
     w.link(emo, 0, scene, "emotion")
     w.link(face, 0, scene, "face")
+    if not motion:
+        return dict(img=img, face=face, aud=aud, emo=emo, scene=scene)
     a2m = w.add("SynchroRaMaA2MMotion", (1060, y0 + 380))
     w.link(aud, 1, a2m, "speech")
     w.link(emo, 0, a2m, "emotion")
@@ -152,10 +154,190 @@ def diffusion_sampler(info) -> dict:
     return w.to_dict()
 
 
+#: Core ComfyUI's Wan2.2-S2V and HuMo templates' model files (comfyui-workflow-templates-json:
+#: video_wan2_2_14B_s2v.json, video_humo.json), so creators' downloads fit as they are (docs/video_models.md).
+WAN_TEXT_ENCODER = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
+WAN_VAE = "wan_2.1_vae.safetensors"
+S2V_MODEL = "wan2.2_s2v_14B_fp8_scaled.safetensors"
+S2V_LORA = "wan2.2_t2v_lightx2v_4steps_lora_v1.1_high_noise.safetensors"
+S2V_AUDIO_ENCODER = "wav2vec2_large_english_fp16.safetensors"
+HUMO_MODEL = "humo_17B_fp8_e4m3fn.safetensors"
+HUMO_LORA = "lightx2v_I2V_14B_480p_cfg_step_distill_rank64_bf16.safetensors"
+HUMO_AUDIO_ENCODER = "whisper_large_v3_fp16.safetensors"
+#: Windows of the shipped S2V chain: 3 x 80 frames at 16 fps = 15 s, enough for the 11.3 s sample speech.
+S2V_WINDOWS = 3
+S2V_LENGTH = 77
+HUMO_LENGTH = 97
+
+
+def _wan_loaders(w: UIWorkflow, x: int, y: int, unet: str, lora: str, audio_encoder: str, aud: dict) -> dict:
+    """Core loaders as core's templates wire them: UNET -> LoRA -> ModelSamplingSD3, umt5, VAE, audio encoder."""
+    unet_n = w.add("UNETLoader", (x, y), unet_name=unet, weight_dtype="default")
+    lora_n = w.add("LoraLoaderModelOnly", (x, y + 140), lora_name=lora, strength_model=1.0)
+    w.link(unet_n, 0, lora_n, "model")
+    ms = w.add("ModelSamplingSD3", (x, y + 280), shift=8.0)
+    w.link(lora_n, 0, ms, "model")
+    clip = w.add("CLIPLoader", (x, y + 400), clip_name=WAN_TEXT_ENCODER, type="wan")
+    vae = w.add("VAELoader", (x, y + 540), vae_name=WAN_VAE)
+    ae = w.add("AudioEncoderLoader", (x, y + 640), audio_encoder_name=audio_encoder)
+    enc = w.add("AudioEncoderEncode", (x, y + 740))
+    w.link(ae, 0, enc, "audio_encoder")
+    w.link(aud, 0, enc, "audio")          # our Load Audio's AUDIO, as core's LoadAudio gives it
+    return dict(model=ms, clip=clip, vae=vae, audio=enc)
+
+
+def _texts(w: UIWorkflow, n: dict, clip: dict, pos, title: str, **prompt) -> tuple:
+    """Prompt node -> two CLIPTextEncode (positive, negative)."""
+    p = w.add("SynchroRaMaVideoModelPrompt", pos, title=title, **prompt)
+    w.link(n["emo"], 0, p, "emotion")
+    w.link(n["scene"], 0, p, "scene")
+    te = []
+    for k, label in ((0, "positive"), (1, "negative")):
+        t = w.add("CLIPTextEncode", (pos[0] + 360, pos[1] + k * 150), title=f"{title}: {label}")
+        w.link(clip, 0, t, "clip")
+        w.link(p, k, t, "text")
+        te.append(t)
+    return p, te[0], te[1]
+
+
+def wan_s2v(info) -> dict:
+    """Wan2.2-S2V directed by SynchroRaMa: per-window emotion/scene prompts, A2M pose control, our audio."""
+    w = UIWorkflow(info)
+    n = _front_half(w)
+    L = _wan_loaders(w, 1420, 0, S2V_MODEL, S2V_LORA, S2V_AUDIO_ENCODER, n["aud"])
+    length = w.add("PrimitiveInt", (1420, 900), title="Chunk length (frames per window, 4k+1)", value=S2V_LENGTH)
+    width = w.add("PrimitiveInt", (1420, 1020), title="Width", value=640)
+    height = w.add("PrimitiveInt", (1420, 1140), title="Height", value=640)
+    steps = w.add("PrimitiveInt", (1420, 1260), title="Steps", value=4)
+    cfg = w.add("PrimitiveFloat", (1420, 1380), title="CFG", value=1.0)
+    latent = pose0 = None
+    for k in range(S2V_WINDOWS):
+        x, y = 1800 + 1100 * k, 0
+        prm, pos, neg = _texts(w, n, L["clip"], (x, y), f"Window {k}", model="wan2.2_s2v", window=k,
+                               length=S2V_LENGTH)
+        w.link(length, 0, prm, "length")
+        pose = w.add("SynchroRaMaPoseVideo", (x, y + 340), title=f"Window {k}: pose video", model="wan2.2_s2v",
+                     window=k, length=S2V_LENGTH, width=640, height=640)
+        w.link(n["a2m"], 0, pose, "motion")
+        w.link(n["face"], 0, pose, "face")
+        for prim, name in ((width, "width"), (height, "height"), (length, "length")):
+            w.link(prim, 0, pose, name)
+        if k == 0:
+            pose0 = pose
+            cond = w.add("WanSoundImageToVideo", (x + 720, y), width=640, height=640, length=S2V_LENGTH, batch_size=1)
+            w.link(width, 0, cond, "width")
+            w.link(height, 0, cond, "height")
+            w.link(n["img"], 0, cond, "ref_image")
+        else:
+            cond = w.add("WanSoundImageToVideoExtend", (x + 720, y), length=S2V_LENGTH)
+            w.link(latent, 0, cond, "video_latent")
+            w.link(n["img"], 0, cond, "ref_image")
+        w.link(length, 0, cond, "length")
+        w.link(pos, 0, cond, "positive")
+        w.link(neg, 0, cond, "negative")
+        w.link(L["vae"], 0, cond, "vae")
+        w.link(L["audio"], 0, cond, "audio_encoder_output")
+        w.link(pose, 0, cond, "control_video")
+        ks = w.add("KSampler", (x + 720, y + 340), seed=k, steps=4, cfg=1.0, sampler_name="uni_pc", scheduler="simple",
+                   denoise=1.0)
+        w.link(L["model"], 0, ks, "model")
+        for i, name in enumerate(("positive", "negative", "latent_image")):
+            w.link(cond, i, ks, name)
+        w.link(steps, 0, ks, "steps")
+        w.link(cfg, 0, ks, "cfg")
+        if latent is None:
+            latent = ks
+        else:
+            cat = w.add("LatentConcat", (x + 720, y + 680), dim="t")
+            w.link(latent, 0, cat, "samples1")
+            w.link(ks, 0, cat, "samples2")
+            latent = cat
+    # core's template decodes with the first latent frame doubled and drops the first image, so
+    # every latent frame gives 4 images; the rest is trimmed to the clip's exact frame count
+    x = 1800 + 1100 * S2V_WINDOWS
+    cut = w.add("LatentCut", (x, 0), dim="t", index=0, amount=1)
+    w.link(latent, 0, cut, "samples")
+    cat = w.add("LatentConcat", (x, 160), dim="t")
+    w.link(cut, 0, cat, "samples1")
+    w.link(latent, 0, cat, "samples2")
+    dec = w.add("VAEDecode", (x, 320))
+    w.link(cat, 0, dec, "samples")
+    w.link(L["vae"], 0, dec, "vae")
+    trim = w.add("ImageFromBatch", (x, 440), title="Drop the doubled first frame; clip length", batch_index=1,
+                 length=4096)
+    w.link(dec, 0, trim, "image")
+    w.link(pose0, 1, trim, "length")
+    vid = w.add("CreateVideo", (x, 600), fps=16.0)
+    w.link(trim, 0, vid, "images")
+    w.link(n["aud"], 0, vid, "audio")
+    save = w.add("SaveVideo", (x, 760), filename_prefix="SynchroRaMa/wan_s2v")
+    w.link(vid, 0, save, "video")
+    w.note("## SynchroRaMa directs Wan2.2-S2V (GPU)\n\n"
+           "SynchroRaMa analyses the portrait and the speech; ComfyUI's own Wan2.2-S2V renders. Per window of "
+           f"{S2V_LENGTH} frames (5 s at the model's 16 fps) **Video Model Prompt** writes the prompt from that "
+           "window's emotion and scene, and **Pose Video** draws the A2M head motion as the pose skeleton "
+           "(control_video). Our Load Audio's AUDIO goes into core Audio Encoder Encode.\n\n"
+           "**Files** (names as in core's S2V template; docs/video_models.md):\n"
+           f"- `models/diffusion_models/{S2V_MODEL}` (15.3 GB; or the bf16 file, 30.4 GB)\n"
+           f"- `models/loras/{S2V_LORA}` (4-step LoRA: steps 4, CFG 1; without it: bypass the LoRA node, steps 20, CFG 6)\n"
+           f"- `models/text_encoders/{WAN_TEXT_ENCODER}` (6.3 GB)\n"
+           f"- `models/vae/{WAN_VAE}` (0.24 GB)\n"
+           f"- `models/audio_encoders/{S2V_AUDIO_ENCODER}` (0.6 GB)\n\n"
+           "**VRAM**: the fp8 diffusion model alone is 15.3 GB; plan on a 24 GB GPU at 640x640 (ComfyUI offloads "
+           "the text and audio encoders). Not measured by this pack.\n\n"
+           f"**Longer clips**: {S2V_WINDOWS} windows cover 15 s. For more, copy the last window's prompt, pose, "
+           "Extend, KSampler and LatentConcat nodes, set the new window number, and chain the latent on.",
+           (0, 820), (660, 420))
+    return w.to_dict()
+
+
+def humo(info) -> dict:
+    """HuMo directed by SynchroRaMa: the emotion and scene prompt, the portrait, our audio."""
+    w = UIWorkflow(info)
+    dur = HUMO_LENGTH / 25.0   # one HuMo window: 97 frames at 25 fps
+    n = _front_half(w, motion=False, duration_s=dur)
+    L = _wan_loaders(w, 1060, 0, HUMO_MODEL, HUMO_LORA, HUMO_AUDIO_ENCODER, n["aud"])
+    _, pos, neg = _texts(w, n, L["clip"], (1420, 0), "HuMo prompt", model="humo", window=-1, length=HUMO_LENGTH)
+    cond = w.add("WanHuMoImageToVideo", (2140, 0), width=640, height=640, length=HUMO_LENGTH, batch_size=1)
+    w.link(pos, 0, cond, "positive")
+    w.link(neg, 0, cond, "negative")
+    w.link(L["vae"], 0, cond, "vae")
+    w.link(L["audio"], 0, cond, "audio_encoder_output")
+    w.link(n["img"], 0, cond, "ref_image")
+    ks = w.add("KSampler", (2140, 340), seed=0, steps=6, cfg=1.0, sampler_name="uni_pc", scheduler="simple",
+               denoise=1.0)
+    w.link(L["model"], 0, ks, "model")
+    for i, name in enumerate(("positive", "negative", "latent_image")):
+        w.link(cond, i, ks, name)
+    dec = w.add("VAEDecode", (2500, 0))
+    w.link(ks, 0, dec, "samples")
+    w.link(L["vae"], 0, dec, "vae")
+    vid = w.add("CreateVideo", (2500, 160), fps=25.0)
+    w.link(dec, 0, vid, "images")
+    w.link(n["aud"], 0, vid, "audio")
+    save = w.add("SaveVideo", (2500, 320), filename_prefix="SynchroRaMa/humo")
+    w.link(vid, 0, save, "video")
+    w.note("## SynchroRaMa directs HuMo (GPU)\n\n"
+           "SynchroRaMa turns the speech's emotion and the scene into HuMo's prompt; ComfyUI's own HuMo renders the "
+           f"portrait speaking. HuMo makes one window of {HUMO_LENGTH} frames at 25 fps ({dur:.2f} s), so Load Audio "
+           "takes that much of the speech.\n\n"
+           "**Files** (names as in core's HuMo template; docs/video_models.md):\n"
+           f"- `models/diffusion_models/{HUMO_MODEL}` (15.9 GB)\n"
+           f"- `models/loras/{HUMO_LORA}` (step-distill LoRA: steps 6, CFG 1)\n"
+           f"- `models/text_encoders/{WAN_TEXT_ENCODER}` (6.3 GB)\n"
+           f"- `models/vae/{WAN_VAE}` (0.24 GB)\n"
+           f"- `models/audio_encoders/{HUMO_AUDIO_ENCODER}` (2.9 GB)\n\n"
+           "**VRAM**: the fp8 17B model alone is 15.9 GB; plan on a 24 GB GPU at 640x640. Not measured by this pack.",
+           (0, 820), (660, 380))
+    return w.to_dict()
+
+
 WORKFLOWS = {
     "synchrorama_talking_portrait.json": talking_portrait,
     "synchrorama_speech_analysis.json": speech_analysis,
     "synchrorama_diffusion_sampler.json": diffusion_sampler,
+    "synchrorama_wan_s2v.json": wan_s2v,
+    "synchrorama_humo.json": humo,
 }
 
 
