@@ -126,19 +126,25 @@ def test_shipped_workflows_are_current(pack):
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=os.path.basename)
 def test_workflows_type_the_transcript_and_the_fps_once(pack, path):
-    """A creator types the transcript in one box and the frame rate in one box; the other nodes get
-    them through links (SR_EMOTION carries the transcript; the renderer/sampler's fps output)."""
+    """A creator types the transcript in one box and our frame rate in one box (Load Audio); the other
+    nodes get them through links (SR_EMOTION carries the transcript; the renderer's, sampler's or pose
+    video's fps output).  A video model's own fixed rate (HuMo's 25 fps into Create Video, for frames
+    the model made) is that model's, not a second copy of ours."""
     with open(path, encoding="utf-8") as f:
         wf = json.load(f)
     prompt, _ = ui_to_api(wf, {**core_object_info(), **pack_object_info(pack.NODE_CLASS_MAPPINGS)})
-    typed = lambda name: [f"{n['class_type']}.{name}" for n in prompt.values()  # noqa: E731
-                          if isinstance(n["inputs"].get(name), (str, int, float))
-                          and str(n["inputs"][name]).strip()]
-    assert len(typed("transcript")) <= 1, typed("transcript")
-    assert len(typed("fps")) <= 1, typed("fps")
-    for n in prompt.values():
-        if n["class_type"] == "SynchroRaMaSaveVideo":
-            assert isinstance(n["inputs"]["fps"], list), "Save Video's fps should come from the frames' node"
+    typed = lambda name, nodes: [f"{n['class_type']}.{name}" for n in nodes  # noqa: E731
+                                 if isinstance(n["inputs"].get(name), (str, int, float))
+                                 and str(n["inputs"][name]).strip()]
+    ours = [n for n in prompt.values() if n["class_type"].startswith("SynchroRaMa")]
+    assert len(typed("transcript", prompt.values())) <= 1, typed("transcript", prompt.values())
+    assert len(typed("fps", ours)) <= 1, typed("fps", ours)
+    for nid, n in prompt.items():
+        src = n["inputs"].get("images")
+        if n["class_type"] in ("SynchroRaMaSaveVideo", "CreateVideo") and isinstance(src, list) \
+                and prompt[src[0]]["class_type"].startswith("SynchroRaMa"):
+            assert isinstance(n["inputs"]["fps"], list), f"node {nid} ({n['class_type']}): the fps of our frames " \
+                                                         f"should come by link from the node that made them"
 
 
 def test_talking_portrait_streams_into_core_video():

@@ -269,6 +269,7 @@ def wan_s2v(info) -> dict:
     w.link(pose0, 1, trim, "length")
     vid = w.add("CreateVideo", (x, 600), fps=16.0)
     w.link(trim, 0, vid, "images")
+    w.link(pose0, 2, vid, "fps")          # the model's frame rate, as Pose Video drew the control video
     w.link(n["aud"], 0, vid, "audio")
     save = w.add("SaveVideo", (x, 760), filename_prefix="SynchroRaMa/wan_s2v")
     w.link(vid, 0, save, "video")
