@@ -6,6 +6,9 @@ the frame and its neighbours, projected to the text width) and one on per-frame 
 tokens** (8 emotion probabilities + valence + arousal + intensity, projected to a few tokens).
 Their output projections start at exactly zero, so a fresh adapter leaves the sampler's output
 bit-for-bit unchanged; training (``python -m synchrorama_core.training.adapters``) learns them.
+Training with condition dropout (``cond_dropout`` in the file) teaches them a "no condition" state
+(:func:`null_condition`), which classifier-free guidance then gives its unguided half; adapters
+trained without it get the same tokens in both halves (see ``sampler._adapter_tokens``).
 
 File format: one ``.safetensors`` with the weights and a JSON ``synchrorama_adapters`` metadata
 entry holding the configuration (audio feature source and width, layers and their widths).
@@ -71,6 +74,15 @@ def emotion_condition(emotion: Optional[EmotionData], n: int) -> np.ndarray:
                            emotion.intensity[:, None]], axis=1).astype(np.float32)
 
 
+def null_condition(adapters: "SRAdapters", n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The "no condition" inputs ``(audio windows [n, 2k+1, D], emotion [n, 11])``, all zeros: what
+    training with condition dropout (IP-Adapter style) feeds instead of the clip's audio and
+    emotion, and what the unguided half of classifier-free guidance then gets at inference."""
+    cfg = adapters.config
+    return (np.zeros((n, 2 * cfg["audio_context"] + 1, cfg["audio_dim"]), np.float32),
+            np.zeros((n, cfg["emotion_dim"]), np.float32))
+
+
 def audio_windows(cond: np.ndarray, context: int) -> np.ndarray:
     """``[n, D]`` -> ``[n, 2*context+1, D]``: each frame with its neighbours (edges repeated)."""
     n = cond.shape[0]
@@ -102,7 +114,7 @@ class SRAdapters(nn.Module):
     """The trainable SynchroRaMa conditioning of one UNet architecture."""
 
     def __init__(self, layers: Dict[str, Tuple[int, int, int]], audio_dim: int, audio_source: str = FEATURE_SOURCE,
-                 audio_context: int = 2, emotion_tokens: int = 2, hidden: int = 256):
+                 audio_context: int = 2, emotion_tokens: int = 2, hidden: int = 256, cond_dropout: float = 0.0):
         super().__init__()
         if not layers:
             raise AdapterFormatError("adapters need at least one cross-attention layer")
@@ -113,6 +125,8 @@ class SRAdapters(nn.Module):
         self.config = {"format": FORMAT, "version": FORMAT_VERSION, "audio_dim": int(audio_dim),
                        "audio_source": str(audio_source), "audio_context": int(audio_context),
                        "emotion_dim": EMOTION_DIM, "emotion_tokens": int(emotion_tokens), "hidden": int(hidden),
+                       # > 0: trained with condition dropout to null_condition(), which guidance then uses
+                       "cond_dropout": float(cond_dropout),
                        "layers": {k: [int(x) for x in v] for k, v in layers.items()}}
         c = self.cross_dim
         self.audio_proj = nn.Sequential(nn.Linear(audio_dim, hidden), nn.SiLU(), nn.Linear(hidden, c))
@@ -209,7 +223,7 @@ class SRAdapters(nn.Module):
         if int(cfg.get("version", 1)) > FORMAT_VERSION:
             raise AdapterFormatError(f"{path} has adapter format {cfg['version']}, newer than this node pack; update it")
         ad = cls({k: tuple(v) for k, v in cfg["layers"].items()}, cfg["audio_dim"], cfg["audio_source"],
-                 cfg["audio_context"], cfg["emotion_tokens"], cfg["hidden"])
+                 cfg["audio_context"], cfg["emotion_tokens"], cfg["hidden"], float(cfg.get("cond_dropout", 0.0)))
         sd = load_file(path)
         missing, unexpected = ad.load_state_dict(sd, strict=False)
         if missing or unexpected:

@@ -34,7 +34,7 @@ VAE_PREFIXES = ("first_stage_model.", "vae.")
 CLIP_PREFIXES = ("cond_stage_model.transformer.", "conditioner.embedders.0.transformer.")
 CONTROLNET_PREFIX = "control_model."
 
-#: Scheduler settings SD1.x was trained with.
+#: Scheduler settings SD1.x was trained with (the sampler picks its own timestep spacing: sampler.make_scheduler).
 SD1_SCHEDULER = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
                  "beta_schedule": "scaled_linear", "prediction_type": "epsilon", "steps_offset": 1,
                  "clip_sample": False, "set_alpha_to_one": False, "timestep_spacing": "leading"}
