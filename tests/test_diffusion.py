@@ -484,7 +484,7 @@ def test_nodes_load_and_sample(pack, tiny, monkeypatch, astronaut, speech_16k):
     # (widget values are stored by position) and is ignored; context_fuse comes after it
     opt = list(sampler.INPUT_TYPES()["optional"])
     assert opt.index("carry_strength") < opt.index("emotion_phrase") < opt.index("context_fuse") == len(opt) - 1
-    (old,) = sampler().sample(m, speech, width=SIZE, height=SIZE, steps=2, cfg=2.0, seed=1, scheduler="ddim",
+    old, _ = sampler().sample(m, speech, width=SIZE, height=SIZE, steps=2, cfg=2.0, seed=1, scheduler="ddim",
                               window=16, overlap=4, reference=ref, motion_frames=mf, carry_strength=0.8)
     torch.testing.assert_close(old, img)
     # a model the tree does not have: the error names the path the node looked at
