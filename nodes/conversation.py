@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from synchrorama_core.audio import mix_tracks, parse_turns, split_turns, turn_speakers
+from synchrorama_core.audio import mix_tracks, parse_turns, split_turns, turn_speakers, turn_texts
 from synchrorama_core.conversation import MAX_SPEAKERS, assign_speakers
 from synchrorama_core.motion.listening import ListeningConfig
 from synchrorama_core.scene import format_scene
@@ -96,16 +96,20 @@ class SynchroRaMaSplitSpeakers:
                 "turns": ("STRING", {"default": "0-2.5:0, 2.5-end:1", "multiline": True,
                                      "tooltip": "who speaks when: 'start-end:speaker' in seconds, separated by commas "
                                                 "or lines; speakers numbered from 0 (speaker 0 -> audio_1 -> "
-                                                "person 0 of the cast); 'end' = to the end"}),
+                                                "person 0 of the cast); 'end' = to the end. Or a script, one turn "
+                                                "per line followed by its words ('0-2.5:0 Hello there!'): "
+                                                "text_k is then speaker k's transcript"}),
             },
         }
 
-    RETURN_TYPES = ("AUDIO",) * MAX_SPEAKERS
-    RETURN_NAMES = tuple(f"audio_{k}" for k in SLOTS)
+    RETURN_TYPES = ("AUDIO",) * MAX_SPEAKERS + ("STRING",) * MAX_SPEAKERS
+    RETURN_NAMES = tuple(f"audio_{k}" for k in SLOTS) + tuple(f"text_{k}" for k in SLOTS)
     FUNCTION = "split"
     CATEGORY = CATEGORY
     DESCRIPTION = ("Splits one recording of several voices into one track per speaker: each keeps its own turns "
-                   "and is silent elsewhere (time in no turn is silent in every track). Unused outputs are silent.")
+                   "and is silent elsewhere (time in no turn is silent in every track). Unused outputs are silent. "
+                   "With a script (words after each turn), text_k is speaker k's transcript, for their Emotion "
+                   "Embedder: the whole dialogue is typed once.")
 
     def split(self, audio, turns):
         waveform, sr = audio_parts(audio)
@@ -115,7 +119,7 @@ class SynchroRaMaSplitSpeakers:
         if turn_speakers(tl) > MAX_SPEAKERS:
             raise ValueError(f"the turns name {turn_speakers(tl)} speakers; this node has {MAX_SPEAKERS} outputs")
         tracks = split_turns(w, sr, tl, MAX_SPEAKERS)
-        return tuple(audio_value(t, sr) for t in tracks)
+        return tuple(audio_value(t, sr) for t in tracks) + tuple(turn_texts(tl, MAX_SPEAKERS))
 
 
 class SynchroRaMaMixAudio:

@@ -1,13 +1,69 @@
-"""Render stage nodes: SynchroRaMa Warp Renderer (SR_FACE + SR_MOTION -> IMAGE frames) and its conversation
-form (SR_CAST -> IMAGE frames, every person animated in one picture)."""
+"""Render stage nodes: SynchroRaMa Warp Renderer (SR_FACE + SR_MOTION -> IMAGE frames) and
+SynchroRaMa Warp Render Video (the same frames streamed straight into an mp4: core's VIDEO); their
+conversation forms (SR_CAST -> every person animated in one picture, as IMAGE or VIDEO)."""
 from __future__ import annotations
 
+import numpy as np
+
 from synchrorama_core.render import CastRenderer, RenderOptions, WarpRenderer
+from synchrorama_core.video import encode_stream
 
 from . import comfy_adapter as comfy
-from .values import SR_CAST, SR_FACE, SR_MOTION
+from .values import SR_CAST, SR_FACE, SR_MOTION, audio_parts
 
 CATEGORY = "SynchroRaMa/render"
+
+
+def _render_inputs() -> dict:
+    """The warp renderer's options (shared by both render nodes)."""
+    return {
+        "mouth_interior": ("BOOLEAN", {"default": True,
+                                       "tooltip": "paint the inside of an opening mouth: shaded cavity, "
+                                                  "tongue, upper and lower teeth (the portrait's own teeth "
+                                                  "when it shows them)"}),
+        "teeth": ("BOOLEAN", {"default": True, "tooltip": "include teeth in the painted mouth interior"}),
+        "eyelids": ("BOOLEAN", {"default": True,
+                                "tooltip": "paint closing upper lids for blinks (skin colour from the "
+                                           "reference, lash line) instead of stretching the skin"}),
+        "reference": ("INT", {"default": -1, "min": -1, "max": 63,
+                              "tooltip": "-1: per frame, the reference whose expression is nearest; "
+                                         "0, 1, ...: always that reference"}),
+        "blend_frames": ("INT", {"default": 4, "min": 0, "max": 50,
+                                 "tooltip": "cross-fade length (frames) when the reference changes"}),
+        "hair_follow": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05,
+                                  "tooltip": "how much hair and background follow the head "
+                                             "(0: only the face moves)"}),
+        "head_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 3.0, "step": 0.05,
+                                 "tooltip": "scales the motion's head rotation and translation"}),
+        "expression_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 3.0, "step": 0.05,
+                                       "tooltip": "scales the motion's expressions (mouth, blinks, brows)"}),
+        "neutralize": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05,
+                                 "tooltip": "how far the portrait's own expression (parted lips, smile, "
+                                            "raised brows) is taken back to a neutral rest face before "
+                                            "the motion is applied: 1 = lips close in pauses and a sad "
+                                            "clip from a smiling photo does not grin; 0 = the photo as is"}),
+    }
+
+
+def _options(mouth_interior=True, teeth=True, eyelids=True, reference=-1, blend_frames=4, hair_follow=1.0,
+             head_scale=1.0, expression_scale=1.0, neutralize=1.0) -> RenderOptions:
+    return RenderOptions(mouth_interior=bool(mouth_interior), teeth=bool(teeth), eyelids=bool(eyelids),
+                         reference=int(reference), blend_frames=int(blend_frames), hair_follow=hair_follow,
+                         head_scale=head_scale, expression_scale=expression_scale, neutralize=neutralize)
+
+
+def _renderer(face, **options) -> WarpRenderer:
+    return WarpRenderer(face, _options(**options))
+
+
+_REQUIRED = {
+    "face": (SR_FACE, {"tooltip": "reference portrait(s) from SynchroRaMa Face Analysis"}),
+    "motion": (SR_MOTION, {"tooltip": "head pose and expressions per frame (SynchroRaMa A2M Motion)"}),
+}
+_WHAT = ("Moves the face of the reference portrait along SR_MOTION with a landmark-driven mesh warp: "
+         "hair and background follow smoothly, the mouth interior and closing eyelids are painted, and "
+         "with several references the one with the nearest expression is used per frame (cross-faded). "
+         "Real time on a CPU, no downloaded weights.")
 
 
 class SynchroRaMaWarpRenderer:
@@ -15,68 +71,84 @@ class SynchroRaMaWarpRenderer:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "face": (SR_FACE, {"tooltip": "reference portrait(s) from SynchroRaMa Face Analysis"}),
-                "motion": (SR_MOTION, {"tooltip": "head pose and expressions per frame (SynchroRaMa A2M Motion)"}),
-            },
-            "optional": {
-                "mouth_interior": ("BOOLEAN", {"default": True,
-                                               "tooltip": "paint the inside of an opening mouth: shaded cavity, "
-                                                          "tongue, upper and lower teeth (the portrait's own teeth "
-                                                          "when it shows them)"}),
-                "teeth": ("BOOLEAN", {"default": True, "tooltip": "include teeth in the painted mouth interior"}),
-                "eyelids": ("BOOLEAN", {"default": True,
-                                        "tooltip": "paint closing upper lids for blinks (skin colour from the "
-                                                   "reference, lash line) instead of stretching the skin"}),
-                "reference": ("INT", {"default": -1, "min": -1, "max": 63,
-                                      "tooltip": "-1: per frame, the reference whose expression is nearest; "
-                                                 "0, 1, ...: always that reference"}),
-                "blend_frames": ("INT", {"default": 4, "min": 0, "max": 50,
-                                         "tooltip": "cross-fade length (frames) when the reference changes"}),
-                "hair_follow": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05,
-                                          "tooltip": "how much hair and background follow the head "
-                                                     "(0: only the face moves)"}),
-                "head_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 3.0, "step": 0.05,
-                                         "tooltip": "scales the motion's head rotation and translation"}),
-                "expression_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 3.0, "step": 0.05,
-                                               "tooltip": "scales the motion's expressions (mouth, blinks, brows)"}),
-                "neutralize": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05,
-                                         "tooltip": "how far the portrait's own expression (parted lips, smile, "
-                                                    "raised brows) is taken back to a neutral rest face before "
-                                                    "the motion is applied: 1 = lips close in pauses and a sad "
-                                                    "clip from a smiling photo does not grin; 0 = the photo as is"}),
-            },
-            "hidden": {"unique_id": "UNIQUE_ID"},
-        }
+        return {"required": dict(_REQUIRED), "optional": _render_inputs(), "hidden": {"unique_id": "UNIQUE_ID"}}
 
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("images",)
+    RETURN_TYPES = ("IMAGE", "FLOAT")
+    RETURN_NAMES = ("images", "fps")
     FUNCTION = "render"
     CATEGORY = CATEGORY
-    DESCRIPTION = ("Moves the face of the reference portrait along SR_MOTION with a landmark-driven mesh warp: "
-                   "hair and background follow smoothly, the mouth interior and closing eyelids are painted, and "
-                   "with several references the one with the nearest expression is used per frame (cross-faded). "
-                   "Real time on a CPU, no downloaded weights. Output: one IMAGE per motion frame at the first "
-                   "reference's size.")
+    DESCRIPTION = (_WHAT + " Output: one IMAGE per motion frame at the first reference's size (every frame is held "
+                   "in memory: ~78 MB per second at 512x512; for long clips use Warp Render Video), and the "
+                   "motion's fps for Save Video / Create Video.")
 
-    def render(self, face, motion, mouth_interior=True, teeth=True, eyelids=True, reference=-1, blend_frames=4,
-               hair_follow=1.0, head_scale=1.0, expression_scale=1.0, neutralize=1.0, unique_id=None):
+    def render(self, face, motion, unique_id=None, **options):
         import torch
-        opts = RenderOptions(mouth_interior=bool(mouth_interior), teeth=bool(teeth), eyelids=bool(eyelids),
-                             reference=int(reference), blend_frames=int(blend_frames), hair_follow=hair_follow,
-                             head_scale=head_scale, expression_scale=expression_scale, neutralize=neutralize)
-        renderer = WarpRenderer(face, opts)
+        renderer = _renderer(face, **options)
         h, w = renderer.size
         n = motion.n_frames if hasattr(motion, "n_frames") else 0
         # one preallocated batch: frames are written straight into the tensor ComfyUI receives
         images = torch.empty((n, h, w, 3), dtype=torch.float32)
         with comfy.Progress(max(n, 1), unique_id) as p:
             renderer.render(motion, progress=p.update, cancelled=p.cancelled, out=images.numpy())
-        return (images,)
+        return images, float(motion.fps)
 
 
-_SHARED = ("mouth_interior", "teeth", "eyelids", "hair_follow", "head_scale", "expression_scale", "neutralize")
+class SynchroRaMaWarpRenderVideo:
+    """The warp renderer streamed straight into an H.264/AAC mp4: memory does not grow with the clip."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": dict(_REQUIRED),
+            "optional": {
+                "audio": ("AUDIO", {"tooltip": "speech to put under the video (trimmed to the video's length)"}),
+                "crf": ("INT", {"default": 19, "min": 0, "max": 51,
+                                "tooltip": "H.264 quality: lower is better and larger (0 lossless, 18-23 typical)"}),
+                **_render_inputs(),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    RETURN_TYPES = ("VIDEO",)
+    RETURN_NAMES = ("video",)
+    FUNCTION = "render"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (_WHAT + " Each frame goes straight into an H.264 mp4 (with the audio as AAC) at the motion's fps, "
+                   "so a 10-minute clip needs no more memory than a short one. Output: ComfyUI's VIDEO (a file in the "
+                   "temp folder): connect Save Video to keep it and watch it, or Get Video Components.")
+
+    def render(self, face, motion, audio=None, crf=19, unique_id=None, **options):
+        renderer = _renderer(face, **options)
+        wave = sr = None
+        if audio is not None:
+            wave, sr = audio_parts(audio)
+        n = motion.n_frames if hasattr(motion, "n_frames") else 0
+        path = comfy.temp_file("synchrorama_render", "mp4")
+        with comfy.Progress(max(n, 1), unique_id) as p:
+            # the frame source checks cancel per frame; progress is reported on this (the node's) thread
+            frames = renderer.frames(motion, cancelled=p.cancelled, dtype=np.uint8)
+            encode_stream(path, frames, motion.fps, audio=wave, sample_rate=sr, crf=int(crf),
+                          cancelled=p.cancelled, progress=p.update, total=n)
+        return (comfy.video_value(path),)
+
+
+# ------------------------------------------------------------------ conversations (SR_CAST)
+
+#: the warp options that apply to a cast (each person has one reference: the shared picture)
+_CAST_OPTIONS = ("mouth_interior", "teeth", "eyelids", "hair_follow", "head_scale", "expression_scale", "neutralize")
+_CAST = {"cast": (SR_CAST, {"tooltip": "the people with their motions (SynchroRaMa Conversation)"})}
+_CAST_WHAT = ("Moves every person of the cast along their own motion in one frame: each face is warped in its own "
+              "region of the picture (cut through the gaps between faces), whose edges stay fixed, so the regions "
+              "meet without seams however close the faces are. People without a motion stay as photographed.")
+
+
+def _cast_renderer(cast, **options) -> CastRenderer:
+    return CastRenderer(cast, _options(**{k: v for k, v in options.items() if k in _CAST_OPTIONS}))
+
+
+def _cast_inputs() -> dict:
+    opt = _render_inputs()
+    return {k: opt[k] for k in _CAST_OPTIONS}
 
 
 class SynchroRaMaCastRenderer:
@@ -84,35 +156,69 @@ class SynchroRaMaCastRenderer:
 
     @classmethod
     def INPUT_TYPES(cls):
-        opt = SynchroRaMaWarpRenderer.INPUT_TYPES()["optional"]
-        return {
-            "required": {"cast": (SR_CAST, {"tooltip": "the people with their motions (SynchroRaMa Conversation)"})},
-            "optional": {k: opt[k] for k in _SHARED},
-            "hidden": {"unique_id": "UNIQUE_ID"},
-        }
+        return {"required": dict(_CAST), "optional": _cast_inputs(), "hidden": {"unique_id": "UNIQUE_ID"}}
 
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("images",)
+    RETURN_TYPES = ("IMAGE", "FLOAT")
+    RETURN_NAMES = ("images", "fps")
     FUNCTION = "render"
     CATEGORY = CATEGORY
-    DESCRIPTION = ("Moves every person of the cast along their own motion in one frame: each face is warped in its "
-                   "own region of the picture (cut through the gaps between faces), whose edges stay fixed, so "
-                   "the regions meet without seams however close the faces are. People without a motion stay as "
-                   "photographed. Output: one IMAGE per motion frame at the picture's size.")
+    DESCRIPTION = (_CAST_WHAT + " Output: one IMAGE per motion frame at the picture's size (every frame is held in "
+                   "memory: ~157 MB per second at 512x1024; for long clips use Warp Render Video (conversation)), "
+                   "and the fps.")
 
     def render(self, cast, unique_id=None, **options):
         import torch
-        opts = RenderOptions(**{k: options[k] for k in _SHARED if k in options})
-        renderer = CastRenderer(cast, opts)
+        renderer = _cast_renderer(cast, **options)
         h, w = renderer.size
         n = renderer.n_frames()
         images = torch.empty((n, h, w, 3), dtype=torch.float32)
         with comfy.Progress(max(n, 1), unique_id) as p:
             renderer.render(progress=p.update, cancelled=p.cancelled, out=images.numpy())
-        return (images,)
+        fps = next(m for m in cast.motions if m is not None).fps
+        return images, float(fps)
+
+
+class SynchroRaMaCastRenderVideo:
+    """The conversation renderer streamed straight into an H.264/AAC mp4: memory does not grow with the clip."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        vid = SynchroRaMaWarpRenderVideo.INPUT_TYPES()["optional"]
+        return {
+            "required": dict(_CAST),
+            "optional": {"audio": ("AUDIO", {"tooltip": "the conversation's sound (Load Audio of one recording, or "
+                                                        "SynchroRaMa Mix Audio of the speakers' tracks)"}),
+                         "crf": vid["crf"], **_cast_inputs()},
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
+
+    RETURN_TYPES = ("VIDEO",)
+    RETURN_NAMES = ("video",)
+    FUNCTION = "render"
+    CATEGORY = CATEGORY
+    DESCRIPTION = (_CAST_WHAT + " Each frame goes straight into an H.264 mp4 (with the audio as AAC), so a long "
+                   "conversation needs no more memory than a short one. Output: ComfyUI's VIDEO (connect Save Video).")
+
+    def render(self, cast, audio=None, crf=19, unique_id=None, **options):
+        renderer = _cast_renderer(cast, **options)
+        wave = sr = None
+        if audio is not None:
+            wave, sr = audio_parts(audio)
+        n = renderer.n_frames()
+        fps = next(m for m in cast.motions if m is not None).fps
+        path = comfy.temp_file("synchrorama_conversation", "mp4")
+        with comfy.Progress(max(n, 1), unique_id) as p:
+            frames = renderer.frames(cancelled=p.cancelled, dtype=np.uint8)
+            encode_stream(path, frames, fps, audio=wave, sample_rate=sr, crf=int(crf), cancelled=p.cancelled,
+                          progress=p.update, total=n)
+        return (comfy.video_value(path),)
 
 
 NODE_CLASS_MAPPINGS = {"SynchroRaMaWarpRenderer": SynchroRaMaWarpRenderer,
-                       "SynchroRaMaCastRenderer": SynchroRaMaCastRenderer}
+                       "SynchroRaMaWarpRenderVideo": SynchroRaMaWarpRenderVideo,
+                       "SynchroRaMaCastRenderer": SynchroRaMaCastRenderer,
+                       "SynchroRaMaCastRenderVideo": SynchroRaMaCastRenderVideo}
 NODE_DISPLAY_NAME_MAPPINGS = {"SynchroRaMaWarpRenderer": "SynchroRaMa Warp Renderer",
-                              "SynchroRaMaCastRenderer": "SynchroRaMa Warp Renderer (conversation)"}
+                              "SynchroRaMaWarpRenderVideo": "SynchroRaMa Warp Render Video",
+                              "SynchroRaMaCastRenderer": "SynchroRaMa Warp Renderer (conversation)",
+                              "SynchroRaMaCastRenderVideo": "SynchroRaMa Warp Render Video (conversation)"}

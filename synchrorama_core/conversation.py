@@ -171,8 +171,8 @@ def speaker_tracks(audios: Sequence, turns, n_speakers: Optional[int], fps: floa
         tracks = split_turns(y, 16000, tl, n, start_s=start_s or 0.0)
         sound = decode_audio(paths[0], start_s=start_s or 0.0, duration_s=duration_s)
         sources = [f"{paths[0]} (speaker {k} turns)" for k in range(n)]
-        listed = [{"start_s": t.start_s, "end_s": None if np.isinf(t.end_s) else t.end_s, "speaker": t.speaker}
-                  for t in tl]
+        listed = [{"start_s": t.start_s, "end_s": None if np.isinf(t.end_s) else t.end_s, "speaker": t.speaker,
+                   "text": t.text} for t in tl]
         return tracks, sound, sources, listed
     tracks = [load_speech_waveform(p, start_s=start_s, duration_s=duration_s) for p in paths]
     sound = mix_tracks([decode_audio(p, start_s=start_s or 0.0, duration_s=duration_s) for p in paths])
@@ -192,8 +192,9 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
 
     ``image``: the picture with every speaker's face (path, array or PIL image), or a list of
     portraits to compose side by side.  ``audios``: one speech file per speaker, or one file with
-    ``turns`` (``"start-end:speaker, ..."`` or ``(start_s, end_s, speaker)`` items).  ``texts``: one
-    transcript per speaker (optional).  ``face_indices``: which face each speaker is (faces counted
+    ``turns`` (``"start-end:speaker, ..."``, a script of ``start-end:speaker words`` lines, or
+    ``(start_s, end_s, speaker)`` items).  ``texts``: one transcript per speaker (optional; a script's
+    words are used when not given).  ``face_indices``: which face each speaker is (faces counted
     from 0 on the left; default: speakers left to right).  ``names``: how the scene text names them
     (default by place).  ``listening_options``: keys of :data:`LISTENING_OPTIONS`.  ``max_side``: a
     picture whose longest side is larger is scaled down to it, whole (every face must stay; a warning
@@ -201,6 +202,7 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
     speaker (speaker ``k``'s motion seed is ``seed + k``).  Output files appear only when complete:
     an error or a cancel leaves neither the video nor ``OUT.json``.
     """
+    from .audio import parse_turns, turn_speakers, turn_texts
     from .face import analyze_cast
     from .render import CastRenderer
 
@@ -220,7 +222,6 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
     if face_indices is not None and len(face_indices) == 0:
         face_indices = None
     if has_turns:
-        from .audio import parse_turns, turn_speakers
         n_named = turn_speakers(parse_turns(turns))
         n = len(face_indices) if face_indices is not None else n_named
         if n_named > n:
@@ -234,6 +235,8 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
                                    f"from the left)")
     if n > MAX_SPEAKERS:
         raise InvalidDataError(f"{n} speakers; at most {MAX_SPEAKERS} are supported")
+    if has_turns and not texts:
+        texts = turn_texts(parse_turns(turns), n)          # a script with words gives each speaker's transcript
     texts = _per_speaker(texts, n, "transcripts", "--text")
     picture, source = _picture(image)
     temps = _reserve_output(out, write_json)
@@ -319,32 +322,28 @@ def _speaker_stages(run: _Run, cast: CastData, tracks, sources, texts, fps: floa
 
 def bundled_conversation() -> Dict[str, Any]:
     """The bundled conversation sample: ``image`` (two public-domain portraits side by side, 512x1024),
-    ``audio`` (one track, both voices), ``turns`` (``"start-end:speaker, ..."``) and ``texts`` (what
-    each speaker says, joined over their turns); see ``assets/README.md``."""
+    ``audio`` (one track, both voices), ``script`` (one ``start-end:speaker<TAB>words`` line per turn),
+    ``turns`` (the same without the words) and ``texts`` (what each speaker says, joined over their
+    turns); see ``assets/README.md``."""
     d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
     paths = {"image": os.path.join(d, "sample_conversation.jpg"), "audio": os.path.join(d, "sample_conversation.flac"),
              "text_file": os.path.join(d, "sample_conversation.txt")}
     for k, p in paths.items():
         if not os.path.isfile(p):
             raise FileNotFoundError(f"the bundled conversation sample {k} is missing: {p}; reinstall the node pack")
-    turns, said = [], {}
+    from .audio import parse_turns, turn_texts
     with open(paths["text_file"], "r", encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                rng, _, text = line.rstrip("\n").partition("\t")
-                turns.append(rng.strip())
-                k = int(rng.rsplit(":", 1)[1])
-                said[k] = (said.get(k, "") + " " + text.strip()).strip()
-    return {"image": paths["image"], "audio": paths["audio"], "turns": ", ".join(turns),
-            "texts": [said.get(k, "") for k in range(max(said) + 1)]}
+        script = f.read()
+    turns = parse_turns(script)
+    return {"image": paths["image"], "audio": paths["audio"], "script": script,
+            "turns": ", ".join(f"{t.start_s:g}-{t.end_s:g}:{t.speaker}" for t in turns), "texts": turn_texts(turns)}
 
 
 def demo_conversation(out: str = "synchrorama_conversation.mp4", duration_s: Optional[float] = None,
                       **kw) -> ConversationResult:
     """:func:`generate_conversation` on the bundled two-person sample (optionally only its first seconds)."""
     s = bundled_conversation()
-    return generate_conversation(s["image"], [s["audio"]], texts=s["texts"], turns=s["turns"], out=out,
-                                 duration_s=duration_s, **kw)
+    return generate_conversation(s["image"], [s["audio"]], turns=s["script"], out=out, duration_s=duration_s, **kw)
 
 
 def cast_dict(cast: CastData) -> dict:

@@ -309,6 +309,12 @@ def test_turn_parsing_and_splitting():
             parse_turns(bad)
     with pytest.raises(InvalidDataError, match="names speaker 2 but there are 2 speakers"):
         split_turns(y, 16000, parse_turns("0-1:2"), 2)
+    # a script: one turn per line with its words (commas inside the words are words)
+    from synchrorama_core.audio import turn_texts
+    script = parse_turns("0-1.5:0\tHello, how are you?\n1.5-3:1  Fine, thanks.\n3-end:0 Good.")
+    assert [t.speaker for t in script] == [0, 1, 0] and turn_texts(script) == ["Hello, how are you? Good.",
+                                                                              "Fine, thanks."]
+    assert turn_texts(t) == ["", ""]
 
 
 # ------------------------------------------------------------------------------ errors
@@ -483,7 +489,7 @@ def test_shorter_motion_is_padded_with_rest(picture, speeches):
 
 # ------------------------------------------------------------------------------ nodes
 
-def test_conversation_nodes_make_frames(pack, picture, tracks):
+def test_conversation_nodes_make_frames(pack, picture, tracks, comfy_dirs):
     """Find Faces -> (Split Speakers -> Speech Features -> A2M) x 2 -> Conversation -> Warp Renderer
     (conversation), and Mix Audio, as a graph would run them (the first 2 s)."""
     import torch
@@ -495,8 +501,9 @@ def test_conversation_nodes_make_frames(pack, picture, tracks):
     assert cast.count == 2 and prev.shape == (1, 512, 1024, 3)
     wav, sr = decode_audio(tracks["both"], duration_s=2.0)
     audio = {"waveform": torch.from_numpy(wav)[None], "sample_rate": sr}
-    parts = nodes["SynchroRaMaSplitSpeakers"]().split(audio, turns="0-1:0, 1-end:1")
-    assert len(parts) == 4 and float(parts[2]["waveform"].abs().max()) == 0.0
+    parts = nodes["SynchroRaMaSplitSpeakers"]().split(audio, turns="0-1:0 Hello there, friend.\n1-end:1 Hi!")
+    assert len(parts) == 8 and float(parts[2]["waveform"].abs().max()) == 0.0
+    assert parts[4:] == ("Hello there, friend.", "Hi!", "", "")
     feats, a2m = nodes["SynchroRaMaSpeechFeatures"](), nodes["SynchroRaMaA2MMotion"]()
     sp = [feats.analyze(parts[k], fps=FPS)[0] for k in range(2)]
     mo = [a2m.generate(s)[0] for s in sp]
@@ -506,7 +513,15 @@ def test_conversation_nodes_make_frames(pack, picture, tracks):
     assert all(m is not None for m in c2.motions) and "the person on the left" in text.lower()
     with pytest.raises(ValueError, match="connect both speech_2 and motion_2"):
         nodes["SynchroRaMaConversation"]().assign(cast, sp[0], mo[0], speech_2=sp[1])
-    (frames,) = nodes["SynchroRaMaCastRenderer"]().render(c2)
-    assert tuple(frames.shape) == (50, 512, 1024, 3) and torch.isfinite(frames).all()
+    frames, fps = nodes["SynchroRaMaCastRenderer"]().render(c2)
+    assert tuple(frames.shape) == (50, 512, 1024, 3) and torch.isfinite(frames).all() and fps == FPS
     (mixed,) = nodes["SynchroRaMaMixAudio"]().mix(parts[0], audio_2=parts[1])
     assert torch.allclose(mixed["waveform"], audio["waveform"], atol=1e-4)
+    # the streaming form: the same frames, through the encoder, into core's VIDEO with the mixed sound
+    (video,) = nodes["SynchroRaMaCastRenderVideo"]().render(c2, audio=mixed, crf=12)
+    import av
+    with av.open(video.get_stream_source()) as c:
+        got = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(np.float64)
+        assert c.streams.audio
+    want = np.clip(frames.numpy() * 255 + 0.5, 0, 255).astype(np.float64)
+    assert got.shape == want.shape and 10 * np.log10(255.0 ** 2 / np.mean((got - want) ** 2)) > 38

@@ -7,7 +7,7 @@ from typing import Optional
 from ..progress import CancelFn, ProgressFn
 from ..types import SpeechData
 from .features import compute_features, speech_from_waveform
-from .tracks import Turn, mix_tracks, pad_tracks, parse_turns, split_turns, turn_speakers
+from .tracks import Turn, mix_tracks, pad_tracks, parse_turns, split_turns, turn_speakers, turn_texts
 from .io import (AUDIO_EXTENSIONS, decode_audio, load_speech_waveform, open_audio_blocks,
                  to_speech_waveform, trim_waveform)
 
@@ -22,4 +22,4 @@ def load_speech(path: str, fps: float = 25.0, start_s: float = 0.0, duration_s: 
 
 __all__ = ["AUDIO_EXTENSIONS", "Turn", "compute_features", "decode_audio", "load_speech", "load_speech_waveform",
            "mix_tracks", "open_audio_blocks", "pad_tracks", "parse_turns", "speech_from_waveform", "split_turns",
-           "to_speech_waveform", "trim_waveform", "turn_speakers"]
+           "to_speech_waveform", "trim_waveform", "turn_speakers", "turn_texts"]

@@ -2,7 +2,9 @@
 
 A conversation has one speech track per speaker (speaker ``k`` is person ``k`` of the cast).
 They come either as separate files, or as one recording of several voices with the turns given
-as time ranges (``"0-2.5:0, 2.5-6:1, 6-end:0"``: from 0 to 2.5 s speaker 0 speaks, ...).
+as time ranges (``"0-2.5:0, 2.5-6:1, 6-end:0"``: from 0 to 2.5 s speaker 0 speaks, ...), or as a
+script of one turn per line with its words (``"0-2.5:0 Hello there!"``), which also gives each
+speaker's transcript (:func:`turn_texts`).
 :func:`split_turns` makes one track per speaker from such a recording: each keeps its own turns
 and is silent elsewhere (10 ms fades, so no click reads as speech).  Time not covered by any
 turn is silent in every track (nobody's lips move there).
@@ -28,42 +30,52 @@ FADE_S = 0.01
 
 @dataclass(frozen=True)
 class Turn:
-    """Speaker ``speaker`` (0-based) speaks from ``start_s`` to ``end_s`` (``math.inf``: to the end)."""
+    """Speaker ``speaker`` (0-based) speaks from ``start_s`` to ``end_s`` (``math.inf``: to the end),
+    saying ``text`` (optional: the words of the turn, for that speaker's transcript)."""
 
     start_s: float
     end_s: float
     speaker: int
+    text: str = ""
 
 
-_TURN = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*-\s*([0-9]*\.?[0-9]+|end)\s*:\s*([0-9]+)\s*$", re.I)
+_RANGE = r"\s*([0-9]*\.?[0-9]+)\s*-\s*([0-9]*\.?[0-9]+|end)\s*:\s*([0-9]+)"
+_TURN = re.compile(rf"^{_RANGE}\s*$", re.I)
+#: one turn per line, with its words after the speaker number (a tab or spaces between)
+_TURN_WORDS = re.compile(rf"^{_RANGE}[\t ]+([^,;\s].*?)\s*$", re.I)
 
 
 def parse_turns(text) -> List[Turn]:
     """Turns from ``"start-end:speaker"`` items separated by commas, semicolons or new lines
-    (seconds; ``end`` = to the end of the audio; speakers numbered from 0, as the faces are), or
-    from a sequence of ``(start_s, end_s, speaker)``.  Sorted by start; overlaps are refused (one
-    recording of two voices at once cannot be split into two tracks)."""
-    items: List[Tuple[float, float, int]] = []
+    (seconds; ``end`` = to the end of the audio; speakers numbered from 0, as the faces are); a
+    line may instead hold one turn followed by its words (``"0.2-4.5:0  Hello! How are you?"``),
+    which become that speaker's transcript (:func:`turn_texts`).  Or a sequence of ``(start_s,
+    end_s, speaker[, text])``.  Sorted by start; overlaps are refused (one recording of two voices
+    at once cannot be split into two tracks)."""
+    items: List[Tuple[float, float, int, str]] = []
+    bad = ("speaker turn {!r} is not 'start-end:speaker' (seconds, speaker number from 0), e.g. "
+           "'0-2.5:0, 2.5-6:1, 6-end:0', or one 'start-end:speaker words' per line")
     if isinstance(text, str):
-        for raw in re.split(r"[,;\n]", text):
-            if not raw.strip():
-                continue
-            m = _TURN.match(raw)
-            if not m:
-                raise InvalidDataError(f"speaker turn {raw.strip()!r} is not 'start-end:speaker' (seconds, speaker "
-                                       f"number from 0), e.g. '0-2.5:0, 2.5-6:1, 6-end:0'")
-            end = math.inf if m.group(2).lower() == "end" else float(m.group(2))
-            items.append((float(m.group(1)), end, int(m.group(3))))
+        for line in text.splitlines():
+            m = _TURN_WORDS.match(line)
+            parts = [m] if m else [_TURN.match(raw) or raw for raw in re.split(r"[,;]", line) if raw.strip()]
+            for p in parts:
+                if isinstance(p, str):
+                    raise InvalidDataError(bad.format(p.strip()))
+                end = math.inf if p.group(2).lower() == "end" else float(p.group(2))
+                words = p.group(4) if p.re is _TURN_WORDS else ""
+                items.append((float(p.group(1)), end, int(p.group(3)), words))
     else:
         for t in text or []:
             try:
-                a, b, k = t
-                items.append((float(a), float(b), int(k)))
+                a, b, k, *w = t
+                items.append((float(a), float(b), int(k), str(w[0]) if w else ""))
             except (TypeError, ValueError):
-                raise InvalidDataError(f"a speaker turn must be (start_s, end_s, speaker), got {t!r}") from None
+                raise InvalidDataError(f"a speaker turn must be (start_s, end_s, speaker[, text]), got {t!r}") \
+                    from None
     if not items:
         raise InvalidDataError("no speaker turns given; use 'start-end:speaker' items, e.g. '0-2.5:0, 2.5-6:1'")
-    turns = sorted((Turn(a, b, k) for a, b, k in items), key=lambda t: t.start_s)
+    turns = sorted((Turn(a, b, k, w) for a, b, k, w in items), key=lambda t: t.start_s)
     for t in turns:
         if not (math.isfinite(t.start_s) and t.start_s >= 0) or not t.end_s > t.start_s:
             raise InvalidDataError(f"speaker turn {_fmt(t)}: the end must come after the start (seconds >= 0)")
@@ -83,6 +95,17 @@ def _fmt(t: Turn) -> str:
 def turn_speakers(turns: Sequence[Turn]) -> int:
     """How many speakers the turns name (the highest number + 1)."""
     return max(t.speaker for t in turns) + 1 if turns else 0
+
+
+def turn_texts(turns: Sequence[Turn], n_speakers: Optional[int] = None) -> List[str]:
+    """Each speaker's transcript: the words of their turns, in time order (empty for a speaker whose
+    turns carry none)."""
+    n = turn_speakers(turns) if n_speakers is None else int(n_speakers)
+    said: List[List[str]] = [[] for _ in range(n)]
+    for t in turns:
+        if t.text and t.speaker < n:
+            said[t.speaker].append(t.text)
+    return [" ".join(s) for s in said]
 
 
 def split_turns(waveform: np.ndarray, sample_rate: int, turns: Sequence[Turn], n_speakers: Optional[int] = None,
@@ -167,4 +190,4 @@ def mix_tracks(tracks: Sequence[Tuple[np.ndarray, int]]) -> Tuple[np.ndarray, in
     return np.ascontiguousarray(mix), rate
 
 
-__all__ = ["FADE_S", "Turn", "mix_tracks", "pad_tracks", "parse_turns", "split_turns", "turn_speakers"]
+__all__ = ["FADE_S", "Turn", "mix_tracks", "pad_tracks", "parse_turns", "split_turns", "turn_speakers", "turn_texts"]

@@ -58,7 +58,8 @@ def _front_half(w: UIWorkflow, y0: int = 0, motion: bool = True, **audio):
     w.link(aud, 1, emo, "speech")
     emo_plot = w.add("PreviewImage", (700, y0 + 760), title="Emotion timeline")
     w.link(emo, 2, emo_plot, "images")
-    scene = w.add("SynchroRaMaSceneDescriber", (700, y0 + 380), transcript=TRANSCRIPT)
+    # the transcript is typed once, into the Emotion Embedder; SR_EMOTION carries it on to the Scene Describer
+    scene = w.add("SynchroRaMaSceneDescriber", (700, y0 + 380))
     w.link(aud, 1, scene, "speech")
     w.link(emo, 0, scene, "emotion")
     w.link(face, 0, scene, "face")
@@ -79,16 +80,20 @@ def talking_portrait(info) -> dict:
     n = _front_half(w)
     w.note("## SynchroRaMa: talking portrait (no downloads, CPU real time)\n\n"
            "Load a portrait and a speech file (the bundled samples are preselected). Paste the transcript into "
-           "**Emotion Embedder** and **Scene Describer** (optional: without it, emotion comes from the voice "
-           "only and the scene from the face and timing).\n\nEvery stage runs on its zero-download default: "
-           "lexicon + prosody emotion, template scene text, procedural A2M, the landmark warp renderer. "
-           "Swap in model backends with the loader nodes of each stage.", (0, 820), (660, 260))
-    ren = w.add("SynchroRaMaWarpRenderer", (1420, 0))
+           "**Emotion Embedder** (optional: without it, emotion comes from the voice only and the scene from the "
+           "face and timing); the **Scene Describer** uses the same transcript through the emotion link unless "
+           "you type another one there. The frame rate is set once, in **Load Audio**.\n\n"
+           "Every stage runs on its zero-download default: lexicon + prosody emotion, template scene text, "
+           "procedural A2M, the landmark warp renderer. **Warp Render Video** streams each frame into the mp4, "
+           "so long clips need no more memory than short ones; use **Warp Renderer** (IMAGE frames) instead when "
+           "you want to post-process the frames. Swap in model backends with the loader nodes of each stage.",
+           (0, 820), (660, 300))
+    ren = w.add("SynchroRaMaWarpRenderVideo", (1420, 0))
     w.link(n["face"], 0, ren, "face")
     w.link(n["a2m"], 0, ren, "motion")
-    save = w.add("SynchroRaMaSaveVideo", (1780, 0), filename_prefix="SynchroRaMa/talking_portrait", fps=25.0)
-    w.link(ren, 0, save, "images")
-    w.link(n["aud"], 0, save, "audio")
+    w.link(n["aud"], 0, ren, "audio")
+    save = w.add("SaveVideo", (1780, 0), filename_prefix="SynchroRaMa/talking_portrait")
+    w.link(ren, 0, save, "video")
     return w.to_dict()
 
 
@@ -136,8 +141,9 @@ def diffusion_sampler(info) -> dict:
     w.link(frames, 0, smp, "motion_frames")
     w.link(n["emo"], 0, smp, "emotion")
     w.link(n["scene"], 0, smp, "scene")
-    save = w.add("SynchroRaMaSaveVideo", (2140, 0), filename_prefix="SynchroRaMa/diffusion", fps=25.0)
+    save = w.add("SynchroRaMaSaveVideo", (2140, 0), filename_prefix="SynchroRaMa/diffusion")
     w.link(smp, 0, save, "images")
+    w.link(smp, 1, save, "fps")  # the frames' own fps (the speech's), not typed again
     w.link(n["aud"], 0, save, "audio")
     w.note("## SynchroRaMa: diffusion video sampler (GPU)\n\n"
            f"Needs an SD1.5-family checkpoint in `models/checkpoints` (e.g. `{CHECKPOINT}`), a face-landmark "
@@ -263,6 +269,7 @@ def wan_s2v(info) -> dict:
     w.link(pose0, 1, trim, "length")
     vid = w.add("CreateVideo", (x, 600), fps=16.0)
     w.link(trim, 0, vid, "images")
+    w.link(pose0, 2, vid, "fps")          # the model's frame rate, as Pose Video drew the control video
     w.link(n["aud"], 0, vid, "audio")
     save = w.add("SaveVideo", (x, 760), filename_prefix="SynchroRaMa/wan_s2v")
     w.link(vid, 0, save, "video")
@@ -330,43 +337,43 @@ CONVERSATION_PICTURE = "synchrorama_sample_conversation.jpg"
 CONVERSATION_SPEECH = "synchrorama_sample_conversation.flac"
 
 
-def _conversation_sample():
-    """The bundled conversation's turns ('start-end:speaker' lines) and what each speaker says."""
-    turns, said = [], {}
+def _conversation_sample() -> tuple:
+    """The bundled conversation's script (one 'start-end:speaker<TAB>words' line per turn) and speaker count."""
     with open(os.path.join(ROOT, "synchrorama_core", "assets", "sample_conversation.txt"), encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                rng, _, text = line.rstrip("\n").partition("\t")
-                turns.append(rng.strip())
-                k = int(rng.rsplit(":", 1)[1])
-                said[k] = (said.get(k, "") + " " + text.strip()).strip()
-    return "\n".join(turns), [said[k] for k in sorted(said)]
+        script = f.read().strip()
+    return script, 1 + max(int(line.split("\t")[0].rsplit(":", 1)[1]) for line in script.splitlines())
 
 
 def conversation(info) -> dict:
     """Two people in one picture, one recording of both voices split by turns, each speaker's own stages,
     listening behaviour, one frame (zero-download, CPU)."""
     w = UIWorkflow(info)
-    turns, texts = _conversation_sample()
+    script, speakers = _conversation_sample()
     img = w.add("LoadImage", (0, 0), image=CONVERSATION_PICTURE)
-    faces = w.add("SynchroRaMaFindFaces", (340, 0), speakers=len(texts))
+    faces = w.add("SynchroRaMaFindFaces", (340, 0), speakers=speakers)
     w.link(img, 0, faces, "image")
     prev = w.add("PreviewImage", (700, 0), title="The people (0 = left)")
     w.link(faces, 1, prev, "images")
-    aud = w.add("SynchroRaMaLoadAudio", (0, 420), audio=CONVERSATION_SPEECH, fps=25.0)
-    split = w.add("SynchroRaMaSplitSpeakers", (340, 420), turns=turns)
+    fps = w.add("PrimitiveFloat", (0, 760), title="Frame rate (fps)", value=25.0)
+    aud = w.add("SynchroRaMaLoadAudio", (0, 420), audio=CONVERSATION_SPEECH)
+    w.link(fps, 0, aud, "fps")
+    # the whole dialogue is typed once: turns with their words; each speaker's words go to their Emotion Embedder
+    split = w.add("SynchroRaMaSplitSpeakers", (340, 420), turns=script)
     w.link(aud, 0, split, "audio")
     conv = w.add("SynchroRaMaConversation", (2140, 420))
     w.link(faces, 0, conv, "cast")
-    for k, text in enumerate(texts):
+    for k in range(speakers):
         y = 420 + 520 * k
-        sp = w.add("SynchroRaMaSpeechFeatures", (700, y), title=f"Speaker {k + 1}: speech", fps=25.0)
+        sp = w.add("SynchroRaMaSpeechFeatures", (700, y), title=f"Speaker {k + 1}: speech")
         w.link(split, k, sp, "audio")
-        emo = w.add("SynchroRaMaEmotionEmbedder", (1060, y), title=f"Speaker {k + 1}: emotion", transcript=text)
+        w.link(fps, 0, sp, "fps")
+        emo = w.add("SynchroRaMaEmotionEmbedder", (1060, y), title=f"Speaker {k + 1}: emotion")
+        w.link(split, 4 + k, emo, "transcript")
         w.link(sp, 0, emo, "speech")
         person = w.add("SynchroRaMaCastPerson", (1060, y + 380), title=f"Speaker {k + 1}: face", person=k)
         w.link(faces, 0, person, "cast")
-        scene = w.add("SynchroRaMaSceneDescriber", (1420, y), title=f"Speaker {k + 1}: scene", transcript=text)
+        # the speaker's transcript is typed once, into their Emotion Embedder; SR_EMOTION carries it on
+        scene = w.add("SynchroRaMaSceneDescriber", (1420, y), title=f"Speaker {k + 1}: scene")
         w.link(sp, 0, scene, "speech")
         w.link(emo, 0, scene, "emotion")
         w.link(person, 0, scene, "face")
@@ -378,20 +385,22 @@ def conversation(info) -> dict:
             w.link(node, 0, conv, f"{name}_{k + 1}")
     turns_view = w.add("PreviewAny", (2500, 760), title="Who speaks when")
     w.link(conv, 2, turns_view, "source")
-    ren = w.add("SynchroRaMaCastRenderer", (2500, 420))
+    ren = w.add("SynchroRaMaCastRenderVideo", (2500, 420))
     w.link(conv, 0, ren, "cast")
-    save = w.add("SynchroRaMaSaveVideo", (2860, 420), filename_prefix="SynchroRaMa/conversation", fps=25.0)
-    w.link(ren, 0, save, "images")
-    w.link(aud, 0, save, "audio")
+    w.link(aud, 0, ren, "audio")
+    save = w.add("SaveVideo", (2860, 420), filename_prefix="SynchroRaMa/conversation")
+    w.link(ren, 0, save, "video")
     w.note("## SynchroRaMa: a conversation (no downloads, CPU)\n\n"
            "**Find Faces** numbers the faces of one picture from the left (compose separate portraits side by side "
            "first). One recording holds both voices: **Split Speakers** cuts it by time ranges (`start-end:speaker`, "
-           "speakers from 0). With one file per speaker, load each with Load Audio instead and mix them for the video "
-           "with **Mix Audio**.\n\n"
+           "speakers from 0), and the words after each range become that speaker's transcript, so the dialogue is "
+           "typed once. With one file per speaker, load each with Load Audio instead and mix them for the video "
+           "with **Mix Audio**. The frame rate is typed once, in the **Frame rate** box.\n\n"
            "Each speaker runs their own emotion, scene and A2M. **Conversation** gives speaker k's motion to person "
            "k-1 and adds how the others listen (lips at rest, blinks, nods, a turn of the head toward the speaker, "
-           "the speaker's emotion at lower strength). **Warp Renderer (conversation)** animates everyone in one "
-           "frame.", (0, 1480), (660, 300))
+           "the speaker's emotion at lower strength). **Warp Render Video (conversation)** animates everyone in "
+           "one frame and streams it into the mp4 (**Warp Renderer (conversation)** gives IMAGE frames instead).",
+           (0, 1480), (660, 300))
     return w.to_dict()
 
 
