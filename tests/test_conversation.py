@@ -520,8 +520,10 @@ def test_conversation_nodes_make_frames(pack, picture, tracks, comfy_dirs):
     # the streaming form: the same frames, through the encoder, into core's VIDEO with the mixed sound
     (video,) = nodes["SynchroRaMaCastRenderVideo"]().render(c2, audio=mixed, crf=12)
     import av
-    with av.open(video.get_stream_source()) as c:
-        got = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(np.float64)
-        assert c.streams.audio
-    want = np.clip(frames.numpy() * 255 + 0.5, 0, 255).astype(np.float64)
-    assert got.shape == want.shape and 10 * np.log10(255.0 ** 2 / np.mean((got - want) ** 2)) > 38
+    with av.open(video.get_stream_source()) as c:         # every 5th frame (memory: the test machine is shared)
+        got = np.stack([f.to_ndarray(format="rgb24") for i, f in enumerate(c.decode(video=0)) if i % 5 == 0])
+        assert c.streams.audio and c.streams.video[0].frames == 50
+    want = (frames[::5].numpy() * 255 + 0.5).astype(np.uint8)
+    del frames
+    err = np.mean((got.astype(np.float32) - want.astype(np.float32)) ** 2)
+    assert got.shape == want.shape and 10 * np.log10(255.0 ** 2 / err) > 38
