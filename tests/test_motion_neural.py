@@ -46,7 +46,7 @@ def pairs(speeches):
 
 @pytest.fixture(scope="module")
 def trained(pairs):
-    return train_a2m(pairs, None, steps=40, batch=4, window=48, lr=5e-3, seed=0, say=lambda m: None, **TINY)
+    return train_a2m(pairs, None, steps=150, batch=4, window=48, lr=5e-3, seed=0, say=lambda m: None, **TINY)
 
 
 def test_a_few_steps_lower_the_loss(pairs, trained):
@@ -68,7 +68,7 @@ def test_save_reload_identical(tmp_path, monkeypatch, trained, speeches):
     folder = model.save(os.path.join(default_dirs("a2m")[0], "tiny"))
     assert sorted(os.listdir(folder)) == ["config.json", "model.safetensors"]
     cfg = json.load(open(os.path.join(folder, "config.json")))
-    assert cfg["kind"] == "a2m" and cfg["arch"] == "tcn" and cfg["training"]["steps"] == 40
+    assert cfg["kind"] == "a2m" and cfg["arch"] == "tcn" and cfg["training"]["steps"] == 150
     assert list_a2m_models() == ["tiny"]
     again = load_a2m("tiny")                  # by name, through $SYNCHRORAMA_MODELS/a2m
     by_path = NeuralA2M.load(folder)          # by path
@@ -94,9 +94,10 @@ def test_generate_frame_count_controls_and_fps(trained, speeches):
     s30 = load_speech(s.source, 30.0)
     m30 = model.generate(s30)
     assert m30.n_frames == s30.n_frames and m30.fps == 30.0
-    # the learnt jaw follows the speech energy at least loosely after 40 steps
-    c = np.corrcoef(m.expressions["jaw_open"], s.features["rms"])[0, 1]
-    assert c > 0.3, c
+    # the learnt jaw follows the procedural jaw it was trained on, at least loosely, after 150 steps
+    target = generate_procedural(s, seed=1).expressions["jaw_open"]
+    c = np.corrcoef(m.expressions["jaw_open"], target)[0, 1]
+    assert c > 0.4, c
 
 
 def test_windowed_inference_equals_one_pass(trained, speeches):
