@@ -16,6 +16,7 @@ from synchrorama_core.training.a2m import evaluate, pair_from_motion, train_a2m
 from synchrorama_core.types import EMOTIONS, EXPRESSIONS, EmotionData
 
 TINY = dict(channels=16, kernel=3, dilations=(1, 2, 4), dropout=0.0)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _emotion(speech, name):
@@ -148,3 +149,71 @@ def test_missing_and_broken_models(tmp_path, trained):
     (bad / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(A2MModelError, match="safetensors"):
         load_a2m(str(bad))
+
+
+def test_phone_inputs_let_a_model_learn_the_closures(make_speech):
+    """Trained on the procedural visemes (espeak sentences, transcripts aligned), a tiny model with the
+    phone track as input keeps the lips nearly shut on the m/b/p of a held-out sentence and open on its
+    t/d/n; the same model without phone inputs cannot tell them apart nearly as well (the audio
+    features give an m and an n much the same energy dip).  Measured: jaw at m/b/p / at t/d/n 0.39 with
+    phone inputs, 0.94 without (the procedural target: 0.24)."""
+    from synchrorama_core.audio.phones import phone_track
+    from synchrorama_core.types import VISEMES
+    texts = ["Maybe Bob and Mimi bump into Pam by the mop.", "Nadia and Todd need ten tiny notes on the desk.",
+             "Big bubbles pop among the lumber, ample and humble.", "Tender doodles tint the window and the dune.",
+             "My mom made maple muffins, and Dan dined at noon."]
+    held = "A lemon, a melon, a tenant, a timber; the number and the tender letter."
+    speeches = [load_speech(make_speech(t), 25.0) for t in texts]
+    test = load_speech(make_speech(held), 25.0)
+    vis = phone_track(test, held).viseme
+    lab, den = vis == list(VISEMES).index("bilabial"), vis == list(VISEMES).index("dental")
+    ratio = {}
+    for phones in ("auto", "off"):
+        pairs = [pair_from_motion(s, generate_procedural(s, transcript=t, seed=i), phones=phones, transcript=t)
+                 for i, (s, t) in enumerate(zip(speeches, texts))]
+        assert pairs[0].phone_dim == (15 if phones == "auto" else 0)
+        res = train_a2m(pairs, None, steps=200, batch=8, window=64, lr=5e-3, seed=0, val_fraction=0.0,
+                        say=lambda m: None, **TINY)
+        model = res["model"]
+        assert model.uses_phones == (phones == "auto")
+        m = model.generate(test, transcript=held, phones=phones, lead_frames=0.0)
+        jaw = m.expressions["jaw_open"]
+        ratio[phones] = float(jaw[lab].mean() / jaw[den].mean())
+        if phones == "auto":
+            assert m.meta["phones"]["backend"] == "pocketsphinx-align"
+            assert "lip_tuck" in model.outputs and model.config["format"] == 2
+    print("jaw at m/b/p over jaw at t/d/n", ratio)
+    assert ratio["auto"] <= 0.5 and ratio["off"] >= ratio["auto"] + 0.2, ratio
+
+
+def test_format_1_models_still_load_and_run(tmp_path, speeches):
+    """A model saved before the visemes (no phone inputs, 13 expressions without lip_tuck) loads, runs
+    without computing a phone track, and gives lip_tuck 0."""
+    import torch
+    from safetensors.torch import save_file
+    from synchrorama_core.motion.neural import EMOTION_INPUTS, SPEECH_INPUTS, build_net
+    cfg = default_config(phone_inputs=False, **TINY)
+    cfg["format"] = 1
+    del cfg["phone_inputs"]
+    cfg["outputs"] = [k for k in cfg["outputs"] if k != "lip_tuck"]
+    assert cfg["in_dim"] == len(SPEECH_INPUTS) + len(EMOTION_INPUTS) == 31 and len(cfg["outputs"]) == 19
+    torch.manual_seed(0)
+    net = build_net(cfg)
+    folder = tmp_path / "old"
+    folder.mkdir()
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps(cfg))
+    model = load_a2m(str(folder))
+    assert not model.uses_phones and len(model.outputs) == 19
+    m = model.generate(speeches[0], phones="off")          # no phone track needed
+    assert m.expressions["lip_tuck"].max() == 0 and m.expressions["jaw_open"].max() > 0
+    assert "does not take the phone track" in m.meta["phones"]["note"]
+    # fine-tuning it keeps its layout (the targets' lip_tuck column is left out)
+    pair = pair_from_motion(speeches[0], generate_procedural(speeches[0]), phones="off")
+    res = train_a2m([pair], None, steps=2, batch=2, window=32, say=lambda m: None, init=model, **TINY)
+    assert res["model"].outputs == model.outputs
+    # a model with a phone layout this version does not know is refused clearly
+    bad = dict(cfg, phone_inputs=["something"], format=2)
+    (folder / "config.json").write_text(json.dumps(bad))
+    with pytest.raises(A2MModelError, match="phone_inputs"):
+        load_a2m(str(folder))
