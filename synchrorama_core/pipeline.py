@@ -64,7 +64,8 @@ QUEUE_FRAMES = 8
 EMOTION_OPTIONS = ("weights", "smoothing_s", "intensity", "target", "target_strength",
                    "text_model", "ser_model", "va_model", "whisper_model")
 SCENE_OPTIONS = ("extra_instructions", "on_failure")
-MOTION_OPTIONS = ("head_scale", "expression_scale", "lip_scale", "blink_rate", "lead_frames", "procedural_blinks")
+MOTION_OPTIONS = ("head_scale", "expression_scale", "lip_scale", "blink_rate", "lead_frames", "procedural_blinks",
+                  "phones", "language")
 VIDEO_OPTIONS = ("crf", "preset")
 
 
@@ -432,12 +433,13 @@ def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed
     scene = run.stage("scene", describe_scene, speech, text, emotion, face, backend=scene_backend, seed=int(seed),
                       **scene_options)
     if motion_model is None:
-        motion = run.stage("motion", generate_procedural, speech, emotion, scene, seed=int(seed),
+        motion = run.stage("motion", generate_procedural, speech, emotion, scene, seed=int(seed), transcript=text,
                            **{k: v for k, v in motion_options.items() if k != "procedural_blinks"})
     else:
         from .motion.neural import NeuralA2M, load_a2m
         model = motion_model if isinstance(motion_model, NeuralA2M) else load_a2m(os.fspath(motion_model))
-        motion = run.stage("motion", model.generate, speech, emotion, scene, seed=int(seed), **motion_options)
+        motion = run.stage("motion", model.generate, speech, emotion, scene, seed=int(seed), transcript=text,
+                           **motion_options)
     if motion.n_frames != speech.n_frames:
         raise InvalidDataError(f"the motion has {motion.n_frames} frames but the speech {speech.n_frames}")
     return face, speech, emotion, scene, motion
