@@ -64,8 +64,8 @@ def main() -> None:
     speech = speech_from_waveform(wav, FPS)
     rows.append(("speech features, 60 s (audio stage, for reference)", f"{time.perf_counter() - t:.2f} s", ""))
 
-    generate_procedural(speech, phones="off")
-    s = median_s(lambda: generate_procedural(speech, seed=1, phones="off"), 7)
+    generate_procedural(speech)
+    s = median_s(lambda: generate_procedural(speech, seed=1), 7)
     rows.append((f"procedural motion without phone timing, 60 s @ {FPS:g} fps ({speech.n_frames} frames)",
                  f"{1000 * s:.0f} ms", f"target < 500 ms: {'ok' if s < 0.5 else 'MISSED'}"))
     from synchrorama_core.audio.phones import phone_track
@@ -73,7 +73,7 @@ def main() -> None:
     s = median_s(lambda: generate_procedural(speech, seed=1, phones=track), 7)
     rows.append(("  with visemes from a ready phone track", f"{1000 * s:.0f} ms", f"{track.note}"))
     t, c = time.perf_counter(), time.process_time()
-    motion = generate_procedural(speech, seed=1, transcript=text)
+    motion = generate_procedural(speech, seed=1, phones=phone_track(speech, text))
     s, cpu = time.perf_counter() - t, time.process_time() - c
     rows.append(("  with phone timing + visemes (the default)", f"{s:.2f} s",
                  f"target < 3 s (issue 17): {'ok' if s < 3 else 'MISSED'}; CPU {cpu:.2f} s; "

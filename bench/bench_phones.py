@@ -86,10 +86,10 @@ def main() -> None:
     tr = phone_track(speech, text)
     for label, fn in (("visemes from a ready track (A2M mouth channels)",
                        lambda: mouth_tracks(speech.features, speech.fps, 1.0, 1.0, tr)),
-                      ("procedural A2M, phones off (energy-driven lips)",
-                       lambda: generate_procedural(speech, phones="off")),
+                      ("procedural A2M, no phone track (energy-driven lips)",
+                       lambda: generate_procedural(speech)),
                       ("procedural A2M, phone timing (aligned) + visemes",
-                       lambda: generate_procedural(speech, transcript=text))):
+                       lambda: generate_procedural(speech, phones=phone_track(speech, text)))):
         runs = []
         for _ in range(3):
             t, c = time.perf_counter(), time.process_time()

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import os
 
+from synchrorama_core.audio.phones import PHONE_MODES, speech_phones
 from synchrorama_core.motion import (MISMATCH, STYLES, adjust_motion, blend_motion, conform_motion,
                                      draw_motion_curves, generate_procedural, motion_frames, summarize_motion)
 from synchrorama_core.motion.frames import frame_size
 from synchrorama_core.motion.neural import list_a2m_models, load_a2m
 from synchrorama_core.motion.procedural import ProceduralConfig
-from synchrorama_core.motion.visemes import PHONE_MODES
 from synchrorama_core.types import EXPRESSIONS
 
 from . import comfy_adapter as comfy
@@ -111,18 +111,24 @@ class SynchroRaMaA2MMotion:
                  phones="auto", transcript="", language="", procedural_blinks=True, unique_id=None):
         controls = dict(head_scale=head_scale, expression_scale=expression_scale, lip_scale=lip_scale,
                         blink_rate=blink_rate, lead_frames=visual_lead, seed=seed)
-        lips = dict(phones=phones, transcript=transcript, language=language)
         if generator not in GENERATORS:
             raise ValueError(f"unknown generator {generator!r}; choose one of {list(GENERATORS)}")
         with comfy.Progress(100, unique_id) as p:
-            if generator == "procedural":
-                motion = generate_procedural(speech, emotion, scene, progress=p.update, cancelled=p.cancelled,
-                                             **lips, **controls)
-            else:
+            net = None
+            if generator == "neural":
                 name = (model_path or "").strip() or ("" if model in (None, NO_MODEL) else model)
                 net = load_a2m(name, comfy.model_dirs("a2m"), device=comfy.torch_device())
-                motion = net.generate(speech, emotion, scene, procedural_blinks=bool(procedural_blinks),
-                                      progress=p.update, cancelled=p.cancelled, **lips, **controls)
+            # the phone track (the first half of the bar; a format-1 neural model does not take one)
+            track = None
+            if net is None or net.uses_phones:
+                track = speech_phones(speech, phones, transcript, language, emotion,
+                                      progress=lambda d, t: p.update(d, 2 * t), cancelled=p.cancelled)
+            rest = dict(progress=lambda d, t: p.update(t + d, 2 * t), cancelled=p.cancelled, phones=track)
+            if net is None:
+                motion = generate_procedural(speech, emotion, scene, **rest, **controls)
+            else:
+                motion = net.generate(speech, emotion, scene, procedural_blinks=bool(procedural_blinks), **rest,
+                                      **controls)
         return motion, _curves(motion), summarize_motion(motion)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from synchrorama_core.audio import load_speech
+from synchrorama_core.audio.phones import speech_phones
 from synchrorama_core.errors import Cancelled, InvalidDataError, ModelNotFoundError
 from synchrorama_core.face import analyze_face
 from synchrorama_core.geometry import apply_motion, face_rig
@@ -85,7 +86,7 @@ def test_a2m_procedural_outputs_and_controls(nodes, speech):
                                 "lead_frames": 2.0, "seed": 11}
     # the node is the core generator with the widgets as controls, nothing else
     ref = generate_procedural(speech, head_scale=0.5, expression_scale=1.2, lip_scale=0.8, blink_rate=20.0,
-                              lead_frames=2.0, seed=11)
+                              lead_frames=2.0, seed=11, phones=speech_phones(speech))
     assert m.to_dict() == ref.to_dict()
     assert node.generate(speech, "procedural", 0.5, 1.2, 0.8, 20.0, 2.0, 11)[0].to_dict() == m.to_dict()
     _check_image(curves, batch=1)
@@ -142,7 +143,7 @@ def test_a2m_neural_model_from_the_model_folder(pack, mod, nodes, speech, comfy_
     emo = _emotion(speech, "happy")
     m, curves, summary = node.generate(speech, "neural", 1.0, 1.0, 1.0, 17.0, 1.0, 3, emotion=emo, model="tiny")
     assert m.generator == "neural:tiny" and m.n_frames == speech.n_frames
-    ref = NeuralA2M.load(path).generate(speech, emo, seed=3)
+    ref = NeuralA2M.load(path).generate(speech, emo, seed=3, phones=speech_phones(speech))
     np.testing.assert_allclose(m.rotation, ref.rotation, atol=1e-5)
     np.testing.assert_allclose(m.expression_matrix(), ref.expression_matrix(), atol=1e-5)
     _check_image(curves, batch=1)

@@ -8,15 +8,15 @@ Numbers (this machine, 2026-11-26; "before" = the energy-driven lips this replac
 measurement on the same clips):
 
 * smallest inner-lip gap at the medial consonant(s) +-1 frame: simmer / timber / camper / lobby
-  0.007 / 0.010 / 0.011 / 0.007 (before 0.059 / 0.055 / 0.038 / 0.063); sinner / tinder / canter /
-  lotty 0.095 / 0.067 / 0.054 / 0.064 (before 0.093 / 0.072 / 0.041 / 0.047);
-* mean mouth width over the vowel, rounded / spread: cool/keel 0.83, food/feed 0.80, rude/reed 0.82
+  0.008 / 0.010 / 0.011 / 0.005 (before 0.059 / 0.055 / 0.038 / 0.063); sinner / tinder / canter /
+  lotty 0.088 / 0.073 / 0.052 / 0.063 (before 0.093 / 0.072 / 0.041 / 0.047);
+* mean mouth width over the vowel, rounded / spread: cool/keel 0.84, food/feed 0.80, rude/reed 0.82
   (before 0.94, 0.93, 0.93);
-* largest gap in the word, close / open vowel: keep/cop 0.40, seed/sod 0.41, deed/dad 0.52 (before
+* largest gap in the word, close / open vowel: keep/cop 0.37, seed/sod 0.43, deed/dad 0.53 (before
   0.55, 0.61, 0.84);
-* a sentence: gap vs per-frame RMS correlation 0.77 at lag +1 (before 0.90 at +1); jitter of the
-  gap: flicker 0.007 /s, mean |second difference| 0.025 (before 0.027, 0.048); of the mouth width
-  0.019 /s, 0.024 (before 0.080, 0.037).
+* a sentence: gap vs per-frame RMS correlation 0.80 at lag +1 (before 0.90 at +1); jitter of the
+  gap: flicker 0.010 /s, mean |second difference| 0.029 (before 0.027, 0.048); of the mouth width
+  0.030 /s, 0.030 (before 0.080, 0.037).
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ import pytest
 
 from synchrorama_core.audio import load_speech
 from synchrorama_core.face import analyze_face, track_landmarks
-from synchrorama_core.motion import adjust_motion, generate_procedural, motion_frames
+from synchrorama_core.audio.phones import speech_phones
+from synchrorama_core.motion import adjust_motion, generate_procedural, motion_frames, summarize_motion
 from synchrorama_core.render import WarpRenderer
 from synchrorama_core.types import MotionData, PhoneTrack
 from helpers.espeak_phonemes import ipa_class, synth
@@ -82,6 +83,11 @@ def words_clip(tmp_path_factory):
     return make
 
 
+def _motion(speech, transcript):
+    """The procedural A2M's motion with the phone track aligned to ``transcript``, head motion off."""
+    return generate_procedural(speech, phones=speech_phones(speech, "auto", transcript), head_scale=0.0)
+
+
 def _render(face, motion):
     frames = np.stack(list(WarpRenderer(face).frames(motion, dtype=np.uint8)))
     lms = track_landmarks(frames)
@@ -98,7 +104,7 @@ def _frames_of(span, fps=FPS, pad=0):
 def lip_words(face, words_clip):
     words = tuple(w for pair in LIP_PAIRS for w in pair)
     speech, spans = words_clip(words)
-    motion = generate_procedural(speech, transcript=". ".join(words) + ".", head_scale=0.0)
+    motion = _motion(speech, ". ".join(words) + ".")
     frames, lms = _render(face, motion)
     return dict(zip(words, spans)), motion, lip_gap_iod(lms)
 
@@ -128,7 +134,7 @@ def test_medial_bilabials_close_the_lips_and_alveolars_do_not(lip_words):
 def vowel_words(face, words_clip):
     words = tuple(w for pair in ROUND_PAIRS + HEIGHT_PAIRS for w in pair)
     speech, spans = words_clip(words)
-    motion = generate_procedural(speech, transcript=". ".join(words) + ".", head_scale=0.0)
+    motion = _motion(speech, ". ".join(words) + ".")
     _, lms = _render(face, motion)
     return dict(zip(words, spans)), lip_gap_iod(lms), mouth_width_iod(lms)
 
@@ -160,7 +166,7 @@ def test_lip_opening_follows_loudness_without_jitter(face, tmp_path):
     path = str(tmp_path / "sentence.wav")
     synth(path, SENTENCE)
     speech = load_speech(path, FPS)
-    motion = generate_procedural(speech, transcript=SENTENCE, head_scale=0.0)
+    motion = _motion(speech, SENTENCE)
     _, lms = _render(face, motion)
     gap, width = lip_gap_iod(lms), mouth_width_iod(lms)
     gap = np.where(np.isfinite(gap), gap, np.nanmean(gap))
@@ -180,7 +186,7 @@ def test_f_and_v_tuck_the_lower_lip(face, words_clip):
     a pause: +0.14 in luminance here) while the mouth stays far less open than on "ah"."""
     from synchrorama_core.render.synth import luminance
     speech, spans = words_clip(("offer", "fever", "ah"))
-    motion = generate_procedural(speech, transcript="offer. fever. ah.", head_scale=0.0)
+    motion = _motion(speech, "offer. fever. ah.")
     frames, lms = _render(face, motion)
     gap = lip_gap_iod(lms)
     lm = face.landmarks[0]
@@ -213,7 +219,7 @@ def test_motion_frames_close_the_lips_of_a_parted_lip_portrait(astronaut, words_
     from synchrorama_core.geometry.rest import rest_landmarks
     face = analyze_face(astronaut, source="astronaut")
     speech, _ = words_clip(("simmer",))
-    motion = generate_procedural(speech, transcript="simmer", head_scale=0.0)
+    motion = _motion(speech, "simmer")
     closed = int(np.argmax(motion.expressions["mouth_press"]))
     vowel = int(np.argmax(motion.expressions["jaw_open"]))
     # drawn at twice the size with 1-px lines: the astronaut's lips are only a few pixels thick
@@ -235,15 +241,19 @@ def test_motion_frames_close_the_lips_of_a_parted_lip_portrait(astronaut, words_
 def test_meta_says_which_phones_and_why(words_clip, tmp_path):
     from synchrorama_core.emotion import embed_emotion
     speech, _ = words_clip(("simmer", "sinner"))
-    m = generate_procedural(speech, embed_emotion(speech, "simmer. sinner."))   # the embedder's transcript
+    emotion = embed_emotion(speech, "simmer. sinner.")
+    m = generate_procedural(speech, emotion, phones=speech_phones(speech, "auto", emotion=emotion))  # its transcript
     ph = m.meta["phones"]
     assert ph["backend"] == "pocketsphinx-align" and ph["note"] == "pocketsphinx (aligned to transcript)"
     track = PhoneTrack.from_dict(ph["track"])
     assert track.n_frames == m.n_frames and [s[2] for s in track.segments].count("M") == 1
-    free = generate_procedural(speech)
+    assert "lips from pocketsphinx (aligned to transcript)" in summarize_motion(m)
+    free = generate_procedural(speech, phones=speech_phones(speech))
     assert free.meta["phones"]["backend"] == "pocketsphinx-phones"
-    off = generate_procedural(speech, phones="off")
-    assert off.meta["phones"]["backend"] == "off" and off.expressions["lip_tuck"].max() == 0
+    assert speech_phones(speech, "off") is None
+    off = generate_procedural(speech)
+    assert off.meta["phones"]["backend"] == "none" and "energy-driven" in off.meta["phones"]["note"]
+    assert off.expressions["lip_tuck"].max() == 0
     # saved and loaded (JSON and safetensors) with the track in the meta
     for ext in ("json", "safetensors"):
         back = MotionData.load(m.save(str(tmp_path / f"m.{ext}")))
@@ -260,10 +270,10 @@ def test_meta_says_which_phones_and_why(words_clip, tmp_path):
 
 def test_other_languages_get_energy_driven_lips(make_speech):
     """German speech: acoustic cues (said in the meta), the jaw follows the loudness, nothing crashes."""
-    speech = load_speech(make_speech("Guten Morgen, wie geht es dir heute? Mir geht es gut, danke.",
-                                     voice="de"), FPS)
-    for kw in (dict(language="de"), dict(transcript="Guten Morgen, wie geht es dir heute? Mir geht es gut, danke.")):
-        m = generate_procedural(speech, **kw)
+    text = "Guten Morgen, wie geht es dir heute? Mir geht es gut, danke."
+    speech = load_speech(make_speech(text, voice="de"), FPS)
+    for track in (speech_phones(speech, language="de"), speech_phones(speech, transcript=text)):
+        m = generate_procedural(speech, phones=track)
         ph = m.meta["phones"]
         assert ph["backend"] == "acoustic" and "not English" in ph["note"], ph
         corr = lag_corr(m.expressions["jaw_open"], speech.features["rms"])
@@ -275,8 +285,9 @@ def test_bad_phone_inputs(words_clip):
     from synchrorama_core.errors import InvalidDataError
     speech, _ = words_clip(("simmer",))
     with pytest.raises(InvalidDataError, match="unknown phone backend 'sphinx'"):
-        generate_procedural(speech, phones="sphinx")
+        speech_phones(speech, "sphinx")
+    with pytest.raises(InvalidDataError, match="phones must be a PhoneTrack"):
+        generate_procedural(speech, phones="auto")
     other, _ = words_clip(("simmer", "sinner"))
-    from synchrorama_core.audio.phones import phone_track
     with pytest.raises(InvalidDataError, match="make it from the same speech"):
-        generate_procedural(speech, phones=phone_track(other, backend="acoustic"))
+        generate_procedural(speech, phones=speech_phones(other, "acoustic"))

@@ -25,6 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 
 from synchrorama_core.audio import load_speech_waveform, speech_from_waveform  # noqa: E402
+from synchrorama_core.audio.phones import speech_phones  # noqa: E402
 from synchrorama_core.face import analyze_face  # noqa: E402
 from synchrorama_core.motion import generate_procedural, motion_frames  # noqa: E402
 from synchrorama_core.render import WarpRenderer  # noqa: E402
@@ -79,7 +80,8 @@ def main() -> None:
     ap.add_argument("--tile", type=int, default=128)
     args = ap.parse_args()
     sp, spans = _speech()
-    motion = generate_procedural(sp, transcript=". ".join(w for _, w, _ in SHAPES) + ".", head_scale=0.0)
+    track = speech_phones(sp, "auto", ". ".join(w for _, w, _ in SHAPES) + ".")
+    motion = generate_procedural(sp, phones=track, head_scale=0.0)
     picks = []
     for (label, word, channel), (a, b) in zip(SHAPES, spans):
         picks.append(a + int(np.argmax(motion.expressions[channel][a:b])))

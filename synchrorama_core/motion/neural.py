@@ -36,11 +36,12 @@ import numpy as np
 from ..errors import InvalidDataError, ModelNotFoundError
 from ..models import default_dirs, list_models, resolve_model
 from ..progress import CancelFn, ProgressFn, Steps
-from ..types import EMOTIONS, EXPRESSIONS, LIP_TARGETS, VISEMES, EmotionData, MotionData, SceneData, SpeechData
+from ..types import (EMOTIONS, EXPRESSIONS, LIP_TARGETS, VISEMES, EmotionData, MotionData, PhoneTrack, SceneData,
+                     SpeechData)
 from . import _signal as sig
 from .adjust import MOUTH
 from .emotion_map import emotion_on_frames
-from .visemes import phone_features, speech_phones, track_meta
+from .visemes import check_track, phone_features, track_meta
 
 FORMAT = 2
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
@@ -279,18 +280,19 @@ class NeuralA2M:
         return bool(self.config.get("phone_inputs"))
 
     # ---- inference
-    def inputs(self, speech: SpeechData, emotion: Optional[EmotionData] = None, phones=None) -> np.ndarray:
+    def inputs(self, speech: SpeechData, emotion: Optional[EmotionData] = None,
+               phones: Optional[PhoneTrack] = None) -> np.ndarray:
         """Normalised network inputs ``[n_model_frames, in_dim]`` at the model's fps.  ``phones``: the
-        speech's :class:`~synchrorama_core.types.PhoneTrack` or a phone backend (default ``auto``, no
-        transcript), used when :attr:`uses_phones`."""
+        speech's :class:`~synchrorama_core.types.PhoneTrack`, needed when :attr:`uses_phones`."""
         if not isinstance(speech, SpeechData):
             raise InvalidDataError(f"expected an SR_SPEECH value, got {type(speech).__name__}")
         parts = [speech_inputs(speech), emotion_inputs(emotion, speech)]
         if self.uses_phones:
-            track = speech_phones(speech, phones="auto" if phones is None else phones)
+            track = check_track(phones, speech)
             if track is None:
-                raise InvalidDataError(f"A2M model {self.name} was trained with the phone track as input; "
-                                       f"choose a phone backend (auto, pocketsphinx or acoustic), not off")
+                raise InvalidDataError(f"A2M model {self.name} takes the speech's phone track: pass phones="
+                                       f"synchrorama_core.audio.phones.speech_phones(speech, 'auto', transcript) "
+                                       f"(in ComfyUI: set the A2M node's phones to auto, pocketsphinx or acoustic)")
             parts.append(phone_features(track))
         d = int(self.config["embedding_dim"])
         if d:
@@ -336,7 +338,7 @@ class NeuralA2M:
 
     def predict(self, speech: SpeechData, emotion: Optional[EmotionData] = None, window: int = 2048,
                 progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None,
-                phones=None) -> np.ndarray:
+                phones: Optional[PhoneTrack] = None) -> np.ndarray:
         """Network-space outputs ``[speech.n_frames, len(outputs)]`` (resampled to the speech fps if needed)."""
         y = self.run(self.inputs(speech, emotion, phones), window, progress, cancelled)
         fps_m = float(self.config["fps"])
@@ -347,8 +349,7 @@ class NeuralA2M:
     def generate(self, speech: SpeechData, emotion: Optional[EmotionData] = None,
                  scene: Optional[SceneData] = None, config=None, procedural_blinks: bool = True,
                  progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None,
-                 transcript: Optional[str] = None, phones="auto", language: str = "",
-                 **controls) -> MotionData:
+                 phones: Optional[PhoneTrack] = None, **controls) -> MotionData:
         """``SR_MOTION`` for ``speech``: the model's motion with the creator controls applied.
 
         Controls (:class:`~.procedural.ProceduralConfig`): ``head_scale`` scales rotation,
@@ -356,19 +357,15 @@ class NeuralA2M:
         ``expression_scale`` the other expressions; ``lead_frames`` shifts the mouth channels
         earlier by that many frames *on top of* the timing the model learned (0 = as trained);
         ``blink_rate`` and ``seed`` drive the procedural blinks (when ``procedural_blinks``).
-        ``transcript``, ``phones``, ``language``: the phone track a format-2 model takes
-        (:func:`.visemes.speech_phones`; not computed for a model without phone inputs).
+        ``phones``: the speech's phone track, which a format-2 model takes as input (ignored by a
+        format-1 model).
         """
         from .gestures import scene_gestures
         from .procedural import ProceduralConfig, blink_curve, blink_times
         cfg = ProceduralConfig.make(config, **controls)
         if scene is not None and not isinstance(scene, SceneData):
             raise InvalidDataError(f"expected an SR_SCENE value, got {type(scene).__name__}")
-        track = None
-        if self.uses_phones:
-            if not isinstance(speech, SpeechData):
-                raise InvalidDataError(f"expected an SR_SPEECH value, got {type(speech).__name__}")
-            track = speech_phones(speech, emotion, transcript, phones, language, cancelled=cancelled)
+        track = phones if self.uses_phones else None
         y = self.predict(speech, emotion, progress=progress, cancelled=cancelled, phones=track)
         a = outputs_to_arrays(y, self.outputs)
         n, fps = speech.n_frames, speech.fps

@@ -2,14 +2,14 @@
 
 Everything is computed from the audio-stage features (never from the waveform again):
 
-* **jaw / lips** (visemes, :mod:`.visemes`): the speech's phone track (pocketsphinx aligned to
-  the transcript for English, acoustic cues for other languages) gives per phone the lip
-  opening by vowel height, rounding, spreading, bilabial closures with a lip press and the
-  lower lip tucked under the teeth for f/v, coarticulated (each phone anticipated by 1-2
-  frames); the opening is scaled by the loudness envelope, and everything is shifted
-  ``lead_frames`` earlier (the mouth moves just before the sound is heard).  Silence closes
-  the mouth.  ``phones="off"`` (and speech the phone track misses) gets the energy-driven lips
-  of :func:`energy_mouth_tracks`: RMS energy shaped by voicing and the formant proxies.
+* **jaw / lips** (visemes, :mod:`.visemes`): the speech's phone track (``phones``, made by the
+  audio stage: pocketsphinx aligned to the transcript for English, acoustic cues for other
+  languages) gives per frame the lip opening by vowel height, rounding, spreading, bilabial
+  closures with a lip press and the lower lip tucked under the teeth for f/v, coarticulated
+  (anticipated by 1-2 frames); the opening is scaled by the loudness envelope, and everything
+  is shifted ``lead_frames`` earlier (the mouth moves just before the sound is heard).  Silence
+  closes the mouth.  Without a phone track (and where it misses speech) the lips are
+  energy-driven (:func:`energy_mouth_tracks`: RMS energy shaped by voicing and the formant proxies).
 * **blinks**: a renewal process (gamma intervals, ~``blink_rate`` per minute at rest) whose rate
   drops while speaking intensely; blinks near the start of a pause snap to it.
 * **head**: smooth non-repeating noise (incommensurate sinusoids) whose amplitude follows arousal
@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Dict, Optional, Tuple, Union
+from typing import ClassVar, Dict, Optional, Tuple
 
 import numpy as np
 import scipy.ndimage
@@ -35,7 +35,7 @@ from ..errors import InvalidDataError
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import EMOTIONS, EXPRESSIONS, EmotionData, MotionData, PhoneTrack, SceneData, SpeechData
 from . import _signal as sig
-from .visemes import speech_phones, track_meta, viseme_tracks
+from .visemes import check_track, track_meta, viseme_tracks
 from .adjust import MOUTH, check_number
 from .emotion_map import emotion_expressions, emotion_on_frames
 from .gestures import scene_gestures
@@ -224,14 +224,12 @@ def blink_times(duration_s: float, fps: float, rate_per_min: float, busy: np.nda
 def generate_procedural(speech: SpeechData, emotion: Optional[EmotionData] = None,
                         scene: Optional[SceneData] = None, config: Optional[ProceduralConfig] = None,
                         progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None,
-                        transcript: Optional[str] = None, phones: Union[str, PhoneTrack] = "auto",
-                        language: str = "", **controls) -> MotionData:
+                        phones: Optional[PhoneTrack] = None, **controls) -> MotionData:
     """Motion for ``speech`` (one frame per speech frame), coloured by ``emotion`` and ``scene``.
 
-    ``controls`` override fields of ``config`` (``head_scale=0.5, seed=3`` ...).  The lips follow
-    the phones of the speech (:func:`.visemes.speech_phones`): ``transcript`` (default: the one the
-    Emotion Embedder used), ``phones`` (``auto``, ``pocketsphinx``, ``acoustic``, ``off`` or a
-    ready :class:`~synchrorama_core.types.PhoneTrack`), ``language`` (e.g. ``de``: acoustic cues).
+    ``controls`` override fields of ``config`` (``head_scale=0.5, seed=3`` ...).  ``phones``: the
+    speech's phone track (``synchrorama_core.audio.phones.speech_phones(speech, "auto", transcript)``);
+    the lips follow its visemes, or the loudness alone without one.
     """
     speech = _check_speech(speech)
     cfg = ProceduralConfig.make(config, **controls)
@@ -245,7 +243,7 @@ def generate_procedural(speech: SpeechData, emotion: Optional[EmotionData] = Non
         raise InvalidDataError(f"expected an SR_SCENE value, got {type(scene).__name__}")
 
     # ---- mouth
-    track = speech_phones(speech, emotion, transcript, phones, language, cancelled=cancelled)
+    track = check_track(phones, speech)
     mouth = mouth_tracks(f, fps, cfg.lip_scale, cfg.lead_frames, track)
     steps.tick()
 

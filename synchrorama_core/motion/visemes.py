@@ -1,19 +1,20 @@
-"""Visemes -> lip channels: a phone track (``audio.phones``) becomes ``SR_MOTION``'s mouth.
+"""Visemes -> lip channels: the speech's phone track becomes ``SR_MOTION``'s mouth.
 
-:func:`speech_phones` gets the phone track of the speech (the transcript typed in, or the one
-the Emotion Embedder used; pocketsphinx for English, acoustic cues otherwise), and
+The phone track (:class:`~synchrorama_core.types.PhoneTrack`, made by the audio stage:
+``synchrorama_core.audio.phones.speech_phones``) gives per frame a viseme class and lip targets;
 :func:`viseme_tracks` turns it into the lip channels of :data:`~.adjust.MOUTH`:
 
-* **coarticulation** (a dominance model): every phone pulls each lip channel towards its own
+* **coarticulation** (a dominance model): every frame pulls each lip channel towards its own
   target with a strength that depends on its class (vowels hold the jaw and the lips strongly,
   t/d/n/k hardly at all, so the lips stay open through "tinder" at the vowels' opening; sh and
-  w hold the rounding strongly, so it spreads into the consonants around them).  A phone's pull
-  starts ``ANTICIPATE_S`` before it (the lips get ready for the next sound 1-2 frames early) and
-  fades ``CARRY_S`` after it.  Everything is computed on 4 sub-frames per frame and averaged,
-  so the curves are smooth: no frame-to-frame jitter.
+  w hold the rounding strongly, so it spreads into the consonants around them).  A frame's pull
+  reaches earlier frames with a time constant of ``ANTICIPATE_S`` (the lips get ready for the
+  next sound 1-2 frames early) and later ones with ``CARRY_S``.  The result is a weighted mean
+  of smooth kernels: no frame-to-frame jitter.
 * **jaw** (``jaw_open``, the lip opening): the coarticulated vowel height (open a, ae above
-  mid e, o above close i, u; consonants low) times the loudness envelope of the speech (bridging
-  the short dips of consonants, so only pauses close the mouth).
+  mid e, o above close i, u; consonants low) times the loudness envelope of the speech (half the
+  frame's own level, half a level bridging dips of up to two frames: the lips narrow at
+  consonants, only pauses close them).
 * **bilabials** (p, b, m): the lips close fully (``jaw_open`` 0) in every frame the phone track
   gives the class, with a lip press that builds up to the release.
 * **labiodentals** (f, v): ``lip_tuck`` brings the lower lip up under the upper teeth, jaw nearly
@@ -22,30 +23,27 @@ the Emotion Embedder used; pocketsphinx for English, acoustic cues otherwise), a
   widen them (``mouth_wide``).
 
 Speech the phone track leaves as a pause (a recogniser that missed it) gets the energy-driven
-lips of :func:`.procedural.energy_mouth_tracks`.  The ``lead_frames`` control moves the phone
-timing earlier (the frame rule of :func:`~synchrorama_core.audio.phones.track.build_track` is
-re-applied, so a closure still falls on whole frames) and the loudness by the same amount.
+lips of :func:`.procedural.energy_mouth_tracks`.  ``lead_frames`` moves everything earlier (the
+mouth moves just before the sound); closures move by whole frames, so a closure stays a closed
+frame.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Union
+import math
+from typing import Dict, Optional
 
 import numpy as np
 import scipy.ndimage
 
 from ..errors import InvalidDataError
-from ..progress import CancelFn, ProgressFn
-from ..types import LIP_TARGETS, VISEMES, EmotionData, PhoneTrack, SpeechData
+from ..types import LIP_TARGETS, VISEMES, PhoneTrack, SpeechData
 from . import _signal as sig
 
-#: phone backends of the A2M (``off``: energy-driven lips only, as before phone timing existed)
-PHONE_MODES = ("auto", "pocketsphinx", "acoustic", "off")
-#: a phone's pull on the lips starts this long before it (anticipation) ...
-ANTICIPATE_S = 0.07
-#: ... and fades over this long after it (carry-over)
-CARRY_S = 0.045
-SUBFRAMES = 4
-#: share of a non-pause phone's lip opening that does not depend on its vowel height
+#: a frame's pull on the lips reaches earlier frames with this time constant (anticipation) ...
+ANTICIPATE_S = 0.065
+#: ... and later frames with this one (carry-over)
+CARRY_S = 0.04
+#: share of a non-pause frame's lip opening that does not depend on its vowel height
 JAW_FLOOR = 0.3
 #: gains from coarticulated targets to the rig's coefficients (lip_scale 1)
 JAW_GAIN, ROUND_GAIN, SPREAD_GAIN, TUCK_GAIN = 1.15, 1.0, 0.8, 0.9
@@ -66,48 +64,28 @@ DOMINANCE: Dict[str, tuple] = {
     "mid": (1.0, 0.6, 0.6),
 }
 assert set(DOMINANCE) == set(VISEMES)
-_LIPPED = ("bilabial", "labiodental")   # the lips themselves close the opening: no jaw target of their own
+_CLASS = {k: i for i, k in enumerate(VISEMES)}
+_SHUT = [_CLASS[c] for c in ("rest", "bilabial", "labiodental")]   # no opening of their own
 
 
-# ------------------------------------------------------------------------------ the phone track
-
-def transcript_from(emotion: Optional[EmotionData]) -> str:
-    """The transcript the Emotion Embedder worked from (typed or Whisper's), or ``""``."""
-    if not isinstance(emotion, EmotionData):
-        return ""
-    meta = emotion.meta or {}
-    if meta.get("transcript_source") not in ("user text", "whisper"):
-        return ""
-    return " ".join(str(s.get("text", "")).strip() for s in meta.get("segments", []) if isinstance(s, dict)).strip()
-
-
-def speech_phones(speech: SpeechData, emotion: Optional[EmotionData] = None, transcript: Optional[str] = None,
-                  phones: Union[str, PhoneTrack] = "auto", language: str = "",
-                  progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None
-                  ) -> Optional[PhoneTrack]:
-    """The phone track the A2M uses: ``phones`` itself when it is a :class:`PhoneTrack` (checked
-    against the speech), ``None`` for ``"off"``, else :func:`~synchrorama_core.audio.phones.phone_track`
-    with ``transcript`` (default: the Emotion Embedder's, :func:`transcript_from`)."""
-    if isinstance(phones, PhoneTrack):
-        if phones.n_frames != speech.n_frames or abs(phones.fps - speech.fps) > 1e-6:
-            raise InvalidDataError(f"the phone track has {phones.n_frames} frames at {phones.fps:g} fps but the "
-                                   f"speech {speech.n_frames} at {speech.fps:g} fps; make it from the same speech")
-        return phones
-    if phones not in PHONE_MODES:
-        raise InvalidDataError(f"unknown phone backend {phones!r}; choose one of {list(PHONE_MODES)}")
-    if phones == "off":
+def check_track(track: Optional[PhoneTrack], speech: SpeechData) -> Optional[PhoneTrack]:
+    """``track`` if it belongs to ``speech`` (same frames and fps), a clear error otherwise."""
+    if track is None:
         return None
-    from ..audio.phones import phone_track
-    text = (transcript or "").strip() or transcript_from(emotion)
-    return phone_track(speech, text, backend=phones, language=language or "", progress=progress,
-                       cancelled=cancelled)
+    if not isinstance(track, PhoneTrack):
+        raise InvalidDataError(f"phones must be a PhoneTrack (synchrorama_core.audio.phones.phone_track), "
+                               f"got {type(track).__name__}")
+    if track.n_frames != speech.n_frames or abs(track.fps - speech.fps) > 1e-6:
+        raise InvalidDataError(f"the phone track has {track.n_frames} frames at {track.fps:g} fps but the "
+                               f"speech {speech.n_frames} at {speech.fps:g} fps; make it from the same speech")
+    return track
 
 
-def track_meta(track: Optional[PhoneTrack], mode: str = "off") -> dict:
+def track_meta(track: Optional[PhoneTrack], why_none: str = "no phone track given") -> dict:
     """What ``SR_MOTION.meta["phones"]`` says: backend, the human-readable reason, and the track
     (``PhoneTrack.from_dict`` restores it; arrays as plain lists so the meta stays plain JSON)."""
     if track is None:
-        return {"backend": "off", "note": "energy-driven lips (phone timing switched off)"}
+        return {"backend": "none", "note": f"energy-driven lips ({why_none})"}
 
     def plain(v):
         if isinstance(v, dict):
@@ -117,8 +95,7 @@ def track_meta(track: Optional[PhoneTrack], mode: str = "off") -> dict:
         if isinstance(v, list):
             return [plain(x) for x in v]
         return v
-    d = plain(track.to_dict())
-    return {"backend": track.backend, "note": track.note, "track": d}
+    return {"backend": track.backend, "note": track.note, "track": plain(track.to_dict())}
 
 
 def phone_features(track: PhoneTrack) -> np.ndarray:
@@ -132,46 +109,36 @@ def phone_features(track: PhoneTrack) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ coarticulation
 
-def coarticulate(segments, duration_s: float, fps: float) -> Dict[str, np.ndarray]:
-    """Per-frame coarticulated targets ``jaw`` (lip-opening shape), ``round``, ``spread``, ``closure``,
-    ``tuck`` of timed phones ``[(start_s, end_s, phone, ...)]`` (see the module doc)."""
-    from ..audio.phones.track import phone_rows
-    n = int(round(duration_s * fps))
-    m = n * SUBFRAMES
-    if n == 0:
-        return {k: np.zeros(0, np.float32) for k in ("jaw", "round", "spread", "closure", "tuck")}
-    step = 1.0 / (fps * SUBFRAMES)
-    t = (np.arange(m) + 0.5) * step
-    num = np.zeros((5, m))
-    den = np.zeros((5, m))
-    rows = phone_rows([s[2] for s in segments])
-    reach_a, reach_c = 6.0 * ANTICIPATE_S, 6.0 * CARRY_S
-    for (a, b), (vis, t0, t1) in zip(((s[0], s[1]) for s in segments), rows):
-        lo = max(0, int((a - reach_a) / step))
-        hi = min(m, int((b + reach_c) / step) + 1)
-        if hi <= lo:
+def _kernel(fps: float) -> np.ndarray:
+    """Weights of frame ``i + d`` on frame ``i`` for ``d = -r..r``: a later frame reaches back with
+    ``ANTICIPATE_S``, an earlier one forward with ``CARRY_S``."""
+    r = int(math.ceil(5 * ANTICIPATE_S * fps))
+    d = np.arange(-r, r + 1) / fps
+    return np.where(d >= 0, np.exp(-d / ANTICIPATE_S), np.exp(d / CARRY_S))
+
+
+def coarticulate(track: PhoneTrack) -> Dict[str, np.ndarray]:
+    """Per-frame coarticulated ``jaw`` (lip-opening shape, 0..~1), ``round``, ``spread``, ``closure``,
+    ``tuck`` of a phone track (see the module doc)."""
+    n, fps = track.n_frames, track.fps
+    vis = np.asarray(track.viseme)
+    t = track.targets
+    jaw = np.where(np.isin(vis, _SHUT), 0.0, JAW_FLOOR + (1 - JAW_FLOOR) * np.clip(t["jaw"] / 0.95, 0, 1.1))
+    targets = np.stack([jaw, t["round"], t["spread"], t["closure"], t["labiodental"]]).astype(np.float64)
+    dom = np.array([DOMINANCE[k] for k in VISEMES], np.float64)[vis].T if n else np.zeros((3, 0))
+    dom = np.concatenate([dom, [np.where(vis == _CLASS["bilabial"], 1.0, 0.4)],
+                          [np.where(vis == _CLASS["labiodental"], 1.0, 0.4)]])
+    k = _kernel(fps)
+    out = {}
+    for name, tg, dm in zip(("jaw", "round", "spread", "closure", "tuck"), targets, dom):
+        if n == 0:
+            out[name] = np.zeros(0, np.float32)
             continue
-        tt = t[lo:hi]
-        w = np.exp(-np.clip(a - tt, 0, None) / ANTICIPATE_S - np.clip(tt - b, 0, None) / CARRY_S)
-        u = np.clip((tt - a) / max(b - a, 1e-9), 0.0, 1.0)
-        j0, r0, s0 = t0
-        j1, r1, s1 = t0 if t1 is None else t1
-        if vis == "rest":
-            jaw = np.zeros_like(u)
-        elif vis in _LIPPED:
-            jaw = np.zeros_like(u)
-        else:
-            jaw = JAW_FLOOR + (1 - JAW_FLOOR) * np.clip((j0 + u * (j1 - j0)) / 0.95, 0, 1.1)
-        tgt = np.stack([jaw, r0 + u * (r1 - r0), s0 + u * (s1 - s0),
-                        np.full_like(u, vis == "bilabial", dtype=np.float64),
-                        np.full_like(u, vis == "labiodental", dtype=np.float64)])
-        dj, dr, ds = DOMINANCE[vis]
-        dom = np.array([dj, dr, ds, 1.0 if vis == "bilabial" else 0.4, 1.0 if vis == "labiodental" else 0.4])
-        wd = dom[:, None] * w[None, :]
-        num[:, lo:hi] += wd * tgt
-        den[:, lo:hi] += wd
-    val = np.where(den > 1e-9, num / np.maximum(den, 1e-12), 0.0).reshape(5, n, SUBFRAMES).mean(axis=2)
-    return {k: val[i].astype(np.float32) for i, k in enumerate(("jaw", "round", "spread", "closure", "tuck"))}
+        # y[i] = sum_d k[d] x[i + d]; nothing beyond the clip's ends
+        num = scipy.ndimage.correlate1d(dm * tg, k, mode="constant")
+        den = scipy.ndimage.correlate1d(dm, k, mode="constant")
+        out[name] = (num / np.maximum(den, 1e-12)).astype(np.float32)
+    return out
 
 
 def loudness_envelope(f: Dict[str, np.ndarray], fps: float) -> np.ndarray:
@@ -182,53 +149,58 @@ def loudness_envelope(f: Dict[str, np.ndarray], fps: float) -> np.ndarray:
     vad = f["vad"] > 0.5
     ref = sig.robust_scale(rms, vad, 95.0)
     a = (np.clip(rms / ref, 0.0, 1.25) ** 0.75) * vad
+    if a.size == 0:
+        return a.astype(np.float32)
     k = 2 * max(int(round(0.04 * fps)), 1) + 1
     bridged = scipy.ndimage.maximum_filter1d(a, k, mode="nearest")
     return sig.smooth(0.5 * (a + bridged), 0.6 * fps / 25.0)
+
+
+def _shift_mask(mask: np.ndarray, frames: int) -> np.ndarray:
+    """``y[i] = mask[i + frames]`` (positive = earlier), False outside."""
+    out = np.zeros_like(mask)
+    if frames >= 0:
+        out[:len(mask) - frames] = mask[frames:]
+    else:
+        out[-frames:] = mask[:len(mask) + frames]
+    return out
 
 
 def viseme_tracks(track: PhoneTrack, f: Dict[str, np.ndarray], fps: float, lip_scale: float,
                   lead_frames: float, energy: Optional[Dict[str, np.ndarray]] = None) -> Dict[str, np.ndarray]:
     """The lip channels (``jaw_open``, ``mouth_wide``, ``mouth_pucker``, ``mouth_press``, ``lip_tuck``)
     from a phone track and the speech features, plus ``closed`` (1 in frames whose lips must stay
-    shut, whatever else is added to the jaw).  ``energy``: the energy-driven channels, used where
-    the track leaves speech as a pause."""
-    from ..audio.phones.track import build_track
+    shut, whatever else is added to the jaw).  ``energy``: the energy-driven channels (already
+    moved by ``lead_frames``), used where the track leaves speech as a pause."""
     n = track.n_frames
-    lead_s = float(lead_frames) / fps
-    moved = [(a - lead_s, b - lead_s, p) for a, b, p, _ in track.segments]
-    ctr = coarticulate([(a, b, p) for a, b, p in moved], track.duration_s, fps)
-    framed = build_track(moved, track.duration_s, fps, track.backend, track.note)   # the frame rule, moved
-    vis = framed.viseme
-    closed = vis == list(VISEMES).index("bilabial")
-    tucked = vis == list(VISEMES).index("labiodental")
-    env = np.clip(sig.shift(loudness_envelope(f, fps), lead_frames), 0.0, 1.25)
-
+    vis = np.asarray(track.viseme)
+    ctr = coarticulate(track)
+    env = np.clip(loudness_envelope(f, fps), 0.0, 1.25)
     jaw = JAW_GAIN * env * ctr["jaw"]
-    # speech the phones left as a pause (a recogniser that missed it) opens with the loudness
-    vad = sig.shift((f["vad"] > 0.5).astype(np.float32), lead_frames) > 0.5
-    missed = sig.smooth((vad & (vis == list(VISEMES).index("rest"))).astype(np.float32), 1.0)
-    if energy is not None:
-        jaw = (1 - missed) * jaw + missed * energy["jaw_open"] / max(lip_scale, 1e-6)
     # lip shapes hardly depend on loudness: a quiet "oo" is still rounded
     pucker = ROUND_GAIN * ctr["round"] * (0.8 + 0.2 * np.clip(env, 0, 1))
     wide = SPREAD_GAIN * ctr["spread"] * (0.8 + 0.2 * np.clip(env, 0, 1))
-    tuck = TUCK_GAIN * np.clip(2.0 * ctr["tuck"] - 0.5, 0.0, 1.0)
-    tuck = np.where(tucked, TUCK_GAIN, tuck)
-    jaw = jaw * (1.0 - 0.85 * tuck / TUCK_GAIN)
-    # closures: shut in every bilabial frame, the lips pressing harder towards the release
+    closed = vis == _CLASS["bilabial"]
+    tuck = np.where(vis == _CLASS["labiodental"], TUCK_GAIN, TUCK_GAIN * np.clip(2.0 * ctr["tuck"] - 0.5, 0.0, 1.0))
+    jaw = jaw * (1.0 - 0.85 * tuck / TUCK_GAIN) * (1.0 - 0.5 * np.clip(2.0 * ctr["closure"] - 0.3, 0, 1))
+    # closures: the lips press harder towards the release
     press = np.zeros(n)
     for a, b in sig.segments(closed):
-        k = b - a
-        press[a:b] = PRESS_START + (PRESS_RELEASE - PRESS_START) * (np.arange(1, k + 1) / k)
+        press[a:b] = PRESS_START + (PRESS_RELEASE - PRESS_START) * np.arange(1, b - a + 1) / (b - a)
         if b < n:
-            press[b] = max(press[b], 0.3 * PRESS_RELEASE)
-    jaw = np.where(closed, 0.0, jaw * (1.0 - 0.5 * np.clip(2.0 * ctr["closure"] - 0.3, 0, 1)))
+            press[b] = 0.3 * PRESS_RELEASE
     out = {"jaw_open": jaw, "mouth_wide": wide, "mouth_pucker": pucker, "mouth_press": press, "lip_tuck": tuck}
+    out = {k: sig.shift(v, lead_frames) for k, v in out.items()}
+    lead = int(round(lead_frames))
+    closed = _shift_mask(closed, lead)
+    # speech the phones left as a pause (a recogniser that missed it) opens with the loudness
+    missed = sig.smooth(_shift_mask((f["vad"] > 0.5) & (vis == _CLASS["rest"]), lead).astype(np.float32), 1.0)
+    if energy is not None:
+        out["jaw_open"] = (1 - missed) * out["jaw_open"] + missed * energy["jaw_open"] / max(lip_scale, 1e-6)
+    out["jaw_open"] = np.where(closed, 0.0, out["jaw_open"])
     out = {k: np.clip(v * lip_scale, 0.0, 1.0).astype(np.float32) for k, v in out.items()}
     out["closed"] = closed.astype(np.float32)
     return out
 
 
-__all__ = ["PHONE_MODES", "coarticulate", "loudness_envelope", "phone_features", "speech_phones", "track_meta",
-           "transcript_from", "viseme_tracks"]
+__all__ = ["check_track", "coarticulate", "loudness_envelope", "phone_features", "track_meta", "viseme_tracks"]

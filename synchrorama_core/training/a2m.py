@@ -56,9 +56,10 @@ from ..motion.adjust import MOUTH
 from ..motion.extract import motion_from_landmarks
 from ..motion.neural import (EMOTION_INPUTS, OUTPUTS, PHONE_INPUTS, SPEECH_INPUTS, NeuralA2M, default_config,
                              emotion_inputs, motion_targets, speech_inputs)
-from ..motion.visemes import PHONE_MODES, phone_features, speech_phones
+from ..audio.phones import PHONE_MODES, speech_phones
+from ..motion.visemes import check_track, phone_features
 from ..progress import CancelFn, ProgressFn, Steps
-from ..types import EXPRESSIONS, EmotionData, MotionData, SpeechData
+from ..types import EXPRESSIONS, EmotionData, MotionData, PhoneTrack, SpeechData
 from .data import clip_emotion, find_videos, frames_at
 
 log = logging.getLogger("synchrorama.training.a2m")
@@ -90,7 +91,8 @@ def pair_from_motion(speech: SpeechData, motion: MotionData, emotion: Optional[E
         raise InvalidDataError(f"motion ({motion.n_frames} frames @ {motion.fps}) and speech "
                                f"({speech.n_frames} @ {speech.fps}) are not aligned")
     parts = [speech_inputs(speech), emotion_inputs(emotion, speech)]
-    track = speech_phones(speech, transcript=transcript, phones=phones)
+    track = check_track(phones, speech) if isinstance(phones, PhoneTrack) else \
+        speech_phones(speech, phones, transcript)
     if track is not None:
         parts.append(phone_features(track))
     d = 0
