@@ -8,8 +8,11 @@
 Without ``--checkpoint`` the components are randomly initialised with the exact SD1.5 / SD1.5
 ControlNet / AnimateDiff-v2 architectures (the compute does not depend on the weight values),
 so the numbers hold for any SD1.5 fine-tune.  On a machine without CUDA it runs a tiny
-configuration at 64x64 to show that the whole path works, and says so: CPU numbers are not
-representative of the GPU sampler.
+configuration at 64x64 (``--seconds`` of video, 2 steps) to show that the whole path works, and says so:
+CPU seconds are not representative of the GPU sampler; the "UNet rows/frame/step" column (frames
+the UNet processes per output frame and denoising step, guidance and reference passes included)
+is the windowing's compute on any device; "CPU s" is this process's CPU time (steadier than the
+wall clock on a shared machine).
 """
 from __future__ import annotations
 
@@ -97,7 +100,8 @@ def peak_rss_gib() -> float:
 def main(argv=None) -> int:
     import torch
 
-    from synchrorama_core.diffusion import LowVRAM, SamplerSettings, SRAdapters, generate_video, load_models
+    from synchrorama_core.diffusion import (LowVRAM, SamplerSettings, SRAdapters, generate_video, load_models,
+                                            plan_windows)
     from synchrorama_core.diffusion.adapters import FEATURE_SOURCE
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -128,7 +132,7 @@ def main(argv=None) -> int:
         device, size, seconds, steps = torch.device("cuda" if cuda else "cpu"), a.size, a.seconds, a.steps
         print(f"device: {torch.cuda.get_device_name(0) if cuda else 'CPU, full-size SD1.5 architecture'}")
     else:
-        device, size, seconds, steps = torch.device("cpu"), 64, min(a.seconds, 0.64), [2]
+        device, size, seconds, steps = torch.device("cpu"), 64, a.seconds, [2]
         torch.set_num_threads(1)  # the tiny layers are far too small to gain from threads on a shared CPU
         print(f"device: CPU ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads). NO GPU: running the "
               f"TINY test components at 64x64, 2 steps, {seconds:g} s of video, to show that the whole path works; "
@@ -157,24 +161,35 @@ def main(argv=None) -> int:
         return SamplerSettings(width=size, height=size, steps=st, cfg=a.cfg, scheduler=a.scheduler, window=window,
                                overlap=overlap, seed=0)
     if not a.no_warmup:
-        generate_video(models, ref, motion, speech_of(min(window, n) / a.fps, a.fps), settings=settings(1))
+        generate_video(models, ref, motion[:min(window, n)], speech_of(min(window, n) / a.fps, a.fps),
+                       settings=settings(1))
+    # rows through the UNet per frame and step: the compute of the windowing, on any device
+    unet_rows = [0]
+    hook = models.unet.register_forward_pre_hook(
+        lambda mod, args: unet_rows.__setitem__(0, unet_rows[0] + args[0].shape[0] * (
+            args[0].shape[2] if args[0].ndim == 5 else 1)))
+    n_windows = len(plan_windows(n, window, overlap)) if models.has_motion else len(plan_windows(n, window, 0))
     rows = []
     for st in steps:
+        unet_rows[0] = 0
         if cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         frames = generate_video(models, ref, motion, speech, settings=settings(st))
+        cpu_s = time.process_time() - c0
         if cuda:
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
         peak = torch.cuda.max_memory_allocated() / 2 ** 30 if cuda else float("nan")
         assert frames.shape == (n, size, size, 3)
-        rows.append((st, n, f"{size}x{size}", window, overlap, f"{dt:.2f}", f"{dt / (n / a.fps):.2f}", f"{peak:.2f}",
+        rows.append((st, n, f"{size}x{size}", window, overlap, n_windows, f"{unet_rows[0] / (n * st):.2f}",
+                     f"{dt:.2f}", f"{cpu_s:.2f}", f"{dt / (n / a.fps):.2f}", f"{peak:.2f}",
                      bool(np.isfinite(frames).all())))
+    hook.remove()
     print()
-    print_table(rows, ("steps", "frames", "size", "window", "overlap", "seconds", "s per video s", "peak VRAM GiB",
-                       "finite"), ">" * 9)
+    print_table(rows, ("steps", "frames", "size", "window", "overlap", "windows", "UNet rows/frame/step", "seconds",
+                       "CPU s", "s per video s", "peak VRAM GiB", "finite"), ">" * 12)
     print(f"\n(fps {a.fps:g}, cfg {a.cfg:g}, scheduler {a.scheduler}, {models.dtype}; peak process RSS "
           f"{peak_rss_gib():.2f} GiB; {'GPU' if cuda else 'no GPU'}; the machine may be shared)")
     return 0

@@ -42,7 +42,9 @@ class SynchroRaMaLoadAudio:
                 "fps": _FPS,
                 "start_s": _START,
                 "duration_s": _DUR,
-                "audio": (files, {"audio_upload": True, "tooltip": "speech file in ComfyUI's input folder"}),
+                "audio": (files, {"audio_upload": True,
+                                  "tooltip": "speech file in ComfyUI's input folder ('name [output]' for one in the "
+                                             "output folder)"}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
@@ -65,9 +67,9 @@ class SynchroRaMaLoadAudio:
 
     @classmethod
     def VALIDATE_INPUTS(cls, audio, **kwargs):
-        if not comfy.input_exists(audio):
-            return f"audio file not found in the input folder: {audio}"
-        return True
+        # ComfyUI skips its own "value in the list" check for an input named here: resolve and refuse
+        # anything outside its folders ourselves (see comfy_adapter.input_path)
+        return comfy.check_input(audio, "audio file")
 
 
 class SynchroRaMaSpeechFeatures:

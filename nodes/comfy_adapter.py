@@ -1,4 +1,4 @@
-"""The one place where the node pack touches ComfyUI (DESIGN.md: Node API).
+"""The one place where the node pack touches ComfyUI (see docs/architecture.md).
 
 Inside ComfyUI this reaches ``folder_paths``, ``comfy.utils.ProgressBar`` and
 ``comfy.model_management``; standalone (tests, scripts) it falls back to plain folders, no
@@ -122,7 +122,29 @@ def temp_dir() -> str:
     if HAS_COMFY:
         return folder_paths.get_temp_directory()
     import tempfile
-    return os.path.join(tempfile.gettempdir(), "synchrorama")
+    return os.path.abspath(os.environ.get("SYNCHRORAMA_TEMP") or os.path.join(tempfile.gettempdir(), "synchrorama"))
+
+
+def temp_file(prefix: str, ext: str) -> str:
+    """A new, unique path in the temp folder (ComfyUI's ``temp/``: emptied when the server starts and stops)."""
+    import uuid
+    d = temp_dir()
+    os.makedirs(d, exist_ok=True)
+    return os.path.join(d, f"{prefix}_{uuid.uuid4().hex[:12]}.{ext}")
+
+
+def video_value(path: str):
+    """Core ComfyUI's ``VIDEO`` value for an mp4 on disk: ``VideoFromFile`` (what Load Video returns
+    and Save Video / Get Video Components take). Standalone, or in a ComfyUI older than the VIDEO
+    type, a :class:`nodes.values.VideoFile` with the same reading methods."""
+    if HAS_COMFY:
+        try:
+            from comfy_api.input_impl import VideoFromFile  # type: ignore
+            return VideoFromFile(path)
+        except ImportError:  # ComfyUI before the VIDEO type (spring 2025)
+            log.debug("comfy_api.input_impl.VideoFromFile not available; using SynchroRaMa's VideoFile")
+    from .values import VideoFile
+    return VideoFile(path)
 
 
 def input_files(exts: Sequence[str]) -> List[str]:
@@ -138,18 +160,67 @@ def input_files(exts: Sequence[str]) -> List[str]:
     return sorted(f for f in os.listdir(d) if f.lower().endswith(exts) and os.path.isfile(os.path.join(d, f)))
 
 
+ANNOTATIONS = {"[input]": "input", "[output]": "output", "[temp]": "temp"}
+
+
+class OutsideFoldersError(ValueError):
+    """A node was asked to read or write a file outside ComfyUI's input, output and temp folders."""
+
+
+def _folder(kind: str) -> str:
+    return {"input": input_dir, "output": output_dir, "temp": temp_dir}[kind]()
+
+
+def _inside(path: str, folder: str) -> bool:
+    folder = os.path.abspath(folder)
+    try:
+        return os.path.commonpath([os.path.abspath(path), folder]) == folder
+    except ValueError:  # another drive (Windows)
+        return False
+
+
 def input_path(name: str) -> str:
-    """Absolute path of an input-folder file (annotated names like ``x.wav [input]`` work)."""
-    if HAS_COMFY:
-        return folder_paths.get_annotated_filepath(name)
-    return name if os.path.isabs(name) else os.path.join(input_dir(), name)
+    """Absolute path of a file a node reads, by one rule (see README, "Which files the nodes read"):
+
+    * a relative name is looked up in the input folder, or in the folder its annotation names
+      (``x.wav [input]``, ``x.json [output]``, ``x.png [temp]``: ComfyUI's own annotated names);
+    * an absolute path is accepted only inside ComfyUI's input, output or temp folder;
+    * the result must stay inside that folder: ``../x``, ``sub/../../x`` and ``~`` are refused.
+
+    Raises :class:`OutsideFoldersError` (a ``ValueError``) otherwise.  Symbolic links the user put
+    into those folders are followed as they are (the check is on the path, like ComfyUI's own)."""
+    raw = str(name or "").strip()
+    base, kind = raw, None
+    for tag, k in ANNOTATIONS.items():
+        if raw.endswith(tag):
+            base, kind = raw[:-len(tag)].rstrip(), k
+            break
+    if "\0" in base:
+        raise OutsideFoldersError(f"file name {raw!r} holds a NUL character")
+    folders = {k: _folder(k) for k in ("input", "output", "temp")}
+    if os.path.isabs(base) or base.startswith("~"):
+        allowed = [] if kind is not None or base.startswith("~") else list(folders.values())
+        path = os.path.abspath(base)
+    else:
+        allowed = [folders[kind or "input"]]
+        path = os.path.abspath(os.path.join(allowed[0], base))
+    if not any(_inside(path, f) for f in allowed):
+        raise OutsideFoldersError(
+            f"{raw!r} is outside ComfyUI's input folder ({folders['input']}); nodes read only files in the input "
+            f"folder, or in the output/temp folder when named 'name [output]' / 'name [temp]' (or by a full path "
+            f"inside one of them). Copy the file into the input folder")
+    return path
 
 
 def input_file_hash(name: str) -> str:
-    """Content hash of an input-folder file (or absolute path), for ``IS_CHANGED``: an edited or
-    replaced file runs the node again. ``""`` when there is no such file (the node reports that)."""
+    """Content hash of an input-folder file (see :func:`input_path`), for ``IS_CHANGED``: an edited or
+    replaced file runs the node again. ``""`` when there is no such file, or it is outside the allowed
+    folders (it is not read; the node reports that)."""
     import hashlib
-    path = input_path(name)
+    try:
+        path = input_path(name)
+    except OutsideFoldersError:
+        return ""
     if not os.path.isfile(path):
         return ""
     h = hashlib.sha256()
@@ -159,15 +230,25 @@ def input_file_hash(name: str) -> str:
     return h.hexdigest()
 
 
-def input_exists(name: str) -> bool:
-    if HAS_COMFY:
-        return folder_paths.exists_annotated_filepath(name)
-    return os.path.exists(input_path(name))
+def check_input(name: str, what: str = "file"):
+    """``VALIDATE_INPUTS`` answer for a file a node reads: ``True`` or the reason it cannot be read."""
+    try:
+        path = input_path(name)
+    except OutsideFoldersError as e:
+        return str(e)
+    if not os.path.isfile(path):
+        return f"{what} not found: {name} (looked for {path})"
+    return True
 
 
 def save_path(prefix: str, ext: str, subfolder_out: Optional[str] = None) -> Tuple[str, str, str]:
-    """A new, numbered output path: ``(full_path, filename, subfolder)``."""
+    """A new, numbered output path: ``(full_path, filename, subfolder)``; a prefix that would leave the
+    output folder (``../x``, an absolute path) raises :class:`OutsideFoldersError`."""
     base = output_dir()
+    target = os.path.abspath(os.path.join(base, os.path.normpath(str(prefix or ""))))
+    if os.path.isabs(str(prefix or "")) or not _inside(target, base):
+        raise OutsideFoldersError(f"filename_prefix {prefix!r} is outside ComfyUI's output folder ({base}); "
+                                  f"use a name like 'synchrorama/clip' (sub-folders of the output folder only)")
     if HAS_COMFY:
         full_dir, fname, counter, subfolder, _ = folder_paths.get_save_image_path(prefix, base)
     else:

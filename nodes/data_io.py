@@ -64,14 +64,17 @@ class SynchroRaMaLoadData:
     def INPUT_TYPES(cls):
         return {"required": {
             "kind": (list(SR_TYPES), {"default": SR_SPEECH}),
-            "path": ("STRING", {"default": "", "tooltip": "file in ComfyUI's input folder, or an absolute path"}),
+            "path": ("STRING", {"default": "", "tooltip": "file in ComfyUI's input folder ('name [output]' for one "
+                                                          "saved into the output folder, or a full path inside "
+                                                          "ComfyUI's input/output/temp folders)"}),
         }}
 
     RETURN_TYPES = (SR_SPEECH, SR_EMOTION, SR_SCENE, SR_MOTION, SR_FACE)
     RETURN_NAMES = ("speech", "emotion", "scene", "motion", "face")
     FUNCTION = "load"
     CATEGORY = CATEGORY
-    DESCRIPTION = "Loads a value saved by SynchroRaMa Save Data; only the output of the chosen kind is filled."
+    DESCRIPTION = ("Loads a value saved by SynchroRaMa Save Data; only the output of the chosen kind is filled. "
+                   "Reads only files inside ComfyUI's input, output and temp folders.")
 
     @classmethod
     def IS_CHANGED(cls, kind="", path="", **kwargs):

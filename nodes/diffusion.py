@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from synchrorama_core.diffusion import SCHEDULERS, LowVRAM, SamplerSettings, generate_video, load_models
+from synchrorama_core.diffusion import (CONTEXT_FUSE, SCHEDULERS, LowVRAM, SamplerSettings, generate_video,
+                                        load_models)
 from synchrorama_core.models import list_models
 from synchrorama_core.diffusion.conditioning import DEFAULT_NEGATIVE
 
@@ -105,9 +106,12 @@ class SynchroRaMaVideoSampler:
                 "audio_strength": f(1.0, 0.0, 4.0, 0.05, "SynchroRaMa audio adapter strength"),
                 "emotion_strength": f(1.0, 0.0, 4.0, 0.05, "SynchroRaMa emotion adapter strength"),
                 "window": ("INT", {"default": 16, "min": 1, "max": 64,
-                                   "tooltip": "frames sampled together (AnimateDiff modules take up to 24-32)"}),
+                                   "tooltip": "context window: frames the motion module sees together (AnimateDiff "
+                                              "modules were trained on 16); longer clips are covered by overlapping "
+                                              "windows, all denoised at every step"}),
                 "overlap": ("INT", {"default": 4, "min": 0, "max": 63,
-                                    "tooltip": "frames shared by consecutive windows (carried over and cross-faded)"}),
+                                    "tooltip": "frames shared by consecutive context windows; their noise "
+                                               "predictions are fused, so there are no seams"}),
                 "prompt": ("STRING", {"multiline": True, "default": "",
                                       "tooltip": "extra text before the scene text and emotion phrase "
                                                  "(empty: a generic talking-portrait prompt)"}),
@@ -119,26 +123,33 @@ class SynchroRaMaVideoSampler:
                 "motion_frames": ("IMAGE", {"tooltip": "face-mesh drawings from SynchroRaMa Motion Frames"}),
                 "emotion": (SR_EMOTION,),
                 "scene": (SR_SCENE,),
-                "carry_strength": f(0.8, 0.0, 1.0, 0.05, "how strongly a window's first frames follow the previous one"),
+                # kept (ignored) so that saved workflows keep their widget values in place
+                "carry_strength": f(0.8, 0.0, 1.0, 0.05, "no longer used: context windows are now fused at every "
+                                                         "step, so nothing is carried from window to window"),
                 "emotion_phrase": ("BOOLEAN", {"default": True, "tooltip": "add words for the emotion to the prompt"}),
+                "context_fuse": (list(CONTEXT_FUSE), {"default": CONTEXT_FUSE[0],
+                                                      "tooltip": "how overlapping windows' predictions are weighted "
+                                                                 "per frame: pyramid (by how central the frame is in "
+                                                                 "the window) or uniform"}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("frames",)
+    RETURN_TYPES = ("IMAGE", "FLOAT")
+    RETURN_NAMES = ("frames", "fps")
     FUNCTION = "sample"
     CATEGORY = CATEGORY
     DESCRIPTION = ("Samples exactly one frame per video frame of the speech: reference attention from the portrait(s), "
                    "the motion frames through the ControlNet, the scene text + emotion phrase per segment, the "
-                   "AnimateDiff module across frames and, when loaded, the audio/emotion adapters. Long clips run "
-                   "in overlapping windows.")
+                   "AnimateDiff module across frames and, when loaded, the audio/emotion adapters. Long clips are "
+                   "sampled as one latent whose overlapping context windows are all denoised at every step. "
+                   "Outputs the frames and their fps (the speech's) for Save Video.")
 
     def sample(self, diffusion_models, speech, width=512, height=512, steps=25, cfg=7.0, seed=0, scheduler="ddim",
                reference_strength=1.0, control_strength=1.0, audio_strength=1.0, emotion_strength=1.0,
                window=16, overlap=4, prompt="", negative_prompt=DEFAULT_NEGATIVE, reference=None, face=None,
-               motion_frames=None, emotion=None, scene=None, carry_strength=0.8, emotion_phrase=True,
-               unique_id=None):
+               motion_frames=None, emotion=None, scene=None, carry_strength=None, emotion_phrase=True,
+               context_fuse=CONTEXT_FUSE[0], unique_id=None):
         refs = face if face is not None else (image_to_list(reference) if reference is not None else None)
         motion = image_to_list(motion_frames) if motion_frames is not None else None
         settings = SamplerSettings(width=int(width), height=int(height), steps=int(steps), cfg=float(cfg),
@@ -147,11 +158,11 @@ class SynchroRaMaVideoSampler:
                                    control_strength=float(control_strength), audio_strength=float(audio_strength),
                                    emotion_strength=float(emotion_strength), window=int(window),
                                    overlap=min(int(overlap), max(int(window) - 1, 0)),
-                                   carry_strength=float(carry_strength), emotion_phrase=bool(emotion_phrase))
+                                   context_fuse=str(context_fuse), emotion_phrase=bool(emotion_phrase))
         with comfy.Progress(100, unique_id) as p:
             frames = generate_video(diffusion_models, refs, motion, speech, emotion=emotion, scene=scene,
                                     settings=settings, progress=p.update, cancelled=p.cancelled)
-        return (list_to_image(frames),)
+        return list_to_image(frames), float(speech.fps)
 
 
 NODE_CLASS_MAPPINGS = {

@@ -45,7 +45,9 @@ class SynchroRaMaFaceAnalysis:
     CATEGORY = CATEGORY
     DESCRIPTION = ("Detects the face in each reference portrait and measures the 478-point MediaPipe face mesh "
                    "(with depth and irises) offline on the CPU. Several references (a batch, or image_2..4 of other "
-                   "sizes) let the renderer pick the best-matching expression per frame. 'preview' shows the mesh.")
+                   "sizes) let the renderer pick the best-matching expression per frame. A reference over 1024 px "
+                   "is kept as a head-and-shoulders crop around the face scaled to 1024 px (a warning says so), "
+                   "so the later nodes and the video stay that size. 'preview' shows the mesh.")
 
     def analyze(self, image, face_index=-1, image_2=None, image_3=None, image_4=None, model=BUNDLED,
                 unique_id=None):

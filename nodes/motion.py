@@ -230,7 +230,7 @@ def _pick_file(motion_file, path):
     name = (path or "").strip() or (motion_file or "").strip()
     if not name:
         raise ValueError(f"SynchroRaMa Load Motion: no motion file chosen; put a .json saved by Save Motion into "
-                         f"{comfy.input_dir()} (or type its full path in 'path')")
+                         f"{comfy.input_dir()} (or type 'name [output]' in 'path' for one in the output folder)")
     return name
 
 
@@ -245,8 +245,9 @@ class SynchroRaMaLoadMotion:
                 "motion_file": (files, {"tooltip": ".json / .safetensors motion in ComfyUI's input folder"}),
             },
             "optional": {
-                "path": ("STRING", {"default": "", "tooltip": "absolute path (or 'name [output]' inside ComfyUI); "
-                                                              "overrides motion_file when set"}),
+                "path": ("STRING", {"default": "", "tooltip": "'name [output]' for a motion saved into the output "
+                                                              "folder (or a full path inside ComfyUI's input/output/"
+                                                              "temp folders); overrides motion_file when set"}),
                 "speech": (SR_SPEECH, {"tooltip": "if connected, the motion must fit this speech's frames "
                                                   "(see 'mismatch')"}),
                 "mismatch": _combo(MISMATCH, "error", "when the motion's fps/length differ from the speech's: "

@@ -141,6 +141,9 @@ def _common(p: argparse.ArgumentParser, out_default: Optional[str]) -> None:
                    help="an OpenAI-compatible server for the scene describer (default: the template)")
     g.add_argument("--scene-model", default="", help="model name on --scene-url")
     g.add_argument("--crf", type=int, default=None, help="H.264 quality 0..51, lower is better (default 19)")
+    g.add_argument("--max-side", type=int, default=None, metavar="PX",
+                   help="a portrait larger than this is worked on as a face crop of at most PX a side, which is "
+                        "then the video's size (default 1024; 0 = use the whole photo)")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     g.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
 
@@ -223,7 +226,7 @@ def _batch(args, bar: ProgressBar, stop) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
-    from .errors import Cancelled, SynchroRaMaError
+    from .errors import Cancelled, OutputError, SynchroRaMaError
     bar = ProgressBar(enabled=not args.quiet)
     t0 = time.monotonic()
     try:
@@ -254,6 +257,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             sys.stderr.write("".join(f"error: {args.manifest}: {m}\n" for m in e.errors))
             return EXIT_BAD_INPUT
         msg = " ".join(str(e).split()) or type(e).__name__
+        if isinstance(e, OutputError):
+            msg += " (--out)"
         sys.stderr.write(f"error: {msg}\n")
         return EXIT_BAD_INPUT
     bar.close()

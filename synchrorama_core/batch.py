@@ -17,7 +17,7 @@ skipped) or CSV with a header row (``.csv``).  Each job takes the options of ``g
 the rest                  :data:`synchrorama_core.pipeline.FLAT_OPTIONS`: ``fps``, ``seed``, ``start``,
                           ``duration``, ``face_index``, ``head_scale``, ``expression_scale``,
                           ``lip_scale``, ``blink_rate``, ``a2m``, ``emotion_weights``,
-                          ``emotion_intensity``, ``scene_url``, ``scene_model``, ``crf``
+                          ``emotion_intensity``, ``scene_url``, ``scene_model``, ``crf``, ``max_side``
 ========================  ==========================================================================
 
 Relative paths are relative to the manifest's folder.  The whole manifest is checked before any work
@@ -43,7 +43,6 @@ them ``cancelled``.
 from __future__ import annotations
 
 import csv
-import glob
 import hashlib
 import json
 import os
@@ -132,7 +131,7 @@ def _rows(path: str) -> List[Tuple[int, object]]:
 
 _NUMBERS = {"fps": float, "seed": int, "start": float, "duration": float, "face_index": int, "head_scale": float,
             "expression_scale": float, "lip_scale": float, "blink_rate": float, "emotion_intensity": float,
-            "crf": int}
+            "crf": int, "max_side": int}
 
 
 def _job(line: int, d: dict, base: str) -> Job:
@@ -332,15 +331,15 @@ def _previous(path: str) -> Dict[str, dict]:
 
 def _clean_partials(out_dir: str, names: Sequence[str]) -> List[str]:
     """Remove the temporary files of jobs a killed worker left behind (the finished outputs are untouched)."""
+    from .pipeline import partial_files
     gone = []
     for n in names:
-        for pat in (f".{n}.mp4.*.part.mp4", f"{n}.json.*.part"):
-            for p in glob.glob(os.path.join(glob.escape(out_dir), pat)):
-                try:
-                    os.remove(p)
-                    gone.append(p)
-                except OSError:
-                    pass
+        for p in partial_files(os.path.join(out_dir, n + ".mp4")):
+            try:
+                os.remove(p)
+                gone.append(p)
+            except OSError:
+                pass
     return gone
 
 

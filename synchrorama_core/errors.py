@@ -1,7 +1,8 @@
 """Error types of the SynchroRaMa core.
 
 Every error a creator can meet subclasses one of Python's standard ``ValueError``,
-``FileNotFoundError`` or ``RuntimeError`` (so generic handlers still work) and
+``FileNotFoundError``, ``RuntimeError`` or (for files that cannot be written) ``OSError``, so
+generic handlers still work, and
 ``SynchroRaMaError`` (so callers can catch ours only).  Messages say what went wrong
 *and* what to do about it.
 """
@@ -30,6 +31,10 @@ class ModelNotFoundError(SynchroRaMaError, FileNotFoundError):
 
 class FaceNotFoundError(SynchroRaMaError, ValueError):
     """No face could be found in a reference image."""
+
+
+class OutputError(SynchroRaMaError, OSError):
+    """An output file cannot be written: a folder that cannot be created or written to, a full disk."""
 
 
 class BackendError(SynchroRaMaError, RuntimeError):

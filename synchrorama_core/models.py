@@ -87,9 +87,9 @@ COMFY_MODEL_KINDS: Dict[str, ModelKind] = {
         "config.json; sources: docs/diffusion.md)", comfy=True),
     "animatediff_models": ModelKind(
         "motion module",
-        "an AnimateDiff motion module for SD1.5 (e.g. mm_sd15_v3.safetensors from Hugging Face "
-        "conrevo/AnimateDiff-A1111, guoyww/animatediff's .ckpt files, or a diffusers MotionAdapter folder; "
-        "sources: docs/diffusion.md)", comfy=True),
+        "an AnimateDiff motion module for SD1.5 as .safetensors (e.g. mm_sd15_v3.safetensors from Hugging Face "
+        "conrevo/AnimateDiff-A1111; guoyww/animatediff's .ckpt files must be converted first), or a diffusers "
+        "MotionAdapter folder; sources: docs/diffusion.md", comfy=True),
 }
 
 #: Files that mark a folder as one model (transformers / diffusers layouts) for :func:`list_models`.

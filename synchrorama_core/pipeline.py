@@ -14,8 +14,11 @@ Stages, each through its own public API (nothing is re-implemented here)::
 
 Rendered frames are streamed into the encoder one at a time (a small bounded queue lets the
 renderer and the encoder run on two threads), so memory does not grow with the clip's length.
-The video is written under a temporary name beside ``out`` and renamed only when complete: a
-failed or cancelled run leaves no half-written ``out`` (and an earlier ``out`` is untouched).
+Before any stage runs, the output folder is created and the two temporary files the run will
+write (the video and ``OUT.json``, hidden names beside ``out``) are made in it, so a folder that
+cannot be written fails at once (:class:`~synchrorama_core.errors.OutputError`).  Both files are
+renamed into place only when both are complete: a failed (disk full) or cancelled run leaves
+neither ``out`` nor ``OUT.json`` nor a temporary file, and an earlier ``out`` is untouched.
 
 ``OUT.json`` (beside the video, same stem) holds every stage's result in its ``to_dict()`` form
 (arrays as ``{"__ndarray__": {dtype, shape, data}}``), the seconds each stage took, the inputs
@@ -31,6 +34,11 @@ Documented handling of unusual input:
   composited over white (:func:`synchrorama_core.image.to_rgb_float`); EXIF rotation is applied;
 * references of different sizes: the output has the first reference's size (the others are
   aligned onto it by the renderer);
+* a portrait larger than ``max_side`` (1024 px on its longest side by default) is worked on as a
+  head-and-shoulders crop around the face scaled to at most that size, with a warning: memory
+  and time do not grow with the photo's pixel count beyond its decoding, and the video is at
+  most 1024 px a side (an 8000x8000 mp4 would be no use to anyone; pass ``max_side`` for more);
+* audio with NaN or infinite samples is refused while it is decoded, naming the file;
 * an image with no face, a tiny image (< 32 px), a file that is not an image, a missing file,
   unreadable audio and audio shorter than one video frame raise an error subclassing
   ``ValueError``/``FileNotFoundError`` with a message that says what to do.
@@ -40,8 +48,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -49,17 +55,16 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from . import __version__
-from .errors import AudioError, Cancelled, InvalidDataError
-from .image import load_image
+from .errors import AudioError, BackendError, Cancelled, InvalidDataError, OutputError
+from .image import MAX_WORK_SIDE, load_image
 from .timing import check_fps
+from .video.stream import part_path
 from .types import EMOTIONS, EmotionData, FaceData, MotionData, SceneData, SpeechData
 
 #: The stages in order, as named in progress reports and in ``timings``.
 STAGES = ("face", "speech", "emotion", "scene", "motion", "render")
 #: Share of the overall progress bar given to each stage (render includes encoding).
 _SHARE = {"face": 0.03, "speech": 0.05, "emotion": 0.01, "scene": 0.01, "motion": 0.01, "render": 0.89}
-#: Rendered frames waiting for the encoder at most (bounds memory; 8 frames of 1024² uint8 = 25 MB).
-QUEUE_FRAMES = 8
 
 EMOTION_OPTIONS = ("weights", "smoothing_s", "intensity", "target", "target_strength",
                    "text_model", "ser_model", "va_model", "whisper_model")
@@ -73,7 +78,8 @@ ProgressCb = Callable[..., None]
 
 #: The flat options a user gives on the command line or in a batch manifest (see :func:`generate_kwargs`).
 FLAT_OPTIONS = ("fps", "seed", "start", "duration", "face_index", "head_scale", "expression_scale", "lip_scale",
-                "blink_rate", "a2m", "emotion_weights", "emotion_intensity", "scene_url", "scene_model", "crf")
+                "blink_rate", "a2m", "emotion_weights", "emotion_intensity", "scene_url", "scene_model", "crf",
+                "max_side")
 
 
 def parse_weights(s) -> Optional[dict]:
@@ -104,7 +110,8 @@ def generate_kwargs(flat: dict) -> dict:
     ``fps``, ``seed``, ``start``/``duration`` (seconds), ``face_index``, the motion controls ``head_scale``,
     ``expression_scale``, ``lip_scale``, ``blink_rate``, ``a2m`` (a neural A2M name/folder or model),
     ``emotion_weights`` (``"text=1,speech=0.5,va=1"`` or a dict), ``emotion_intensity``, ``scene_url`` /
-    ``scene_model`` (an OpenAI-compatible server for the scene describer) and ``crf``."""
+    ``scene_model`` (an OpenAI-compatible server for the scene describer), ``crf`` and ``max_side`` (the
+    working size of a large portrait, px)."""
     unknown = sorted(set(flat) - set(FLAT_OPTIONS))
     if unknown:
         raise InvalidDataError(f"unknown option(s) {unknown}; known: {list(FLAT_OPTIONS)}")
@@ -123,7 +130,7 @@ def generate_kwargs(flat: dict) -> dict:
     kw = dict(motion_options=motion, emotion_options=emotion, video_options={"crf": f["crf"]} if "crf" in f else {},
               scene_backend=backend, motion_model=f.get("a2m") or None)
     for k, name in (("fps", "fps"), ("seed", "seed"), ("start", "start_s"), ("duration", "duration_s"),
-                    ("face_index", "face_index")):
+                    ("face_index", "face_index"), ("max_side", "max_side")):
         if k in f:
             kw[name] = f[k]
     return kw
@@ -270,100 +277,79 @@ def face_dict(face: FaceData) -> dict:
     return d
 
 
-def _write_json(path: str, data: dict) -> None:
-    tmp = f"{path}.{os.getpid()}.part"
+def _write_json(tmp: str, data: dict, name: str) -> None:
+    """Write ``data`` into the reserved temporary file ``tmp``; a failure names ``name`` (OUT.json)."""
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
+    except OSError as e:
+        raise OutputError(f"cannot write {name}: {_os_reason(e)}; neither it nor the video was kept") from e
+
+
+def _os_reason(e: BaseException) -> str:
+    return getattr(e, "strerror", None) or str(e) or type(e).__name__
+
+
+def partial_files(out: str) -> List[str]:
+    """Temporary files a run writing ``out`` (and its OUT.json) left behind, e.g. when its process was
+    killed: for a batch to clean up.  Only this naming is matched, so ``a.mp4`` never claims ``a.b.mp4``'s."""
+    import glob
+    import re
+    out = os.path.abspath(os.fspath(out))
+    root = os.path.splitext(os.path.basename(out))[0]
+    rx = re.compile(rf"^\.{re.escape(root)}\.\d+\.[0-9a-f]{{6}}\.part\.(mp4|json)$")
+    folder = os.path.dirname(out)
+    return sorted(os.path.join(folder, f) for f in (os.path.basename(p) for p in
+                  glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(root)}.*.part.*"))) if rx.match(f))
+
+
+def _reserve_output(out: str, write_json: bool) -> List[str]:
+    """Create ``out``'s folder and the run's temporary files in it (video, then OUT.json): what cannot
+    be written fails here, before any stage runs.  Returns their paths."""
+    folder = os.path.dirname(out)
+    made: List[str] = []
+    names = [out] + ([json_path_for(out)] if write_json else [])
+    try:
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise NotADirectoryError(20, f"{folder} is a file, not a folder")
+        os.makedirs(folder, exist_ok=True)
+        tag = f"{os.getpid()}.{os.urandom(3).hex()}"
+        for name in names:
+            tmp = part_path(name, tag)
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            made.append(tmp)
+    except OSError as e:
+        _discard(made)
+        raise OutputError(f"cannot write the output {out}: {_os_reason(e)}; choose a folder you can write to") \
+            from None
+    return made
+
+
+def _discard(paths: Sequence[Optional[str]]) -> None:
+    for p in paths:
+        if p:
+            try:
+                os.remove(p)
+            except OSError:
+                pass
+
+
+def _commit(pairs: Sequence[tuple]) -> None:
+    """Rename each ``(temporary, final)`` pair into place; if one fails, none of the finals is left."""
+    done: List[str] = []
+    try:
+        for tmp, final in pairs:
+            os.replace(tmp, final)
+            done.append(final)
+    except OSError as e:
+        _discard(done + [t for t, _ in pairs])
+        raise OutputError(f"cannot write {final}: {_os_reason(e)}") from e
 
 
 def json_path_for(out: str) -> str:
     """``OUT.mp4`` -> ``OUT.json``."""
     root, _ = os.path.splitext(os.fspath(out))
     return root + ".json"
-
-
-# ------------------------------------------------------------------------------ streaming
-
-def _stream(frames, writer, cancelled, timings: Dict[str, float]) -> None:
-    """Render on a worker thread, encode on this one, through a bounded queue.
-
-    Both the renderer (numba, releases the GIL) and the encoder (x264 in C) do their heavy work
-    outside the GIL, so on two cores they overlap.  At most :data:`QUEUE_FRAMES` frames wait.
-    """
-    q: "queue.Queue" = queue.Queue(maxsize=QUEUE_FRAMES)
-    stop = threading.Event()
-    DONE = object()
-    render_s = [0.0]
-
-    def put(item) -> None:
-        """Queue ``item``, waiting while the queue is full, unless the consumer has stopped."""
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def produce():
-        it = iter(frames)
-        try:
-            while not stop.is_set():
-                t = time.perf_counter()
-                try:
-                    f = next(it)
-                except StopIteration:
-                    break
-                render_s[0] += time.perf_counter() - t
-                put(f)
-            item = DONE
-        except BaseException as e:  # hand the error to the consumer
-            item = e
-        try:
-            put(item)
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    pass
-
-    worker = threading.Thread(target=produce, name="synchrorama-render", daemon=True)
-    worker.start()
-    encode_s = 0.0
-    try:
-        while True:
-            try:
-                item = q.get(timeout=0.1)
-            except queue.Empty:
-                if cancelled is not None and cancelled():
-                    raise Cancelled("video generation cancelled by the user")
-                continue
-            if item is DONE:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            t = time.perf_counter()
-            writer.write(item)
-            encode_s += time.perf_counter() - t
-    finally:
-        stop.set()
-        while True:           # unblock the producer if it waits on a full queue
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                break
-        worker.join(timeout=10)
-    timings["render"] = render_s[0]
-    timings["encode"] = encode_s
 
 
 # ------------------------------------------------------------------------------ the pipeline
@@ -416,7 +402,7 @@ def _output_path(out) -> str:
 
 def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed: int, face_index: int,
                start_s: float, duration_s: Optional[float], emotion_options: dict, scene_backend: Any,
-               scene_options: dict, motion_model: Any, motion_options: dict):
+               scene_options: dict, motion_model: Any, motion_options: dict, max_side: int = MAX_WORK_SIDE):
     """Face -> speech -> emotion -> scene -> motion, each through its stage's public API.
     Returns ``(face, speech, emotion, scene, motion)``."""
     from .audio import load_speech
@@ -425,7 +411,7 @@ def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed
     from .face import analyze_faces
     from .motion import generate_procedural
     from .scene import describe_scene
-    face = run.stage("face", analyze_faces, imgs, face_index=face_index, sources=sources)
+    face = run.stage("face", analyze_faces, imgs, face_index=face_index, sources=sources, max_side=max_side)
     speech = run.stage("speech", load_speech, audio, fps=fps, start_s=start_s, duration_s=duration_s)
     if speech.n_frames < 1:
         raise AudioError(f"{os.path.basename(audio)} holds {speech.duration_s * 1000:.1f} ms of audio, shorter than "
@@ -458,12 +444,13 @@ def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed
 
 
 def render_to_file(run: _Run, face: FaceData, motion: MotionData, audio: str, start_s: float,
-                   duration_s: Optional[float], out: str, render_options, video_options: dict):
-    """Warp-render ``motion`` and stream the frames with the audio into ``out`` (temporary name,
-    renamed when complete).  Returns ``(video info, renderer)``."""
+                   duration_s: Optional[float], out: str, render_options, video_options: dict, tmp: str):
+    """Warp-render ``motion`` and stream the frames with the audio into ``tmp`` (a temporary file the
+    caller renames to ``out`` once everything is written; removed here on failure).  A file that
+    cannot be written raises :class:`OutputError` naming ``out``.  Returns ``(video info, renderer)``."""
     from .audio import decode_audio
     from .render import WarpRenderer
-    from .video import VideoWriter
+    from .video.stream import write_stream
     run.check()
     t = time.perf_counter()
     renderer = WarpRenderer(face, render_options)
@@ -471,29 +458,18 @@ def render_to_file(run: _Run, face: FaceData, motion: MotionData, audio: str, st
     t = time.perf_counter()
     sound, sr = decode_audio(audio, start_s=start_s or 0.0, duration_s=duration_s)
     run.timings["audio_for_video"] = time.perf_counter() - t
-    tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.{os.getpid()}.part.mp4")
-    writer = VideoWriter(tmp, motion.fps, audio=sound, sample_rate=sr,
-                         metadata={"comment": "made with SynchroRaMa"}, **video_options)
-    del sound
     try:
         frames = renderer.frames(motion, progress=run.prog.stage("render"), cancelled=run.stop_check,
                                  dtype=np.uint8)
         t = time.perf_counter()
-        _stream(frames, writer, run.stop_check, run.timings)
-        run.check()
-        info = writer.close()
+        info = write_stream(tmp, frames, motion.fps, audio=sound, sample_rate=sr, cancelled=run.stop_check,
+                            timings=run.timings, metadata={"comment": "made with SynchroRaMa"}, **video_options)
         run.timings["render_encode_wall"] = time.perf_counter() - t
-    except BaseException:
-        writer._abort()
-        raise
-    try:
-        os.replace(tmp, out)
-    except OSError:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
+    except (OSError, BackendError) as e:
+        cause = e if isinstance(e, OSError) else e.__cause__
+        if not isinstance(cause, OSError) or isinstance(e, OutputError):
+            raise
+        raise OutputError(f"cannot write the video {out}: {_os_reason(cause)}; nothing was kept") from e
     info.path = out
     run.timings["render_fps"] = motion.n_frames / max(run.timings["render"], 1e-9)
     return info, renderer
@@ -541,7 +517,7 @@ def generate(images, audio: str, text: Optional[str] = None, fps: float = 25.0, 
              emotion_options: Optional[dict] = None, scene_backend: Any = None,
              scene_options: Optional[dict] = None, motion_model: Any = None,
              motion_options: Optional[dict] = None, render_options: Any = None,
-             video_options: Optional[dict] = None, write_json: bool = True,
+             video_options: Optional[dict] = None, write_json: bool = True, max_side: int = MAX_WORK_SIDE,
              progress: Optional[ProgressCb] = None, cancelled: Optional[Callable[[], bool]] = None
              ) -> PipelineResult:
     """Make a talking-portrait video ``out`` (H.264/AAC mp4) and ``OUT.json`` beside it.
@@ -559,6 +535,8 @@ def generate(images, audio: str, text: Optional[str] = None, fps: float = 25.0, 
     ``motion_options`` (:data:`MOTION_OPTIONS`); ``render_options`` (a
     :class:`~synchrorama_core.render.RenderOptions` or a dict of its fields);
     ``video_options`` (``crf``, ``preset``).  ``seed`` drives the motion and the scene.
+    ``max_side``: a portrait larger than this (px, longest side) is worked on as a face crop scaled
+    to it, so the video is at most ``max_side`` a side (a warning says so; 0 = never).
 
     ``progress(done, total, stage)`` (or ``progress(done, total)``) gets the overall progress
     (``total`` = 1000) and the running stage's name; ``cancelled()`` is polled throughout and a
@@ -575,26 +553,30 @@ def generate(images, audio: str, text: Optional[str] = None, fps: float = 25.0, 
     text = (text or "").strip()
     audio = _check_audio_path(audio)
     imgs, sources = _images(images)
-    run = _Run(progress, cancelled)
-
-    face, speech, emotion, scene, motion = run_stages(
-        run, imgs, sources, audio, text, fps, seed, face_index, start_s, duration_s, emotion_options,
-        scene_backend, scene_options, motion_model, motion_options)
-    del imgs
-    info, renderer = render_to_file(run, face, motion, audio, start_s, duration_s, out, render_options,
-                                    video_options)
-    run.timings["total"] = time.perf_counter() - t_all
-
-    jpath = json_path_for(out)
-    report = build_report(info=info, sources=sources, audio=audio, text=text, fps=fps, seed=seed,
-                          face_index=face_index, start_s=start_s, duration_s=duration_s,
-                          emotion_options=emotion_options, scene_backend=scene_backend, scene_options=scene_options,
-                          motion_options=motion_options, render_options=render_options,
-                          video_options=video_options, timings=run.timings, face=face, speech=speech,
-                          emotion=emotion, scene=scene, motion=motion,
-                          reference_used=_reference_counts(renderer, face.count))
-    if write_json:
-        _write_json(jpath, report)
+    temps = _reserve_output(out, write_json)
+    try:
+        run = _Run(progress, cancelled)
+        face, speech, emotion, scene, motion = run_stages(
+            run, imgs, sources, audio, text, fps, seed, face_index, start_s, duration_s, emotion_options,
+            scene_backend, scene_options, motion_model, motion_options, max_side=max_side)
+        del imgs
+        info, renderer = render_to_file(run, face, motion, audio, start_s, duration_s, out, render_options,
+                                        video_options, temps[0])
+        run.timings["total"] = time.perf_counter() - t_all
+        jpath = json_path_for(out)
+        report = build_report(info=info, sources=sources, audio=audio, text=text, fps=fps, seed=seed,
+                              face_index=face_index, start_s=start_s, duration_s=duration_s,
+                              emotion_options=emotion_options, scene_backend=scene_backend,
+                              scene_options=scene_options, motion_options=motion_options,
+                              render_options=render_options, video_options=video_options, timings=run.timings,
+                              face=face, speech=speech, emotion=emotion, scene=scene, motion=motion,
+                              reference_used=_reference_counts(renderer, face.count))
+        if write_json:
+            _write_json(temps[1], report, jpath)
+        _commit(list(zip(temps, [out, jpath])))
+    except BaseException:
+        _discard(temps)
+        raise
     run.prog.finish()
     return PipelineResult(video_path=out, json_path=jpath if write_json else "", n_frames=motion.n_frames,
                           fps=fps, duration_s=speech.duration_s, timings=dict(run.timings), face=face, speech=speech,
@@ -631,4 +613,4 @@ def demo(out: str = "synchrorama_demo.mp4", duration_s: Optional[float] = None, 
 
 __all__ = ["EMOTION_OPTIONS", "MOTION_OPTIONS", "PipelineResult",
            "SCENE_OPTIONS", "STAGES", "VIDEO_OPTIONS", "bundled_sample", "demo", "emotion_summary", "face_dict",
-           "generate", "json_path_for", "speech_dict"]
+           "generate", "json_path_for", "partial_files", "speech_dict"]

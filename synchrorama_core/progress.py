@@ -1,4 +1,4 @@
-"""Progress reporting and cancellation for long loops (DESIGN.md: errors, progress, cancel).
+"""Progress reporting and cancellation for long loops (every long loop takes ``progress`` and ``cancelled``).
 
 Core functions that loop take ``progress(done, total)`` and ``cancelled() -> bool`` callbacks,
 both optional.  ``Steps`` wraps them so a loop only calls ``steps.tick()``; it raises

@@ -1,4 +1,4 @@
-"""The one place that turns durations into video frame counts (DESIGN.md: frame count rule).
+"""The one place that turns durations into video frame counts (the frame count rule).
 
 Frame ``i`` covers audio ``[i / fps, (i + 1) / fps)``; a clip of ``duration_s`` seconds has
 ``round(duration_s * fps)`` frames.  Every stage calls these helpers instead of doing its own

@@ -157,12 +157,10 @@ def spread_over_voiced(sentences: Sequence[str], vad: np.ndarray, fps: float,
 
 
 def emotion_transcript(emotion) -> str:
-    """The transcript an ``SR_EMOTION`` was made from (typed in, or Whisper's), from its meta, or ``""``
-    (the embedder's segments hold the text; other sources carry none)."""
+    """The transcript an ``SR_EMOTION`` was embedded with (``meta["transcript"]``: typed into the Emotion
+    Embedder, or Whisper's), or ``""``: what the stages after it fall back on when given no text."""
     meta = getattr(emotion, "meta", None)
-    if not isinstance(meta, dict) or meta.get("transcript_source") not in ("user text", "whisper"):
-        return ""
-    return " ".join(str(s.get("text", "")).strip() for s in meta.get("segments", []) if isinstance(s, dict)).strip()
+    return str(meta.get("transcript") or "").strip() if isinstance(meta, dict) else ""
 
 
 __all__ = ["MAX_UNIT_S", "TimedText", "emotion_transcript", "split_sentences", "split_units", "spread_over_voiced"]

@@ -1,8 +1,15 @@
-"""The typed values that flow between SynchroRaMa stages (DESIGN.md: data contracts).
+"""The typed values that flow between SynchroRaMa stages (the data contracts between stages).
 
 Each type is a dataclass that validates itself on construction and converts losslessly to a
 JSON-safe dict (``to_dict``/``from_dict``) or to a ``.safetensors`` file (``save``/``load``),
 so creators can save, inspect, hand-edit and share every intermediate result.
+
+Reading a file is checked against the dataclass fields before anything is built (a file may be
+crafted): every field has its type (numbers, strings, arrays, lists, dicts of them; required
+fields present), a tagged array holds one of :data:`ARRAY_DTYPES` only and its ``shape`` must
+match the length of its ``data`` before anything is allocated, and a safetensors file's
+``synchrorama`` metadata must name tensors the file holds.  Anything else is one
+:class:`~synchrorama_core.errors.InvalidDataError` naming the file and the field.
 
 ComfyUI type names: ``SR_SPEECH`` -> :class:`SpeechData`, ``SR_EMOTION`` -> :class:`EmotionData`,
 ``SR_SCENE`` -> :class:`SceneData`, ``SR_MOTION`` -> :class:`MotionData`,
@@ -11,15 +18,17 @@ ComfyUI type names: ``SR_SPEECH`` -> :class:`SpeechData`, ``SR_EMOTION`` -> :cla
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import InvalidDataError
+from .errors import InvalidDataError, OutputError
 from .timing import check_fps, n_frames
 
 #: The 8 MEAD emotions, in this order everywhere (columns of every ``probs`` array).
@@ -97,8 +106,9 @@ LANDMARK_COUNT = 478
 def _array(x: Any, name: str, dtype=np.float32, ndim: Optional[int] = None,
            shape: Optional[Sequence[Optional[int]]] = None, finite: bool = True) -> np.ndarray:
     try:
-        a = np.asarray(x, dtype=dtype)
-    except (TypeError, ValueError) as e:
+        with np.errstate(over="ignore", invalid="ignore"):  # too large for float32: inf, refused below
+            a = np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as e:
         raise InvalidDataError(f"{name}: cannot be read as a {np.dtype(dtype).name} array ({e})") from e
     if ndim is not None and a.ndim != ndim:
         raise InvalidDataError(f"{name}: expected {ndim} dimensions, got shape {a.shape}")
@@ -151,6 +161,17 @@ def _json_safe(meta: Any, name: str = "meta") -> dict:
 _ARRAY_TAG = "__ndarray__"
 _TENSOR_TAG = "__tensor__"
 
+#: Element types a saved array may have (``numpy.dtype.name``): plain numbers and booleans only.
+ARRAY_DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                          "float16", "float32", "float64"})
+#: Most dimensions a saved array may have.
+MAX_ARRAY_DIMS = 8
+
+
+def _short(v: Any, n: int = 60) -> str:
+    s = repr(v)
+    return s if len(s) <= n else s[:n] + "..."
+
 
 def _encode(v: Any) -> Any:
     if isinstance(v, np.ndarray):
@@ -167,14 +188,47 @@ def _encode(v: Any) -> Any:
     return v
 
 
-def _decode(v: Any) -> Any:
+def _array_from_spec(spec: Any, name: str) -> np.ndarray:
+    """A tagged array ``{"dtype", "shape", "data"}`` read from a file, checked before it is allocated:
+    an allowed dtype, a shape of non-negative integers whose product is the length of ``data``, and
+    ``data`` a flat list of numbers (booleans for ``bool``)."""
+    if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "data"}:
+        got = sorted(map(str, spec)) if isinstance(spec, dict) else type(spec).__name__
+        raise InvalidDataError(f"{name}: an array must be {{\"{_ARRAY_TAG}\": {{\"dtype\", \"shape\", \"data\"}}}}, "
+                               f"got {got}")
+    dtype, shape, data = spec["dtype"], spec["shape"], spec["data"]
+    if not isinstance(dtype, str) or dtype not in ARRAY_DTYPES:
+        raise InvalidDataError(f"{name}: dtype {_short(dtype)} is not allowed; use one of {sorted(ARRAY_DTYPES)}")
+    if not isinstance(shape, list) or len(shape) > MAX_ARRAY_DIMS or \
+            any(type(d) is not int or d < 0 for d in shape):
+        raise InvalidDataError(f"{name}: shape must be a list of at most {MAX_ARRAY_DIMS} integers >= 0, "
+                               f"got {_short(shape)}")
+    if not isinstance(data, list):
+        raise InvalidDataError(f"{name}: data must be a flat list of numbers, got {type(data).__name__}")
+    count = math.prod(shape)
+    if count != len(data):
+        raise InvalidDataError(f"{name}: shape {_short(shape)} holds {count} values but data has {len(data)}")
+    allowed = {bool} if dtype == "bool" else {int} if dtype[0] in "iu" else {int, float}
+    if not set(map(type, data)) <= allowed:
+        bad = next(x for x in data if type(x) not in allowed)
+        what = "true/false" if dtype == "bool" else "integers" if float not in allowed else "numbers"
+        raise InvalidDataError(f"{name}: a {dtype} array holds {_short(bad)}; it may hold {what} only")
+    try:
+        with np.errstate(all="ignore"):  # a float too large for float32 becomes inf (refused as not finite)
+            return np.array(data, dtype=dtype).reshape(shape)
+    except (OverflowError, ValueError, TypeError) as e:
+        raise InvalidDataError(f"{name}: values do not fit {dtype} ({e})") from None
+
+
+def _decode(v: Any, name: str = "value") -> Any:
     if isinstance(v, dict):
-        if set(v) == {_ARRAY_TAG}:
-            spec = v[_ARRAY_TAG]
-            return np.asarray(spec["data"], dtype=spec["dtype"]).reshape(spec["shape"])
-        return {k: _decode(x) for k, x in v.items()}
+        if _ARRAY_TAG in v:
+            if set(v) != {_ARRAY_TAG}:
+                raise InvalidDataError(f"{name}: an array holds only the key {_ARRAY_TAG!r}, got {sorted(map(str, v))}")
+            return _array_from_spec(v[_ARRAY_TAG], name)
+        return {k: _decode(x, f"{name}[{k!r}]") for k, x in v.items()}
     if isinstance(v, list):
-        return [_decode(x) for x in v]
+        return [_decode(x, f"{name}[{i}]") for i, x in enumerate(v)]
     return v
 
 
@@ -191,14 +245,126 @@ def _split_tensors(v: Any, out: Dict[str, np.ndarray], path: str = "t") -> Any:
     return v
 
 
-def _join_tensors(v: Any, tensors: Dict[str, np.ndarray]) -> Any:
+def _join_tensors(v: Any, tensors: Dict[str, np.ndarray], name: str = "value") -> Any:
+    """The skeleton of a safetensors file with its tensor references replaced by the arrays (checked)."""
     if isinstance(v, dict):
-        if set(v) == {_TENSOR_TAG}:
-            return _encode(np.ascontiguousarray(tensors[v[_TENSOR_TAG]]))
-        return {k: _join_tensors(x, tensors) for k, x in v.items()}
+        if _TENSOR_TAG in v:
+            key = v[_TENSOR_TAG]
+            if set(v) != {_TENSOR_TAG} or not isinstance(key, str):
+                raise InvalidDataError(f"{name}: a tensor reference is {{\"{_TENSOR_TAG}\": \"name\"}}, got {_short(v)}")
+            if key not in tensors:
+                raise InvalidDataError(f"{name}: refers to tensor {key!r}, which the file does not hold")
+            a = tensors[key]
+            if a.dtype.name not in ARRAY_DTYPES or a.ndim > MAX_ARRAY_DIMS:
+                raise InvalidDataError(f"{name}: tensor {key!r} is {a.dtype.name} with {a.ndim} dimensions; "
+                                       f"allowed: {sorted(ARRAY_DTYPES)}, at most {MAX_ARRAY_DIMS} dimensions")
+            return np.ascontiguousarray(a)
+        return {k: _join_tensors(x, tensors, f"{name}[{k!r}]") for k, x in v.items()}
     if isinstance(v, list):
-        return [_join_tensors(x, tensors) for x in v]
+        return [_join_tensors(x, tensors, f"{name}[{i}]") for i, x in enumerate(v)]
     return v
+
+
+# --------------------------------------------------------------------------------------
+# the fields of a value read from a file: checked against the dataclass before building it
+# --------------------------------------------------------------------------------------
+
+def _is_number(v: Any) -> bool:
+    return (type(v) is float) or (type(v) is int and abs(v) < 1e300) or isinstance(v, np.number)
+
+
+def _check_numbers(v: Any, name: str, depth: int = 0) -> None:
+    """A hand-written array: numbers, or lists of them nested at most MAX_ARRAY_DIMS deep."""
+    if depth > MAX_ARRAY_DIMS:
+        raise InvalidDataError(f"{name}: nested deeper than {MAX_ARRAY_DIMS} levels")
+    for i, x in enumerate(v):
+        if isinstance(x, list):
+            _check_numbers(x, f"{name}[{i}]", depth + 1)
+        elif not _is_number(x):
+            raise InvalidDataError(f"{name}[{i}]: expected a number, got {_short(x)}")
+
+
+def _hint_name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+@functools.lru_cache(maxsize=None)
+def _fields_of(cls) -> Tuple[Tuple[str, Any, bool], ...]:
+    """``(name, type hint, required)`` of each field of a dataclass."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name], f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+                 for f in dataclasses.fields(cls))
+
+
+def _check_fields(cls, d: dict, name: str, *, ignore_unknown: bool) -> dict:
+    """The known fields of ``d`` checked against the dataclass ``cls`` (missing required ones are an error)."""
+    fields_ = _fields_of(cls)
+    missing = [f for f, _, req in fields_ if req and f not in d]
+    if missing:
+        raise InvalidDataError(f"{name}: missing field(s) {missing}")
+    known = {f for f, _, _ in fields_}
+    unknown = sorted(str(k) for k in d if k not in known)
+    if unknown and not ignore_unknown:
+        raise InvalidDataError(f"{name}: unknown field(s) {unknown}; known: {sorted(known)}")
+    return {f: _check_value(d[f], hint, f"{name}.{f}") for f, hint, _ in fields_ if f in d}
+
+
+def _check_value(v: Any, hint: Any, name: str) -> Any:
+    """``v`` (decoded from a file) if it has the type ``hint`` describes; nested dataclasses are checked
+    field by field (and returned as dicts of their known fields)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return v
+    if origin is typing.Union:
+        if v is None and type(None) in args:
+            return v
+        return _check_value(v, next(a for a in args if a is not type(None)), name)
+    if hint is np.ndarray:
+        if isinstance(v, np.ndarray):
+            return v
+        if isinstance(v, list):
+            _check_numbers(v, name)
+            return v
+        raise InvalidDataError(f"{name}: expected an array (a list of numbers), got {_short(v)}")
+    if hint is float:
+        if not _is_number(v):
+            raise InvalidDataError(f"{name}: expected a number, got {_short(v)}")
+        return v
+    if hint is int:
+        if type(v) is int or (type(v) is float and v.is_integer() and abs(v) < 1e15):
+            return int(v)
+        raise InvalidDataError(f"{name}: expected an integer, got {_short(v)}")
+    if hint is str:
+        if not isinstance(v, str):
+            raise InvalidDataError(f"{name}: expected a string, got {_short(v)}")
+        return v
+    if origin is tuple:
+        if not isinstance(v, (list, tuple)) or (args and args[-1] is not Ellipsis and len(v) != len(args)):
+            raise InvalidDataError(f"{name}: expected a list of {len(args)} values, got {_short(v)}")
+        return [_check_value(x, args[0] if args[-1] is Ellipsis else a, f"{name}[{i}]")
+                for i, (x, a) in enumerate(zip(v, args if args[-1] is not Ellipsis else [args[0]] * len(v)))]
+    if origin is list:
+        if not isinstance(v, (list, tuple)):
+            raise InvalidDataError(f"{name}: expected a list, got {_short(v)}")
+        return [_check_value(x, args[0], f"{name}[{i}]") for i, x in enumerate(v)]
+    if origin is dict:
+        if not isinstance(v, dict):
+            raise InvalidDataError(f"{name}: expected a dict, got {_short(v)}")
+        return {k: _check_value(x, args[1], f"{name}[{k!r}]") for k, x in v.items()}
+    if dataclasses.is_dataclass(hint):
+        if isinstance(v, hint):
+            return v
+        if not isinstance(v, dict):
+            raise InvalidDataError(f"{name}: expected a dict of {_hint_name(hint)} fields, got {_short(v)}")
+        return _check_fields(hint, v, name, ignore_unknown=False)
+    raise InvalidDataError(f"{name}: cannot check a value of type {_hint_name(hint)}")  # pragma: no cover
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 class SRData:
@@ -219,57 +385,103 @@ class SRData:
 
     @classmethod
     def from_dict(cls, d: dict):
+        """Build from a ``to_dict`` dict (or one read from a file or written by hand); each field is
+        checked against its type first, so a bad value is one :class:`InvalidDataError` naming it."""
         if not isinstance(d, dict):
             raise InvalidDataError(f"{cls.TYPE}: expected a dict, got {type(d).__name__}")
-        if d.get("type") not in (None, cls.TYPE):
-            raise InvalidDataError(f"this is a {d.get('type')} value, not {cls.TYPE}")
-        if int(d.get("version", 1)) > cls.FORMAT_VERSION:
-            raise InvalidDataError(f"{cls.TYPE} format version {d['version']} is newer than this "
+        kind = d.get("type")
+        if kind is not None and not (isinstance(kind, str) and kind == cls.TYPE):
+            shown = kind[:60] if isinstance(kind, str) else _short(kind)
+            raise InvalidDataError(f"this is a {shown} value, not {cls.TYPE}")
+        version = d.get("version", 1)
+        if type(version) is not int:
+            raise InvalidDataError(f"{cls.TYPE}.version: expected an integer, got {_short(version)}")
+        if version > cls.FORMAT_VERSION:
+            raise InvalidDataError(f"{cls.TYPE} format version {version} is newer than this "
                                    f"SynchroRaMa ({cls.FORMAT_VERSION}); update the node pack")
         names = {f.name for f in dataclasses.fields(cls)}
-        kwargs = {k: _decode(v) for k, v in d.items() if k in names}
-        return cls._from_fields(kwargs)
+        kwargs = {k: _decode(v, f"{cls.TYPE}.{k}") for k, v in d.items() if k in names}
+        kwargs = _check_fields(cls, kwargs, cls.TYPE, ignore_unknown=True)
+        try:
+            return cls._from_fields(kwargs)
+        except InvalidDataError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as e:
+            raise InvalidDataError(f"{cls.TYPE}: {e}") from None
 
     @classmethod
     def _from_fields(cls, kwargs: dict):
         return cls(**kwargs)
 
     def save(self, path: str) -> str:
-        """Write to ``path``: ``.json`` (readable, hand-editable) or ``.safetensors`` (compact)."""
+        """Write to ``path``: ``.json`` (readable, hand-editable) or ``.safetensors`` (compact).  The file
+        is written under a temporary name and renamed when complete, so a full disk leaves no partial
+        file (:class:`~synchrorama_core.errors.OutputError`)."""
         path = os.fspath(path)
         d = self.to_dict()
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        if path.endswith(".safetensors"):
-            from safetensors.numpy import save_file
-            tensors: Dict[str, np.ndarray] = {}
-            skeleton = _split_tensors(d, tensors)
-            save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, path,
-                      metadata={"synchrorama": json.dumps(skeleton)})
-        else:
-            with open(path, "w", encoding="utf-8") as f:
-                json.dump(d, f, allow_nan=False)
+        folder = os.path.dirname(os.path.abspath(path))
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.part")
+        try:
+            os.makedirs(folder, exist_ok=True)
+            if path.endswith(".safetensors"):
+                from safetensors.numpy import save_file
+                tensors: Dict[str, np.ndarray] = {}
+                skeleton = _split_tensors(d, tensors)
+                from safetensors import SafetensorError
+                try:
+                    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, tmp,
+                              metadata={"synchrorama": json.dumps(skeleton)})
+                except SafetensorError as e:  # its I/O errors (a full disk) are not OSErrors
+                    raise OSError(str(e)) from e
+            else:
+                with open(tmp, "w", encoding="utf-8") as f:
+                    json.dump(d, f, allow_nan=False)
+            os.replace(tmp, path)
+        except OSError as e:
+            _remove_quietly(tmp)
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
+        except BaseException:
+            _remove_quietly(tmp)
+            raise
         return path
 
     @classmethod
     def load(cls, path: str):
+        """Read a ``.json`` or ``.safetensors`` file written by :meth:`save` (or by hand).  A file that
+        is not one raises :class:`InvalidDataError` naming the file and what is wrong in it."""
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{cls.TYPE} file not found: {path}")
+        try:
+            return cls.from_dict(cls._read(path))
+        except InvalidDataError as e:
+            raise InvalidDataError(f"{path}: {e}") from None
+
+    @classmethod
+    def _read(cls, path: str) -> dict:
         if path.endswith(".safetensors"):
             from safetensors import safe_open
-            from safetensors.numpy import load_file
-            with safe_open(path, "np") as f:
-                meta = f.metadata() or {}
-            if "synchrorama" not in meta:
-                raise InvalidDataError(f"{path} is a safetensors file but not a SynchroRaMa {cls.TYPE} file")
-            d = _join_tensors(json.loads(meta["synchrorama"]), load_file(path))
-        else:
             try:
-                with open(path, "r", encoding="utf-8") as f:
-                    d = json.load(f)
-            except json.JSONDecodeError as e:
-                raise InvalidDataError(f"{path} is not valid JSON: {e}") from e
-        return cls.from_dict(d)
+                with safe_open(path, "np") as f:
+                    meta = f.metadata() or {}
+                    if "synchrorama" not in meta:
+                        raise InvalidDataError(f"a safetensors file but not a SynchroRaMa {cls.TYPE} file "
+                                               f"(no 'synchrorama' metadata)")
+                    tensors = {k: f.get_tensor(k) for k in f.keys()}
+            except InvalidDataError:
+                raise
+            except Exception as e:  # noqa: BLE001 - safetensors and numpy raise several kinds
+                raise InvalidDataError(f"not a readable safetensors file ({e})") from None
+            try:
+                skeleton = json.loads(meta["synchrorama"])
+            except (ValueError, RecursionError) as e:
+                raise InvalidDataError(f"its 'synchrorama' metadata is not valid JSON ({e})") from None
+            return _join_tensors(skeleton, tensors, cls.TYPE)
+        try:
+            with open(path, "r", encoding="utf-8") as f:
+                return json.load(f)
+        except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise InvalidDataError(f"not valid JSON (UTF-8): {str(e)[:200]}") from None
 
 
 # --------------------------------------------------------------------------------------

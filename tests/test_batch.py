@@ -44,7 +44,8 @@ def _summary(out):
 
 
 def _partials(out):
-    return glob.glob(os.path.join(out, ".*.part.mp4")) + glob.glob(os.path.join(out, "*.part"))
+    return glob.glob(os.path.join(out, ".*.part.mp4")) + glob.glob(os.path.join(out, ".*.part.json")) + \
+        glob.glob(os.path.join(out, "*.part"))
 
 
 GOOD = [{"image": "face.png", "audio": "hello.wav", "text": HELLO, "output": "hello", "seed": 3},

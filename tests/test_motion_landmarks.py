@@ -199,6 +199,39 @@ def test_mediapipe_style_colours(ref, face):
     assert g > r
 
 
+def test_laion_face_style_is_the_annotators(ref, face):
+    """The MediaPipe-face ControlNet's annotator (LAION-Face) draws BGR colours and reverses the
+    channels afterwards; left/right and gaze are encoded by colour, so the RGB values must be the
+    reversed ones: the subject's right eye (180, 200, 10), left eye (10, 200, 180), right brow
+    (180, 220, 10), left brow (10, 220, 180), lips (10, 180, 10), oval (10, 200, 10); irises are
+    not drawn as loops but as 4 x 4 pupil squares at the iris centres, right (250, 200, 10),
+    left (10, 200, 250); lines as OpenCV draws thickness 2 (about 3 px) at 512 px."""
+    h, w = 512, 512
+    lm = ref[:, :2] * (w / face.images[0].shape[1])
+    fr = render_motion_frames(lm[None], h, w, style="laion_face")[0]
+    cols = {tuple(c) for c in fr.reshape(-1, 3)[fr.reshape(-1, 3).max(1) > 0].tolist()}
+    want = {(180, 200, 10), (10, 200, 180), (180, 220, 10), (10, 220, 180), (10, 180, 10), (10, 200, 10),
+            (250, 200, 10), (10, 200, 250)}
+    assert cols == want
+
+    def mean_x(c):
+        return np.nonzero((fr == c).all(axis=2))[1].mean()
+    # the subject's right eye lies on the image's left
+    nose = lm[topo.NOSE_TIP, 0]
+    assert mean_x((180, 200, 10)) < nose < mean_x((10, 200, 180))
+    assert mean_x((180, 220, 10)) < nose < mean_x((10, 220, 180))
+    for centre, c in ((topo.RIGHT_IRIS_CENTER, (250, 200, 10)), (topo.LEFT_IRIS_CENTER, (10, 200, 250))):
+        ys, xs = np.nonzero((fr == c).all(axis=2))
+        x, y = (int(v) for v in lm[centre])
+        assert len(xs) == 16 and set(xs.tolist()) == set(range(x - 2, x + 2)) and set(ys.tolist()) == set(range(y - 2, y + 2))
+    # the annotator's cv2.line(thickness=2) fills a 2 px band inclusive of its outline: across the
+    # nearly vertical side of the face oval a horizontal scan meets 3 lit pixels around the edge
+    row = int(lm[topo.CHEEK_RIGHT, 1])
+    lit = np.nonzero((fr[row] == (10, 200, 10)).all(axis=1))[0]
+    left = lit[lit < nose]
+    assert len(left) == 3 and abs(left.mean() - np.floor(lm[topo.CHEEK_RIGHT, 0])) <= 1.5
+
+
 def test_motion_frames_errors(ref):
     with pytest.raises(InvalidDataError, match="style"):
         render_motion_frames(ref[None], 64, 64, style="sketchy")

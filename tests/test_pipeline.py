@@ -48,14 +48,6 @@ def _frame_rms(wav_path, n, fps=FPS):
 
 
 @pytest.fixture(scope="module")
-def portrait_png(tmp_path_factory, astronaut):
-    from PIL import Image
-    p = tmp_path_factory.mktemp("portrait") / "astronaut.png"
-    Image.fromarray((astronaut * 255 + 0.5).astype(np.uint8)).save(p)
-    return str(p)
-
-
-@pytest.fixture(scope="module")
 def speech(make_speech):
     return make_speech(TEXT)
 

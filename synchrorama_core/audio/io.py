@@ -10,6 +10,8 @@ Documented behaviour on bad input (each is tested):
 * missing file -> :class:`AudioFileNotFoundError` naming the path;
 * a file that is not audio -> :class:`AudioError` saying neither decoder could read it;
 * zero samples -> :class:`AudioError`;
+* NaN or infinite samples (a damaged float file) -> :class:`AudioError` naming the file and the
+  time of the first bad sample, raised while decoding (before any feature is computed);
 * ``start_s`` at or past the end -> :class:`AudioError`; a ``duration_s`` reaching past the
   end is clipped to the end with a logged warning;
 * all-silent audio loads normally (it is a valid, silent clip); the feature stage marks no
@@ -171,18 +173,36 @@ def open_audio_blocks(path: str, start_s: float = 0.0, duration_s: Optional[floa
     if os.path.getsize(path) == 0:
         raise AudioError(f"{os.path.basename(path)} is an empty file (0 bytes)")
     errors = []
+    opened = None
     try:
-        return _blocks_soundfile(path, start_s, duration_s)
+        opened = _blocks_soundfile(path, start_s, duration_s)
     except AudioError:
         raise
     except Exception as e:  # libsndfile could not read it: try ffmpeg
         errors.append(f"libsndfile: {e}")
-    try:
-        return _blocks_pyav(path, start_s, duration_s)
-    except AudioError as e:
-        errors.append(f"ffmpeg: {e}")
-    raise AudioError(f"{os.path.basename(path)} is not an audio file that can be decoded "
-                     f"({'; '.join(errors)}). Use wav, flac, ogg, mp3 or m4a")
+    if opened is None:
+        try:
+            opened = _blocks_pyav(path, start_s, duration_s)
+        except AudioError as e:
+            errors.append(f"ffmpeg: {e}")
+            raise AudioError(f"{os.path.basename(path)} is not an audio file that can be decoded "
+                             f"({'; '.join(errors)}). Use wav, flac, ogg, mp3 or m4a") from None
+    sr, ch, est, blocks = opened
+    return sr, ch, est, _finite_blocks(blocks, path, sr, start_s)
+
+
+def _finite_blocks(blocks: Iterator[np.ndarray], path: str, sr: int, start_s: float) -> Iterator[np.ndarray]:
+    """``blocks``, refusing NaN or infinite samples (float files can hold them) at the first one."""
+    pos = 0
+    for x in blocks:
+        ok = np.isfinite(x)
+        if not ok.all():
+            i = int(np.argmin(ok.all(axis=1)))
+            raise AudioError(f"{os.path.basename(path)} contains NaN or infinite samples (the first at "
+                             f"{start_s + (pos + i) / sr:.3f} s): the file is damaged or was written by a broken "
+                             f"program; re-export it (e.g. as 16-bit PCM wav)")
+        pos += len(x)
+        yield x
 
 
 def decode_audio(path: str, start_s: float = 0.0, duration_s: Optional[float] = None

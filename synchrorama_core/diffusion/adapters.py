@@ -6,6 +6,9 @@ the frame and its neighbours, projected to the text width) and one on per-frame 
 tokens** (8 emotion probabilities + valence + arousal + intensity, projected to a few tokens).
 Their output projections start at exactly zero, so a fresh adapter leaves the sampler's output
 bit-for-bit unchanged; training (``python -m synchrorama_core.training.adapters``) learns them.
+Training with condition dropout (``cond_dropout`` in the file) teaches them a "no condition" state
+(:func:`null_condition`), which classifier-free guidance then gives its unguided half; adapters
+trained without it get the same tokens in both halves (see ``sampler._adapter_tokens``).
 
 File format: one ``.safetensors`` with the weights and a JSON ``synchrorama_adapters`` metadata
 entry holding the configuration (audio feature source and width, layers and their widths).
@@ -71,6 +74,15 @@ def emotion_condition(emotion: Optional[EmotionData], n: int) -> np.ndarray:
                            emotion.intensity[:, None]], axis=1).astype(np.float32)
 
 
+def null_condition(adapters: "SRAdapters", n: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The "no condition" inputs ``(audio windows [n, 2k+1, D], emotion [n, 11])``, all zeros: what
+    training with condition dropout (IP-Adapter style) feeds instead of the clip's audio and
+    emotion, and what the unguided half of classifier-free guidance then gets at inference."""
+    cfg = adapters.config
+    return (np.zeros((n, 2 * cfg["audio_context"] + 1, cfg["audio_dim"]), np.float32),
+            np.zeros((n, cfg["emotion_dim"]), np.float32))
+
+
 def audio_windows(cond: np.ndarray, context: int) -> np.ndarray:
     """``[n, D]`` -> ``[n, 2*context+1, D]``: each frame with its neighbours (edges repeated)."""
     n = cond.shape[0]
@@ -82,6 +94,51 @@ def audio_windows(cond: np.ndarray, context: int) -> np.ndarray:
 
 def _key(name: str) -> str:
     return name.replace(".", "__")
+
+
+#: Ranges an adapter file's configuration may hold (a crafted file must not allocate terabytes).
+_LIMITS = {"audio_dim": (1, 16384), "audio_context": (0, 64), "emotion_tokens": (1, 64), "hidden": (1, 8192),
+           "width": (1, 8192), "layers": (1, 512)}
+
+
+def _check_adapter_config(cfg, path: str) -> dict:
+    """``cfg`` with every field the adapters are built from checked (types and ranges)."""
+    def fail(msg):
+        raise AdapterFormatError(f"{path}: adapter configuration: {msg}")
+
+    def integer(v, key, name=None):
+        lo, hi = _LIMITS[key]
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            fail(f"{name or key} must be an integer in [{lo}, {hi}], got {str(v)[:40]}")
+        return v
+    if not isinstance(cfg, dict):
+        fail(f"expected a JSON object, got {type(cfg).__name__}")
+    version = cfg.get("version", 1)
+    if not isinstance(version, int) or isinstance(version, bool):
+        fail(f"version must be an integer, got {str(version)[:40]}")
+    if version > FORMAT_VERSION:
+        raise AdapterFormatError(f"{path} has adapter format {version}, newer than this node pack; update it")
+    missing = [k for k in ("layers", "audio_dim", "audio_source", "audio_context", "emotion_tokens", "hidden")
+               if k not in cfg]
+    if missing:
+        fail(f"missing {missing}")
+    for k in ("audio_dim", "audio_context", "emotion_tokens", "hidden"):
+        integer(cfg[k], k)
+    if not isinstance(cfg["audio_source"], str):
+        fail("audio_source must be a string")
+    cd = cfg.get("cond_dropout", 0.0)
+    if not isinstance(cd, (int, float)) or isinstance(cd, bool) or not 0.0 <= cd < 1.0:
+        fail(f"cond_dropout must be a number in [0, 1), got {str(cd)[:40]}")
+    layers = cfg["layers"]
+    lo, hi = _LIMITS["layers"]
+    if not isinstance(layers, dict) or not lo <= len(layers) <= hi:
+        fail(f"layers must map {lo}..{hi} layer names to [query, inner, cross] widths")
+    for name, v in layers.items():
+        if not isinstance(v, list) or len(v) != 3:
+            fail(f"layers[{str(name)[:60]!r}] must be [query, inner, cross] widths, got {str(v)[:40]}")
+        for x in v:
+            integer(x, "width", f"layers[{str(name)[:60]!r}] widths")
+    return cfg
 
 
 class AdapterLayer(nn.Module):
@@ -102,7 +159,7 @@ class SRAdapters(nn.Module):
     """The trainable SynchroRaMa conditioning of one UNet architecture."""
 
     def __init__(self, layers: Dict[str, Tuple[int, int, int]], audio_dim: int, audio_source: str = FEATURE_SOURCE,
-                 audio_context: int = 2, emotion_tokens: int = 2, hidden: int = 256):
+                 audio_context: int = 2, emotion_tokens: int = 2, hidden: int = 256, cond_dropout: float = 0.0):
         super().__init__()
         if not layers:
             raise AdapterFormatError("adapters need at least one cross-attention layer")
@@ -113,6 +170,8 @@ class SRAdapters(nn.Module):
         self.config = {"format": FORMAT, "version": FORMAT_VERSION, "audio_dim": int(audio_dim),
                        "audio_source": str(audio_source), "audio_context": int(audio_context),
                        "emotion_dim": EMOTION_DIM, "emotion_tokens": int(emotion_tokens), "hidden": int(hidden),
+                       # > 0: trained with condition dropout to null_condition(), which guidance then uses
+                       "cond_dropout": float(cond_dropout),
                        "layers": {k: [int(x) for x in v] for k, v in layers.items()}}
         c = self.cross_dim
         self.audio_proj = nn.Sequential(nn.Linear(audio_dim, hidden), nn.SiLU(), nn.Linear(hidden, c))
@@ -205,14 +264,26 @@ class SRAdapters(nn.Module):
         if FORMAT not in meta:
             raise AdapterFormatError(f"{path} is not a SynchroRaMa adapter file (no '{FORMAT}' metadata); adapters "
                                      f"are made by `python -m synchrorama_core.training.adapters`")
-        cfg = json.loads(meta[FORMAT])
-        if int(cfg.get("version", 1)) > FORMAT_VERSION:
-            raise AdapterFormatError(f"{path} has adapter format {cfg['version']}, newer than this node pack; update it")
+        try:
+            cfg = json.loads(meta[FORMAT])
+        except (ValueError, RecursionError) as e:
+            raise AdapterFormatError(f"{path}: its '{FORMAT}' metadata is not valid JSON ({e})") from None
+        cfg = _check_adapter_config(cfg, path)
         ad = cls({k: tuple(v) for k, v in cfg["layers"].items()}, cfg["audio_dim"], cfg["audio_source"],
-                 cfg["audio_context"], cfg["emotion_tokens"], cfg["hidden"])
-        sd = load_file(path)
-        missing, unexpected = ad.load_state_dict(sd, strict=False)
-        if missing or unexpected:
-            raise AdapterFormatError(f"{path}: adapter weights do not match their configuration "
-                                     f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})")
+                 cfg["audio_context"], cfg["emotion_tokens"], cfg["hidden"], float(cfg.get("cond_dropout", 0.0)))
+        try:
+            sd = load_file(path)
+        except Exception as e:  # noqa: BLE001
+            raise AdapterFormatError(f"{path} is not a readable safetensors file ({e})") from e
+        want = {k: tuple(v.shape) for k, v in ad.state_dict().items()}
+        got = {k: tuple(v.shape) for k, v in sd.items()}
+        bad = [f"{k}: file {list(got[k])}, config {list(want[k])}" for k in want if k in got and got[k] != want[k]]
+        missing = [k for k in want if k not in got]
+        unexpected = [k for k in got if k not in want]
+        if bad or missing or unexpected:
+            raise AdapterFormatError(f"{path}: adapter weights do not match their configuration ("
+                                     + "; ".join(f"{what} {len(v)}: {', '.join(v[:6])}" + (" ..." if len(v) > 6 else "")
+                                                 for what, v in (("other shape", bad), ("missing", missing),
+                                                                 ("unexpected", unexpected)) if v) + ")")
+        ad.load_state_dict(sd, strict=True)
         return ad.eval().requires_grad_(False)

@@ -20,6 +20,8 @@ from typing import Dict, Optional
 import torch
 import torch.nn.functional as F
 
+from ..errors import InvalidDataError
+
 
 @dataclass
 class AttentionState:
@@ -29,7 +31,7 @@ class AttentionState:
     ref_strength: float = 1.0
     bank: Dict[str, torch.Tensor] = field(default_factory=dict)
     adapters: Optional[torch.nn.Module] = None       # SRAdapters
-    audio_tokens: Optional[torch.Tensor] = None      # [batch, Na, C] per UNet batch row
+    audio_tokens: Optional[torch.Tensor] = None      # [batch, Na, C]: one row per UNet batch row
     emotion_tokens: Optional[torch.Tensor] = None    # [batch, Ne, C]
     audio_strength: float = 1.0
     emotion_strength: float = 1.0
@@ -87,6 +89,16 @@ def _finish(attn, out, residual, four_d, shape, extra=None):
     return out / attn.rescale_output_factor
 
 
+def _same_rows(what: str, ctx: torch.Tensor, x: torch.Tensor) -> None:
+    """Every hidden row attends to its own row of the condition.  Slicing a longer condition by
+    hidden rows would silently mix rows up: diffusers < 0.31 repeats the (already per-frame)
+    text per frame inside the motion UNet, and every row then got the negative prompt."""
+    if ctx.shape[0] != x.shape[0]:
+        raise InvalidDataError(f"cross-attention got {ctx.shape[0]} rows of {what} for {x.shape[0]} hidden rows; "
+                               f"with an AnimateDiff motion module this means diffusers < 0.31 (update it: "
+                               f"pip install -U 'diffusers>=0.31')")
+
+
 class ReferenceSelfAttnProcessor:
     """Self-attention that writes to / reads from the reference bank (see module docs)."""
 
@@ -136,24 +148,32 @@ class ConditionCrossAttnProcessor:
         if ctx is None:
             ctx = x
         st = self.state
+        _same_rows("text context", ctx, x)
         layer = None
         if st.adapters is not None and st.mode != "write":
             layer = st.adapters.layer(self.name)
+            for what, tokens in (("audio tokens", st.audio_tokens), ("emotion tokens", st.emotion_tokens)):
+                if tokens is not None:
+                    _same_rows(what, tokens, x)
         outs, extra = [], []
         for sl in _chunks(x.shape[0], st.slice_size):
             q = attn.to_q(x[sl])
             outs.append(_attend(attn, q, attn.to_k(ctx[sl]), attn.to_v(ctx[sl])))
             if layer is not None:
+                # the adapter branch runs in the adapters' dtype (fp32 while training beside fp16/bf16
+                # frozen models) and its result joins the hidden states in theirs
+                qa = q.to(layer.to_k_audio.weight.dtype)
                 e = None
                 if st.audio_tokens is not None and st.audio_strength != 0:
-                    a = st.audio_tokens[sl].to(q.dtype)
-                    e = st.audio_strength * layer.to_out_audio(_attend(attn, q, layer.to_k_audio(a), layer.to_v_audio(a)))
+                    a = st.audio_tokens[sl].to(qa.dtype)
+                    e = st.audio_strength * layer.to_out_audio(_attend(attn, qa, layer.to_k_audio(a),
+                                                                       layer.to_v_audio(a)))
                 if st.emotion_tokens is not None and st.emotion_strength != 0:
-                    m = st.emotion_tokens[sl].to(q.dtype)
+                    m = st.emotion_tokens[sl].to(qa.dtype)
                     em = st.emotion_strength * layer.to_out_emotion(
-                        _attend(attn, q, layer.to_k_emotion(m), layer.to_v_emotion(m)))
+                        _attend(attn, qa, layer.to_k_emotion(m), layer.to_v_emotion(m)))
                     e = em if e is None else e + em
-                extra.append(e)
+                extra.append(None if e is None else e.to(q.dtype))
         add = None
         if any(e is not None for e in extra):
             add = torch.cat([e if e is not None else torch.zeros(o.shape[:-1] + (x.shape[-1],), dtype=o.dtype,

@@ -8,10 +8,12 @@
 * A **ControlNet** (``models/controlnet``): an LDM-layout file (``control_model.*`` or bare
   ``input_blocks.*`` keys), or a diffusers folder / file with its ``config.json`` beside it.
 * An **AnimateDiff motion module** (``models/animatediff_models``): the original
-  ``mm_sd_v15*.safetensors/.ckpt`` layout, or a diffusers ``MotionAdapter`` folder.
+  ``mm_sd_v15*`` layout (as .safetensors), or a diffusers ``MotionAdapter`` folder.
 
-Weights are read from safetensors, or from ``.ckpt``/``.pt``/``.pth`` with
-``torch.load(weights_only=True)`` (plain tensors only; nothing is unpickled).
+Weights are read from safetensors only.  Pickle-based files (``.ckpt``, ``.pt``, ``.pth``,
+``.bin``) are refused before they are opened, with how to convert them: ``torch.load`` unpickles
+(``weights_only=True`` narrows that to an allow-list, which was bypassable before torch 2.6), and
+no pickle from the internet is run by this pack.
 """
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ from typing import Dict, List, Optional
 
 from ..errors import InvalidDataError, ModelNotFoundError
 
-CHECKPOINT_EXTS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+CHECKPOINT_EXTS = (".safetensors",)
+#: Pickle-based PyTorch weight files: refused (see the module docstring).
+PICKLE_EXTS = (".ckpt", ".pt", ".pth", ".bin")
 
 #: Heads of every SD1.x attention layer (not visible in the weights; fixed by the architecture).
 SD1_HEADS = 8
@@ -34,7 +38,7 @@ VAE_PREFIXES = ("first_stage_model.", "vae.")
 CLIP_PREFIXES = ("cond_stage_model.transformer.", "conditioner.embedders.0.transformer.")
 CONTROLNET_PREFIX = "control_model."
 
-#: Scheduler settings SD1.x was trained with.
+#: Scheduler settings SD1.x was trained with (the sampler picks its own timestep spacing: sampler.make_scheduler).
 SD1_SCHEDULER = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
                  "beta_schedule": "scaled_linear", "prediction_type": "epsilon", "steps_offset": 1,
                  "clip_sample": False, "set_alpha_to_one": False, "timestep_spacing": "leading"}
@@ -46,30 +50,33 @@ class CheckpointFormatError(InvalidDataError):
 
 # ------------------------------------------------------------------------------ reading
 
+def pickle_refusal(path: str) -> str:
+    """The message for a pickle-based weights file: why it is refused and how to convert it."""
+    out = os.path.splitext(path)[0] + ".safetensors"
+    return (f"{path} is a pickle-based PyTorch file; SynchroRaMa loads weights only from .safetensors (loading a "
+            f"pickle can run code hidden in it). Download the model's .safetensors version (sources: "
+            f"docs/diffusion.md), or convert this file once, in a Python you trust, with torch >= 2.6: "
+            f"python -c \"import torch; from safetensors.torch import save_file; "
+            f"sd = torch.load(r'{path}', map_location='cpu', weights_only=True); sd = sd.get('state_dict', sd); "
+            f"save_file({{k: v.contiguous() for k, v in sd.items() if hasattr(v, 'contiguous')}}, r'{out}')\" "
+            f"and pick {os.path.basename(out)}")
+
+
 def read_state_dict(path: str) -> Dict[str, "object"]:
-    """Tensors of a ``.safetensors`` file, or of a ``.ckpt``/``.pt``/``.pth``/``.bin`` read with
-    ``torch.load(weights_only=True)``.  Lightning ``{"state_dict": ...}`` wrappers are unwrapped."""
-    import torch
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
-        try:
-            sd = load_file(path, device="cpu")
-        except Exception as e:  # noqa: BLE001 - report any decode problem the same way
-            raise CheckpointFormatError(f"{path} is not a readable safetensors file ({e})") from e
-    elif path.endswith((".ckpt", ".pt", ".pth", ".bin")):
-        try:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001
-            raise CheckpointFormatError(
-                f"{path} could not be read as plain tensors with torch.load(weights_only=True) ({e}); "
-                f"convert it to .safetensors (SynchroRaMa never unpickles code)") from e
-    else:
-        raise CheckpointFormatError(f"{path}: unsupported weights file type; use one of {', '.join(CHECKPOINT_EXTS)}")
-    while isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
-        sd = sd["state_dict"]
-    if not isinstance(sd, dict) or not sd:
+    """Tensors of a ``.safetensors`` file; a pickle-based file (``.ckpt``/``.pt``/``.pth``/``.bin``)
+    raises :class:`CheckpointFormatError` saying how to convert it (it is never opened)."""
+    if path.lower().endswith(PICKLE_EXTS):
+        raise CheckpointFormatError(pickle_refusal(path))
+    if not path.lower().endswith(CHECKPOINT_EXTS):
+        raise CheckpointFormatError(f"{path}: unsupported weights file type; use a .safetensors file")
+    from safetensors.torch import load_file
+    try:
+        sd = load_file(path, device="cpu")
+    except Exception as e:  # noqa: BLE001 - report any decode problem the same way
+        raise CheckpointFormatError(f"{path} is not a readable safetensors file ({e})") from e
+    if not sd:
         raise CheckpointFormatError(f"{path} holds no tensors")
-    return {k: v for k, v in sd.items() if hasattr(v, "shape")}
+    return sd
 
 
 def _strip(sd: Dict[str, object], prefix: str) -> Dict[str, object]:

@@ -96,6 +96,23 @@ def _dtype(name: str, device):
     return table[name]
 
 
+#: diffusers 0.30 repeats the text condition per frame inside ``UNetMotionModel.forward`` (removed
+#: in 0.31); with SynchroRaMa's per-frame text every frame then attended to the negative prompt.
+MIN_DIFFUSERS_FOR_MOTION = (0, 31)
+
+
+def _check_diffusers_for_motion() -> None:
+    import re
+
+    import diffusers
+    v = str(getattr(diffusers, "__version__", "0"))
+    if tuple(int(x) for x in re.findall(r"\d+", v)[:2]) < MIN_DIFFUSERS_FOR_MOTION:
+        want = ".".join(map(str, MIN_DIFFUSERS_FOR_MOTION))
+        raise InvalidDataError(f"diffusers {v} repeats the text condition per frame inside the AnimateDiff motion "
+                               f"UNet, so every frame would get the negative prompt; the motion module needs "
+                               f"diffusers >= {want}: pip install -U 'diffusers>={want}'")
+
+
 def _place(module, device, dtype) -> None:
     """Move ``module`` to ``device``/``dtype`` (dtype cast only when it changes)."""
     p = next(module.parameters(), None)
@@ -165,6 +182,7 @@ def assemble(unet, vae, text_encoder, tokenizer, scheduler_config: dict, control
     has_motion, max_frames = False, 0
     sched = dict(scheduler_config)
     if motion_adapter is not None:
+        _check_diffusers_for_motion()
         from diffusers import UNetMotionModel
         from diffusers.utils import logging as dlog
         ma = motion_adapter

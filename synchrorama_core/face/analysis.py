@@ -9,9 +9,18 @@ frame's landmarks, and the detector runs only when the face is lost.
 
 Coordinates: x, y in pixels of the image (continuous: pixel ``i`` covers ``[i, i+1)``), z in
 the same pixel scale, smaller = nearer the camera (MediaPipe's convention).
+
+Large references: a portrait whose longest side is over ``max_side`` (default
+:data:`~synchrorama_core.image.MAX_WORK_SIDE`, 1024 px) is analysed as it is (as uint8, with no
+float copy), then cropped to a head-and-shoulders region around the chosen face (the photo's
+own aspect ratio, about three face heights) and scaled so its longest side is at most
+``max_side``.  ``SR_FACE`` holds that working image with the landmarks mapped onto it, so the
+later stages (and the warp renderer's video size) do not grow with the photo's pixel count; a
+warning says so, and ``meta["work_region"]`` records the crop in the original's pixels.
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
@@ -21,15 +30,21 @@ import numpy as np
 from ..errors import FaceNotFoundError, InvalidDataError
 from ..progress import CancelFn, ProgressFn, Steps
 from ..geometry import topology as T
-from ..image import MIN_IMAGE_SIDE, ImageError, to_rgb_float
+from ..image import MAX_WORK_SIDE, MIN_IMAGE_SIDE, ImageError, to_rgb_float, to_rgb_u8
 from ..types import LANDMARK_COUNT, FaceData
 from .models import FaceModels, load_face_models
+
+log = logging.getLogger("synchrorama.face")
 
 DETECTION_THRESHOLD = 0.5
 PRESENCE_THRESHOLD = 0.5
 NMS_IOU = 0.3
 ROI_SCALE = 1.5
 EYE_ROI_SCALE = 2.3
+#: A large reference's working region: this many face heights (face box: brows to chin) tall ...
+WORK_FACE_HEIGHTS = 3.0
+#: ... but at least this many pixels on its longest side (when the photo has them)
+MIN_WORK_SIDE = 512
 
 
 #: A reference image that cannot be analysed at all (wrong shape, too small, NaN); the name face
@@ -344,13 +359,16 @@ def find_faces(image, model: str = "", search_dirs: Optional[Sequence[str]] = No
 
 def analyze_faces(images: Union[Sequence, np.ndarray], face_index: int = -1, sources: Optional[Sequence[str]] = None,
                   model: str = "", search_dirs: Optional[Sequence[str]] = None,
-                  progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None) -> FaceData:
+                  progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None,
+                  max_side: int = MAX_WORK_SIDE) -> FaceData:
     """Analyse one or several reference portraits into an ``SR_FACE`` value.
 
     ``images``: a list of images (any of the forms :func:`to_rgb_float` takes; sizes may
     differ), a batch ``[B, H, W, C]`` or one image.  ``face_index``: ``-1`` picks the largest
     face in each image, ``k >= 0`` the k-th face counted from the left.  Raises
-    :class:`FaceNotFoundError` naming the image when no face is found.
+    :class:`FaceNotFoundError` naming the image when no face is found.  An image whose longest
+    side is over ``max_side`` is kept as a face crop scaled to at most ``max_side`` (see the
+    module docstring; ``max_side=0`` keeps every image whole).
     """
     if isinstance(images, np.ndarray) or hasattr(images, "detach"):
         arr = images.detach().cpu().float().numpy() if hasattr(images, "detach") else images
@@ -365,13 +383,16 @@ def analyze_faces(images: Union[Sequence, np.ndarray], face_index: int = -1, sou
     face_index = int(face_index)
     if face_index < -1:
         raise FaceImageError(f"face_index must be -1 (largest face) or >= 0, got {face_index}")
+    max_side = int(max_side)
+    if max_side and max_side < 4 * MIN_IMAGE_SIDE:
+        raise FaceImageError(f"max_side must be 0 (no limit) or at least {4 * MIN_IMAGE_SIDE} px, got {max_side}")
     models = load_face_models(model, search_dirs)
     steps = Steps(k, progress, cancelled, "face analysis")
     imgs, lms, boxes, meta = [], [], [], {"faces_found": [], "face_index": [], "presence": [], "detection_score": [],
-                                          "roll_deg": [], "roi": []}
+                                          "roll_deg": [], "roi": [], "work_region": []}
     for i, img in enumerate(images):
         what = _describe(i, k, sources[i])
-        im = _Image(to_rgb_float(img, what))
+        im = _reference_image(img, what, max_side)
         faces = find_faces(im, models=models)
         if not faces:
             raise FaceNotFoundError(f"no face found in {what} ({im.w}x{im.h}); use a frontal portrait where the "
@@ -385,9 +406,19 @@ def analyze_faces(images: Union[Sequence, np.ndarray], face_index: int = -1, sou
             raise FaceNotFoundError(f"{what} has {len(faces)} face(s) (numbered 0..{len(faces) - 1} from the left) "
                                     f"but face_index is {face_index}; pick a smaller index or -1 for the largest")
         f = faces[j]
+        work = None
+        if max_side and max(im.w, im.h) > max_side:
+            im, f, work = _work_region(im, f, max_side)
+            log.warning("SynchroRaMa face: %s is %dx%d pixels; working on the face region %dx%d at (%d, %d) scaled to "
+                        "%dx%d (references are used at up to %d px a side, so the warp renderer's video is %dx%d); "
+                        "crop the photo yourself to frame it differently", what, work["original_size"][0],
+                        work["original_size"][1], work["crop"][2] - work["crop"][0],
+                        work["crop"][3] - work["crop"][1], work["crop"][0], work["crop"][1], im.w, im.h, max_side,
+                        im.w, im.h)
         imgs.append(im.rgb)
         lms.append(f.landmarks)
         boxes.append(f.box)
+        meta["work_region"].append(work)
         meta["faces_found"].append(len(faces))
         meta["face_index"].append(j)
         meta["presence"].append(round(f.presence, 4))
@@ -399,6 +430,53 @@ def analyze_faces(images: Union[Sequence, np.ndarray], face_index: int = -1, sou
     meta["landmarks"] = ("468-point face mesh + 5+5 iris points (MediaPipe topology); eye contours and lips are "
                          "not refined by the attention model")
     return FaceData(images=imgs, landmarks=lms, boxes=boxes, sources=sources, detector=DETECTOR_NAME, meta=meta)
+
+
+def _reference_image(img, what: str, max_side: int) -> _Image:
+    """A reference as an :class:`_Image`: float as given when it is small, uint8 (no float copy of
+    the whole photo) when it is larger than ``max_side`` and only a crop of it will be kept."""
+    if hasattr(img, "mode") and hasattr(img, "size"):  # PIL
+        h, w = img.size[1], img.size[0]
+    else:
+        shape = tuple(getattr(img, "shape", None) or np.shape(img))
+        h, w = (shape[1:3] if len(shape) == 4 else shape[:2]) if len(shape) >= 2 else (0, 0)
+    if max_side and max(h, w) > max_side:
+        return _Image(u8=to_rgb_u8(img, what))
+    return _Image(to_rgb_float(img, what))
+
+
+def _work_region(im: _Image, f: FaceResult, max_side: int):
+    """Crop ``im`` to a head-and-shoulders region around ``f`` (the photo's aspect ratio) and scale it
+    to at most ``max_side``; returns the new image, ``f`` mapped onto it and a record of the crop."""
+    from PIL import Image
+    x0, y0, x1, y1 = f.box
+    fh = max(y1 - y0, x1 - x0, 1.0)
+    aspect = im.w / im.h
+    # region height: WORK_FACE_HEIGHTS faces, at least MIN_WORK_SIDE on the longest side, at most the photo
+    ch = max(WORK_FACE_HEIGHTS * fh, MIN_WORK_SIDE / max(aspect, 1.0))
+    ch = min(ch, im.h, im.w / aspect)
+    cw = min(ch * aspect, im.w)
+    ch = min(cw / aspect, im.h)
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0 + 0.1 * ch  # the face a little above the middle
+    left = int(round(min(max(cx - cw / 2.0, 0.0), im.w - cw)))
+    top = int(round(min(max(cy - ch / 2.0, 0.0), im.h - ch)))
+    right, bottom = min(im.w, left + int(round(cw))), min(im.h, top + int(round(ch)))
+    s = min(1.0, max_side / max(right - left, bottom - top))
+    out_w, out_h = max(MIN_IMAGE_SIDE, int(round((right - left) * s))), max(MIN_IMAGE_SIDE, int(round((bottom - top) * s)))
+    pil = im.level(1).crop((left, top, right, bottom))
+    small = np.asarray(pil.resize((out_w, out_h), Image.LANCZOS, reducing_gap=3.0), np.float32) * (1.0 / 255.0)
+    sx, sy = out_w / (right - left), out_h / (bottom - top)
+    lm = f.landmarks.astype(np.float64).copy()
+    lm[:, 0] = (lm[:, 0] - left) * sx
+    lm[:, 1] = (lm[:, 1] - top) * sy
+    lm[:, 2] *= (sx + sy) / 2.0
+    box = (max(0.0, (x0 - left) * sx), max(0.0, (y0 - top) * sy), min(float(out_w), (x1 - left) * sx),
+           min(float(out_h), (y1 - top) * sy))
+    rx, ry, rs, rr = f.roi
+    roi = ((rx - left) * sx, (ry - top) * sy, rs * sx, rr)
+    work = {"original_size": [im.w, im.h], "crop": [left, top, right, bottom], "scale": round(float(sx), 6),
+            "size": [out_w, out_h]}
+    return _Image(small), FaceResult(lm.astype(np.float32), box, f.presence, f.detection, roi), work
 
 
 DETECTOR_NAME = "mediapipe-tflite (BlazeFace short-range + face_landmark + iris_landmark, 0.10.21 models)"

@@ -9,8 +9,12 @@ bundle (a zip with ``face_detector.tflite`` and ``face_landmarks_detector.tflite
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
 import os
+import sys
+import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass, field
@@ -20,6 +24,7 @@ from ..errors import BackendError, ModelNotFoundError
 from ..models import default_dirs, resolve_model
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+log = logging.getLogger("synchrorama.face")
 
 #: role -> accepted file names (first one is what we ship)
 FILE_NAMES: Dict[str, Tuple[str, ...]] = {
@@ -59,6 +64,39 @@ def interpreter_class():
                        "`pip install ai-edge-litert` (in ComfyUI's Python) and restart")
 
 
+_NATIVE_LOG_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def native_stderr_to_log(what: str):
+    """Route what native code writes to file descriptor 2 inside the block into Python logging.
+
+    The TFLite runtime prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight to
+    fd 2 from C++ (no Python logger, no setting turns it off), so ``-q`` could not silence it.  Inside
+    the block fd 2 goes to a temporary file; afterwards its ``INFO:`` lines are logged at DEBUG and
+    anything else (a real TFLite error) at WARNING, so nothing is lost.  Python's own ``sys.stderr``
+    is flushed first; the block should be short (it is: creating an interpreter)."""
+    with _NATIVE_LOG_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):  # no usable fd 2 (an embedded host): leave it alone
+            yield
+            return
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                tmp.seek(0)
+                text = tmp.read(1 << 16).decode("utf-8", "replace")
+        for line in text.splitlines():
+            if line.strip():
+                log.log(logging.DEBUG if line.startswith("INFO:") else logging.WARNING, "%s: %s", what, line)
+
+
 class TFLiteModel:
     """One TFLite model with a lock (interpreters are not thread-safe)."""
 
@@ -66,8 +104,9 @@ class TFLiteModel:
         cls = interpreter_class()
         threads = num_threads or min(2, os.cpu_count() or 1)
         try:
-            self.interp = cls(model_content=content, num_threads=threads)
-            self.interp.allocate_tensors()
+            with native_stderr_to_log(f"TFLite ({os.path.basename(name)})"):
+                self.interp = cls(model_content=content, num_threads=threads)
+                self.interp.allocate_tensors()
         except Exception as e:  # a corrupt file or an op this runtime lacks
             raise BackendError(f"cannot load face model {name}: {e}. "
                                f"Use the models of mediapipe 0.10.21 (see docs/face.md)") from e

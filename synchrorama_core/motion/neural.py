@@ -178,33 +178,111 @@ def receptive_field(config: Dict[str, Any]) -> int:
     return 1 + (int(config["kernel"]) - 1) * sum(int(d) for d in config["dilations"])
 
 
+#: Ranges a config may hold (inclusive): a typo or a crafted file must not build a frozen face or
+#: ask for terabytes.  ``channels`` 4096 is ~1 GB of weights at the default depth, far past any A2M.
+CONFIG_RANGES = {"fps": (1.0, 240.0), "channels": (1, 4096), "kernel": (1, 63), "dilation": (1, 1024),
+                 "blocks": (1, 64), "embedding_dim": (0, 8192), "dropout": (0.0, 0.95)}
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_real(v) -> bool:
+    return (_is_int(v) or isinstance(v, (float, np.floating))) and bool(np.isfinite(v))
+
+
+def _number(cfg: Dict[str, Any], key: str, where: str, integer: bool):
+    v = cfg[key]
+    lo, hi = CONFIG_RANGES[key]
+    ok = _is_int(v) if integer else _is_real(v)
+    if not ok or not lo <= v <= hi:
+        kind = "an integer" if integer else "a number"
+        raise A2MModelError(f"{where}: {key} must be {kind} in [{lo}, {hi}], got {v!r}")
+    return v
+
+
 def _check_config(cfg: Any, where: str) -> Dict[str, Any]:
+    """The config, after checking every field the network and the inputs read (types and ranges),
+    so nothing is built from a config that cannot work."""
     if not isinstance(cfg, dict) or cfg.get("kind") != "a2m":
         raise A2MModelError(f"{where} is not a SynchroRaMa A2M config (expected \"kind\": \"a2m\")")
-    if int(cfg.get("format", 0)) > FORMAT:
-        raise A2MModelError(f"{where}: A2M format {cfg.get('format')} is newer than this SynchroRaMa "
-                            f"({FORMAT}); update the node pack")
+    fmt = cfg.get("format", 0)
+    if not _is_int(fmt):
+        raise A2MModelError(f"{where}: format must be an integer, got {fmt!r}")
+    if fmt > FORMAT:
+        raise A2MModelError(f"{where}: A2M format {fmt} is newer than this SynchroRaMa ({FORMAT}); update the node pack")
     need = ("channels", "kernel", "dilations", "in_dim", "fps", "input_mean", "input_std", "embedding_dim")
     missing = [k for k in need if k not in cfg]
     if missing:
         raise A2MModelError(f"{where} lacks {missing}")
     if cfg.get("arch", "tcn") != "tcn":
         raise A2MModelError(f"{where}: unknown A2M architecture {cfg.get('arch')!r} (known: tcn)")
-    phones = list(cfg.get("phone_inputs") or [])
-    if phones and phones != list(PHONE_INPUTS):
-        raise A2MModelError(f"{where}: phone_inputs {phones} are not this SynchroRaMa's {list(PHONE_INPUTS)}")
-    outputs = list(cfg.get("outputs") or OUTPUTS_V1)
-    unknown = [k for k in outputs[6:] if k not in EXPRESSIONS]
-    if tuple(outputs[:6]) != POSE_OUTPUTS or unknown or len(set(outputs)) != len(outputs):
+    _number(cfg, "fps", where, integer=False)
+    _number(cfg, "channels", where, integer=True)
+    k = _number(cfg, "kernel", where, integer=True)
+    if k % 2 != 1:
+        raise A2MModelError(f"{where}: kernel must be odd (the network is centred on each frame), got {k}")
+    _number(cfg, "embedding_dim", where, integer=True)
+    if "dropout" in cfg:
+        _number(cfg, "dropout", where, integer=False)
+    dil = cfg["dilations"]
+    lo, hi = CONFIG_RANGES["blocks"]
+    dlo, dhi = CONFIG_RANGES["dilation"]
+    if not isinstance(dil, (list, tuple)) or not lo <= len(dil) <= hi or \
+            any(not _is_int(d) or not dlo <= d <= dhi for d in dil):
+        raise A2MModelError(f"{where}: dilations must be a list of {lo}..{hi} integers in [{dlo}, {dhi}], "
+                            f"got {str(dil)[:80]}")
+    # format 2 takes the phone track; format 1 did not (and had no lip_tuck output)
+    phones = cfg.get("phone_inputs") or []
+    if not isinstance(phones, (list, tuple)) or (phones and list(phones) != list(PHONE_INPUTS)):
+        raise A2MModelError(f"{where}: phone_inputs {str(phones)[:80]} are not this SynchroRaMa's "
+                            f"{list(PHONE_INPUTS)}")
+    outputs = cfg.get("outputs") or list(OUTPUTS_V1)
+    if not isinstance(outputs, (list, tuple)) or tuple(outputs[:6]) != POSE_OUTPUTS or \
+            any(k not in EXPRESSIONS for k in outputs[6:]) or len(set(outputs)) != len(outputs):
         raise A2MModelError(f"{where}: outputs must be {list(POSE_OUTPUTS)} then expression names "
-                            f"(known: {list(EXPRESSIONS)}); got {outputs}")
-    cfg["phone_inputs"], cfg["outputs"] = phones, outputs
+                            f"(known: {list(EXPRESSIONS)}); got {str(outputs)[:120]}")
+    cfg["phone_inputs"], cfg["outputs"] = list(phones), list(outputs)
     want = len(SPEECH_INPUTS) + len(EMOTION_INPUTS) + len(phones) + int(cfg["embedding_dim"])
-    if int(cfg["in_dim"]) != want or len(cfg["input_mean"]) != want or len(cfg["input_std"]) != want:
-        raise A2MModelError(f"{where}: in_dim/input statistics do not match {len(SPEECH_INPUTS)} speech + "
+    if not _is_int(cfg["in_dim"]) or cfg["in_dim"] != want:
+        raise A2MModelError(f"{where}: in_dim is {cfg['in_dim']!r} but the inputs are {len(SPEECH_INPUTS)} speech + "
                             f"{len(EMOTION_INPUTS)} emotion + {len(phones)} phone + {cfg['embedding_dim']} "
-                            f"embedding inputs")
+                            f"embedding values = {want}")
+    for key in ("input_mean", "input_std"):
+        v = cfg[key]
+        if not isinstance(v, (list, tuple)) or len(v) != want or \
+                any(not _is_real(x) for x in v):
+            raise A2MModelError(f"{where}: {key} must be a list of {want} finite numbers (one per input), got "
+                                f"{str(v)[:80]}")
+    if any(x < 0 for x in cfg["input_std"]):
+        raise A2MModelError(f"{where}: input_std must not be negative")
     return cfg
+
+
+def _check_weights(net, state: Dict[str, Any], path: str) -> None:
+    """Compare the file's tensors with the network the config describes; name every mismatch."""
+    want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    got = {k: tuple(getattr(v, "shape", ())) for k, v in state.items()}
+    missing = [k for k in want if k not in got]               # in the network's order
+    unexpected = [k for k in got if k not in want]
+    wrong = [k for k in want if k in got and want[k] != got[k]]
+    if not (missing or unexpected or wrong):
+        return
+
+    def some(names, fmt, n=12):
+        return ", ".join(fmt(k) for k in names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
+    parts = []
+    if wrong:
+        parts.append(f"{len(wrong)} of another shape: " +
+                     some(wrong, lambda k: f"{k}: file {list(got[k])}, config {list(want[k])}"))
+    if missing:
+        parts.append(f"{len(missing)} missing from the file: " + some(missing, lambda k: f"{k} {list(want[k])}"))
+    if unexpected:
+        parts.append(f"{len(unexpected)} not in the config's network: " +
+                     some(unexpected, lambda k: f"{k} {list(got[k])}"))
+    raise A2MModelError(f"the weights in {path} do not fit its config.json ({'; '.join(parts)}); the config and "
+                        f"the weights must come from the same training run")
 
 
 # ------------------------------------------------------------------------------ the generator
@@ -240,10 +318,11 @@ class NeuralA2M:
         except Exception as e:
             raise A2MModelError(f"cannot read {os.path.join(path, WEIGHTS_FILE)} as safetensors: {e}") from e
         net = build_net(cfg)
+        _check_weights(net, state, path)
         try:
             net.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            raise A2MModelError(f"the weights in {path} do not fit its config.json ({str(e).splitlines()[0]})") from e
+        except RuntimeError as e:  # pragma: no cover - _check_weights compares names and shapes first
+            raise A2MModelError(f"the weights in {path} do not fit its config.json: {' '.join(str(e).split())}") from e
         model = cls(cfg, net, path)
         if device is not None:
             model.to(device)

@@ -7,7 +7,10 @@ name resolution and a server that stalls mid-reply (each attempt runs in a worke
 connection is shut when the deadline passes).
 
 The API key is read at call time from the environment variable *named* in the config
-(``api_key_env``), so the key itself is never part of a workflow file.
+(``api_key_env``), so the key itself is never part of a workflow file.  Everything taken from a
+server (error bodies, the reply, the model name it reports, a redirect's target) passes through
+:func:`redact` before it is parsed, logged or kept: the key, ``Bearer``/``Basic`` tokens,
+``Authorization``/``api_key`` values and ``sk-...`` style keys become ``[redacted]``.
 """
 from __future__ import annotations
 
@@ -39,6 +42,29 @@ MAX_REPLY_BYTES = 8 << 20
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 USER_AGENT = "SynchroRaMa-scene/1"
+REDACTED = "[redacted]"
+_TOKEN = r"[A-Za-z0-9._~+/=:\-]"
+_SECRET_PATTERNS = (
+    # "Bearer <token>", "Basic <token>" (as a server echoing the Authorization header writes them)
+    (re.compile(rf"(?i)\b(bearer|basic)(\s+){_TOKEN}{{6,}}"), lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}"),
+    # authorization / api key / token fields: "Authorization: x", "api_key=x", '"x-api-key": "x"'
+    (re.compile(rf"(?i)\b(authorization|proxy-authorization|x-api-key|api[-_ ]?key|access[-_]?token)"
+                rf"([\"']?\s*[:=]\s*[\"']?)(?!{re.escape(REDACTED)}|bearer\b|basic\b)({_TOKEN}{{4,}})"),
+     lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}"),
+    # OpenAI-style keys and similar (sk-..., sk-proj-..., sess-...)
+    (re.compile(r"\b(?:sk|sess|rk|pk)-[A-Za-z0-9_\-]{16,}"), lambda m: REDACTED),
+)
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """``text`` with ``secrets`` and anything that looks like a credential replaced by ``[redacted]``."""
+    text = str(text)
+    for sec in secrets:
+        if sec and len(sec) >= 4:
+            text = text.replace(sec, REDACTED)
+    for rx, repl in _SECRET_PATTERNS:
+        text = rx.sub(repl, text)
+    return text
 
 
 @dataclass
@@ -252,6 +278,9 @@ class HTTPBackend:
             retry_after = 0.0
             try:
                 status, hdrs, data = self._attempt(payload, headers, deadline, cancelled)
+                # nothing a server sent is kept or shown unredacted (a 401 may echo the key)
+                data = redact(data.decode("utf-8", "replace"), [key]).encode("utf-8")
+                hdrs = {k: redact(v, [key])[:300] for k, v in hdrs.items()}
             except Cancelled:
                 raise
             except SceneTimeoutError:
@@ -323,8 +352,12 @@ class HTTPBackend:
                                     "protocol")
         if isinstance(content, list):  # content parts
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        info = {"finish_reason": choice.get("finish_reason"), "usage": obj.get("usage"),
-                "served_model": obj.get("model")}
+        usage = obj.get("usage")
+        usage = {str(k)[:40]: v for k, v in list(usage.items())[:8] if type(v) is int} \
+            if isinstance(usage, dict) else None
+        fr, served = choice.get("finish_reason"), obj.get("model")
+        info = {"finish_reason": str(fr)[:40] if fr is not None else None, "usage": usage,
+                "served_model": str(served)[:100] if served is not None else None}
         return str(content or ""), info
 
 

@@ -16,6 +16,12 @@ did in its ``repairs`` list:
 
 When nothing usable remains it raises :class:`SceneReplyError` and the describer falls back to
 the template.
+
+A reply is bounded before it is kept (a model, or a server, may answer with anything): at most
+:data:`MAX_REPLY_SEGMENTS` segments are read, at most one segment per :data:`MIN_SEGMENT_S`
+seconds of the clip is kept (evenly chosen over the clip when there are more), descriptions and
+the summary are cut to :data:`MAX_TEXT_CHARS` characters, attributes to :data:`MAX_ATTRIBUTES`
+of :data:`MAX_ATTRIBUTE_CHARS`, and the repairs list to :data:`MAX_REPAIRS` entries.
 """
 from __future__ import annotations
 
@@ -30,6 +36,37 @@ from ..vocabulary.emotions import emotion_phrase, emotion_word
 from .context import SceneContext
 from .errors import SceneReplyError
 from ..vocabulary.actions import ACTION_HELP, ACTIONS, extract_actions, normalise_actions
+
+
+#: Bounds on what is kept of a model's reply (see the module docstring).
+MAX_REPLY_SEGMENTS = 256
+MIN_SEGMENT_S = 0.5
+MAX_SEGMENTS = 64
+MAX_TEXT_CHARS = 500
+MAX_ATTRIBUTES = 8
+MAX_ATTRIBUTE_CHARS = 100
+MAX_REPAIRS = 20
+MAX_UNKNOWN_ACTIONS = 20
+
+
+def max_segments(duration_s: float) -> int:
+    """How many segments a reply may keep for a clip of ``duration_s`` seconds."""
+    return int(max(1, min(MAX_SEGMENTS, math.ceil(max(float(duration_s), 0.0) / MIN_SEGMENT_S))))
+
+
+def _cut(text: str, n: int) -> str:
+    """``text`` cut to at most ``n`` characters, at a word boundary where one is near."""
+    if len(text) <= n:
+        return text
+    head = text[:n - 1]
+    sp = head.rfind(" ")
+    return (head[:sp] if sp > n * 0.7 else head).rstrip() + "…"
+
+
+def _bounded_repairs(repairs: List[str]) -> List[str]:
+    if len(repairs) <= MAX_REPAIRS:
+        return repairs
+    return repairs[:MAX_REPAIRS] + [f"... and {len(repairs) - MAX_REPAIRS} more repairs"]
 
 
 #: JSON schema of the reply (sent as ``response_format`` to servers that take ``json_schema``).
@@ -316,12 +353,14 @@ def segments_of(value: Any) -> Tuple[List[dict], str]:
 
 
 def normalise_segments(raw: Sequence[dict], duration_s: float, repairs: Optional[List[str]] = None,
-                       tolerance_s: float = 1e-6, allow_ms: bool = True) -> Tuple[List[SceneSegment], Dict[str, Any]]:
+                       tolerance_s: float = 1e-6, allow_ms: bool = True, max_count: int = 0
+                       ) -> Tuple[List[SceneSegment], Dict[str, Any]]:
     """Valid ``SceneSegment`` s tiling ``[0, duration_s]`` from raw dicts, repairing as described in
     the module docstring.  Returns the segments and ``{"repairs": [...], "unknown_actions": [...]}``.
     Gaps, overlaps and overshoots up to ``tolerance_s`` are fixed without being reported;
     ``allow_ms``: times that all look like milliseconds (far beyond the clip, within it / 1000) are
-    divided by 1000."""
+    divided by 1000; ``max_count`` > 0 keeps at most that many segments, evenly chosen over the clip
+    (each kept one then reaches to the next)."""
     tol = max(float(tolerance_s), 1e-6)
     repairs = repairs if repairs is not None else []
     unknown: List[str] = []
@@ -404,6 +443,13 @@ def normalise_segments(raw: Sequence[dict], duration_s: float, repairs: Optional
         out.append(it)
     if not out:
         raise SceneReplyError("no segment is left inside the clip after repairs")
+    if max_count and len(out) > max_count:
+        keep = sorted({int(round(i)) for i in [k * (len(out) - 1) / max(max_count - 1, 1) for k in range(max_count)]})
+        repairs.append(f"{len(out)} segments for a {dur:.2f} s clip: kept {len(keep)} spread over it "
+                       f"(at most one per {MIN_SEGMENT_S:g} s)")
+        out = [out[k] for k in keep]
+        for a, b in zip(out, out[1:]):
+            a["end_s"] = b["start_s"]  # each kept segment reaches to the next (no gap is reported for this)
     # gaps: extend the previous segment to the next start; first starts at 0, last ends at the end
     if out[0]["start_s"] > tol:
         repairs.append(f"gap 0-{out[0]['start_s']:.2f} s closed")
@@ -437,13 +483,22 @@ def _describe(actions: List[str]) -> str:
 
 
 def parse_reply(text: str, duration_s: float) -> Tuple[List[SceneSegment], str, Dict[str, Any]]:
-    """``(segments, summary, info)`` from a model's reply text; raises :class:`SceneReplyError`."""
+    """``(segments, summary, info)`` from a model's reply text (bounded: see the module docstring);
+    raises :class:`SceneReplyError`."""
     value, repairs = extract_json(text)
     raw, summary = segments_of(value)
     if not raw:
         raise SceneReplyError("the reply's segment list is empty")
-    segs, info = normalise_segments(raw, duration_s, repairs)
-    return segs, summary, info
+    if len(raw) > MAX_REPLY_SEGMENTS:
+        repairs.append(f"the reply held {len(raw)} segments; only the first {MAX_REPLY_SEGMENTS} were read")
+        raw = raw[:MAX_REPLY_SEGMENTS]
+    segs, info = normalise_segments(raw, duration_s, repairs, max_count=max_segments(duration_s))
+    for sg in segs:
+        sg.description = _cut(sg.description, MAX_TEXT_CHARS)
+        sg.attributes = [_cut(a, MAX_ATTRIBUTE_CHARS) for a in sg.attributes[:MAX_ATTRIBUTES]]
+    info["repairs"] = _bounded_repairs(info["repairs"])
+    info["unknown_actions"] = [_cut(a, 40) for a in info["unknown_actions"][:MAX_UNKNOWN_ACTIONS]]
+    return segs, _cut(summary, MAX_TEXT_CHARS), info
 
 
 __all__ = ["ACTION_HELP", "SCENE_SCHEMA", "SYSTEM_PROMPT", "SceneReplyError", "build_messages", "context_text",

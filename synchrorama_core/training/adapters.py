@@ -28,14 +28,18 @@ import numpy as np
 from ..audio import load_speech_waveform, speech_from_waveform
 from ..diffusion.adapters import SRAdapters, audio_windows, emotion_condition, speech_condition
 from ..diffusion.conditioning import DEFAULT_PROMPT, fit_images
+from ..diffusion.sampler import SamplerSettings
 from ..errors import InvalidDataError
 from ..face import track_landmarks
 from ..motion import render_motion_frames
+from ..motion.draw import FACE_CONTROLNET_STYLE
 from ..types import EMOTIONS
 from ..vocabulary.emotions import EmotionSummary, emotion_phrase
 from .data import clip_emotion, find_videos, frames_at
 
 log = logging.getLogger("synchrorama")
+#: The sampler's defaults: training sees what inference will (resolution, window length).
+_SAMPLER = SamplerSettings()
 
 
 
@@ -97,7 +101,7 @@ def _face_drawings(frames: np.ndarray, style: str) -> Optional[np.ndarray]:
 
 
 def prepare_clip(path: str, models, fps: float, size: int, max_seconds: float, with_control: bool,
-                 style: str = "mediapipe", audio_context: int = 2) -> Clip:
+                 style: str = FACE_CONTROLNET_STYLE, audio_context: int = 2) -> Clip:
     """Decode, analyse and VAE-encode one video."""
     import torch
     y = load_speech_waveform(path, duration_s=max_seconds or None)
@@ -129,16 +133,21 @@ def _prediction_target(sched, latents, noise, t):
 
 
 def adapter_loss(models, adapters: SRAdapters, latents, ref_latents, text_emb, audio, emotion, noise, t,
-                 control=None, sched=None):
+                 control=None, sched=None, ref_noise=None, drop_condition: bool = False):
     """Denoising loss of one clip window with the adapters in the loop (differentiable in the adapters).
 
-    ``latents``/``noise`` ``[F, C, h, w]``; ``t`` one timestep (int tensor); ``text_emb`` ``[F, 77, C]``;
+    ``latents``/``noise`` ``[F, C, h, w]``; ``t`` one timestep (int tensor); ``text_emb`` ``[F, L, C]``;
     ``audio`` ``[F, 2k+1, D]``; ``emotion`` ``[F, 11]``; ``control`` ``[F, 3, H, W]`` in 0..1 or ``None``.
+    ``ref_noise`` noises the reference latents; like the sampler's it is independent of the frames'
+    noise (a fresh draw when ``None``).  ``drop_condition`` feeds the adapters' null condition
+    instead of the clip's audio and emotion (condition dropout: what guidance's unguided half gets).
+    The reference pass is the sampler's own (:func:`..diffusion.sampler.reference_pass`).
     """
     import torch
     import torch.nn.functional as F
     from diffusers import DDPMScheduler
-    from ..diffusion.sampler import predict_noise
+    from ..diffusion.adapters import null_condition
+    from ..diffusion.sampler import predict_noise, reference_pass
     sched = sched or DDPMScheduler.from_config(models.scheduler_config)
     st = models.state
     dev, dt = models.device, models.dtype
@@ -146,19 +155,22 @@ def adapter_loss(models, adapters: SRAdapters, latents, ref_latents, text_emb, a
     t = t.reshape(1).to(dev)
     noisy = sched.add_noise(latents, noise, t.cpu()).to(dev, dt)
     frames = latents.shape[0]
+    if ref_noise is None:
+        ref_noise = torch.randn(ref_latents.shape)
+    if drop_condition:
+        na, ne = null_condition(adapters, frames)
+        audio, emotion = torch.from_numpy(na), torch.from_numpy(ne)
     try:
         with torch.no_grad():
-            st.mode = "write"
-            st.bank.clear()
-            r = sched.add_noise(ref_latents, noise[:1], t.cpu()).to(dev, dt)
-            predict_noise(models, r, t, text_emb[:1].expand(r.shape[0], -1, -1), frames=1)
+            r = sched.add_noise(ref_latents, ref_noise.to(ref_latents), t.cpu()).to(dev, dt)
+            reference_pass(models, r, t, text_emb[:1].expand(r.shape[0], -1, -1))
             down = mid = None
             if control is not None and models.controlnet is not None:
                 down, mid = models.controlnet(noisy, t, encoder_hidden_states=text_emb, controlnet_cond=control.to(dev, dt),
                                               return_dict=False)
-        st.mode = "read"
-        st.audio_tokens = adapters.audio_tokens(audio.to(dev)).to(dt)
-        st.emotion_tokens = adapters.emotion_tokens(emotion.to(dev)).to(dt)
+        # the adapters' tokens stay in their own dtype (fp32 while training); the attention casts
+        st.audio_tokens = adapters.audio_tokens(audio.to(dev))
+        st.emotion_tokens = adapters.emotion_tokens(emotion.to(dev))
         st.audio_strength = st.emotion_strength = 1.0
         st.ref_strength = 1.0
         pred = predict_noise(models, noisy, t, text_emb, down, mid, frames=frames)
@@ -168,21 +180,39 @@ def adapter_loss(models, adapters: SRAdapters, latents, ref_latents, text_emb, a
         st.clear()
 
 
-def train_step(models, adapters, optimizer, batch: dict, noise=None, t=None, generator=None) -> float:
-    """One optimisation step on ``batch`` (keys as :func:`adapter_loss`); returns the loss before it."""
+def train_step(models, adapters, optimizer, batch: dict, noise=None, t=None, generator=None, ref_noise=None,
+               scaler=None) -> float:
+    """One optimisation step on ``batch`` (keys as :func:`adapter_loss`); returns the loss before it.
+
+    Unset noises and the timestep are drawn from ``generator``; the condition is dropped to the
+    null condition with the adapters' ``cond_dropout`` probability.  ``scaler`` (a
+    ``torch.amp.GradScaler``) scales the loss for an fp16 backward pass through the frozen models;
+    the gradients are unscaled before clipping and a step with an overflow is skipped."""
     import torch
     lat = batch["latents"]
     if noise is None:
         noise = torch.randn(lat.shape, generator=generator)
     if t is None:
         t = torch.randint(0, int(models.scheduler_config.get("num_train_timesteps", 1000)), (1,), generator=generator)
+    if ref_noise is None:
+        ref_noise = torch.randn(batch["ref_latents"].shape, generator=generator)
+    p_drop = float(adapters.config.get("cond_dropout", 0.0))
+    drop = p_drop > 0 and float(torch.rand(1, generator=generator)) < p_drop
     adapters.train()
     optimizer.zero_grad(set_to_none=True)
     loss = adapter_loss(models, adapters, lat, batch["ref_latents"], batch["text_emb"], batch["audio"],
-                        batch["emotion"], noise, t, batch.get("control"))
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_([p for p in adapters.parameters() if p.requires_grad], 1.0)
-    optimizer.step()
+                        batch["emotion"], noise, t, batch.get("control"), ref_noise=ref_noise, drop_condition=drop)
+    params = [p for p in adapters.parameters() if p.requires_grad]
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
     return float(loss.detach())
 
 
@@ -211,18 +241,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--motion-adapter", default="", help="AnimateDiff motion module (train with temporal layers)")
     p.add_argument("--controlnet", default="", help="face-landmark ControlNet (needs synchrorama_core.face)")
     p.add_argument("--resume", default="", help="adapter file to continue training from")
-    p.add_argument("--size", type=int, default=256, help="square training resolution (multiple of 64)")
+    p.add_argument("--size", type=int, default=_SAMPLER.width,
+                   help="square training resolution (multiple of 64); the sampler's default is %(default)s")
     p.add_argument("--fps", type=float, default=25.0)
-    p.add_argument("--frames", type=int, default=8, help="frames per training window")
+    p.add_argument("--frames", type=int, default=_SAMPLER.window,
+                   help="frames per training window; the sampler's context window is %(default)s")
     p.add_argument("--max-seconds", type=float, default=20.0, help="use at most this much of each video")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=500)
     p.add_argument("--device", default="", help="cuda, cpu, ... (default: cuda if available)")
-    p.add_argument("--dtype", default="auto", help="auto, fp16, bf16 or fp32 (frozen models; adapters train in fp32)")
+    p.add_argument("--dtype", default="auto", help="auto, fp16, bf16 or fp32 (frozen models; adapters train in fp32, "
+                                                   "fp16 with a loss scaler)")
+    p.add_argument("--cond-dropout", type=float, default=0.1,
+                   help="probability of training a step on the null condition, which classifier-free guidance "
+                        "then contrasts with (IP-Adapter style); 0 turns it off")
     p.add_argument("--audio-context", type=int, default=2, help="neighbouring frames on each side in the audio tokens")
-    p.add_argument("--style", default="mediapipe", help="face-mesh drawing style of the motion frames")
+    p.add_argument("--style", default=FACE_CONTROLNET_STYLE,
+                   help="face-mesh drawing style of the motion frames: the one the ControlNet was trained on, "
+                        "as in the sampler's workflow (default %(default)s)")
     p.add_argument("--gradient-checkpointing", action="store_true", help="trade compute for memory")
     return p
 
@@ -234,6 +272,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.size % 64:
         raise SystemExit(f"--size must be a multiple of 64, got {args.size}")
+    if not 0 <= args.cond_dropout < 1:
+        raise SystemExit(f"--cond-dropout must lie in [0, 1), got {args.cond_dropout}")
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     models = load_models(args.checkpoint, controlnet=args.controlnet, motion_adapter=args.motion_adapter,
@@ -257,11 +297,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         adapters = SRAdapters.load(args.resume)
         adapters.check_unet(models.unet)
         adapters.requires_grad_(True)
+        adapters.config["cond_dropout"] = max(float(adapters.config.get("cond_dropout", 0.0)), args.cond_dropout)
     else:
-        adapters = SRAdapters.for_unet(models.unet, audio_dim, clips[0].audio_source, audio_context=args.audio_context)
+        adapters = SRAdapters.for_unet(models.unet, audio_dim, clips[0].audio_source, audio_context=args.audio_context,
+                                       cond_dropout=args.cond_dropout)
     adapters.to(models.device, torch.float32)
     models.state.adapters = adapters
     opt = torch.optim.AdamW([p for p in adapters.parameters() if p.requires_grad], lr=args.lr, weight_decay=1e-2)
+    # fp16 gradients through the frozen models underflow without a loss scale (bf16 and fp32 need none)
+    scaler = torch.amp.GradScaler(models.device.type) if models.dtype == torch.float16 else None
     frames = args.frames if models.has_motion else max(1, args.frames)
     if models.has_motion:
         frames = min(frames, models.motion_max_frames)
@@ -269,12 +313,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     t0, ema = time.time(), None
     meta = {"data": os.path.abspath(args.data), "videos": len(clips), "checkpoint": os.path.basename(args.checkpoint),
             "motion_adapter": os.path.basename(args.motion_adapter), "controlnet": os.path.basename(args.controlnet),
-            "size": args.size, "fps": args.fps, "frames": frames, "lr": args.lr}
+            "size": args.size, "fps": args.fps, "frames": frames, "lr": args.lr, "style": args.style,
+            "cond_dropout": args.cond_dropout, "dtype": str(models.dtype).replace("torch.", "")}
     for step in range(1, args.steps + 1):
         c = clips[int(torch.randint(0, len(clips), (1,), generator=gen))]
         start = int(torch.randint(0, max(1, c.n - frames + 1), (1,), generator=gen))
         batch = clip_batch(models, c, start, frames, text_cache, args.size)
-        loss = train_step(models, adapters, opt, batch, generator=gen)
+        loss = train_step(models, adapters, opt, batch, generator=gen, scaler=scaler)
         ema = loss if ema is None else 0.98 * ema + 0.02 * loss
         if step % 10 == 0 or step == 1 or step == args.steps:
             print(f"step {step}/{args.steps}  loss {loss:.5f}  (avg {ema:.5f})  {time.time() - t0:.0f} s", flush=True)

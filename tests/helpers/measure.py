@@ -23,6 +23,58 @@ def best_lag(corr: dict) -> int:
     return max(corr, key=corr.get)
 
 
+def run_measured(cmd, *, env=None, cwd=None, timeout_s: float = 300.0, kill_above_mb: float = 0.0,
+                 preexec_fn=None) -> dict:
+    """Run ``cmd`` as a direct child; its own peak RSS comes from ``os.wait4`` (``ru_maxrss``).
+
+    ``kill_above_mb`` > 0 watches the child's resident memory (``/proc/PID/status``, every 20 ms)
+    and kills it once it passes that much, so a test of a memory bound cannot take a shared machine
+    down with it.  Returns ``{"rc", "wall_s", "rss_mb", "killed_at_mb", "stdout", "stderr"}``."""
+    import os
+    import subprocess
+    import threading
+    import time
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=preexec_fn)
+    killed = [0.0]
+    done = threading.Event()
+
+    def watch():
+        status = f"/proc/{p.pid}/status"
+        while not done.wait(0.02):
+            if time.perf_counter() - t0 > timeout_s:
+                p.kill()
+                return
+            if not kill_above_mb:
+                continue
+            try:
+                with open(status) as f:
+                    rss = next((int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:")), 0) / 1024.0
+            except (OSError, ValueError):
+                continue
+            if rss > kill_above_mb:
+                killed[0] = rss
+                p.kill()
+                return
+
+    w = threading.Thread(target=watch, daemon=True)
+    w.start()
+    out, err = [], []
+    readers = [threading.Thread(target=lambda s=s, b=b: b.append(s.read()), daemon=True)
+               for s, b in ((p.stdout, out), (p.stderr, err))]
+    for r in readers:
+        r.start()
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    done.set()
+    for r in readers:
+        r.join(10)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return {"rc": p.returncode, "wall_s": wall, "rss_mb": ru.ru_maxrss / 1024.0, "killed_at_mb": killed[0],
+            "stdout": b"".join(out).decode(errors="replace"), "stderr": b"".join(err).decode(errors="replace")}
+
+
 def frame_rms(y, sr: float, n: int, fps: float) -> np.ndarray:
     """RMS of the mono signal ``y`` (sample rate ``sr``) over each frame's window [i/fps, (i+1)/fps),
     for ``n`` frames; 0 where a window holds no samples."""
