@@ -35,10 +35,10 @@ from ..errors import InvalidDataError
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import EMOTIONS, EXPRESSIONS, EmotionData, MotionData, PhoneTrack, SceneData, SpeechData
 from . import _signal as sig
-from .visemes import check_track, track_meta, viseme_tracks
 from .adjust import MOUTH, check_number
 from .emotion_map import emotion_expressions, emotion_on_frames
 from .gestures import scene_gestures
+from .visemes import check_track, track_meta, viseme_tracks
 
 X = {k: i for i, k in enumerate(EXPRESSIONS)}
 F2_CENTER_HZ, F2_SCALE_HZ = 1850.0, 250.0   # second-formant proxy: neutral lip spreading, and its scale
@@ -102,7 +102,7 @@ def mouth_tracks(f: Dict[str, np.ndarray], fps: float, lip_scale: float, lead_fr
     """The lip channels (:data:`~.adjust.MOUTH`) and ``closed`` (frames whose lips must stay shut):
     from the phone track (:func:`.visemes.viseme_tracks`), or energy-driven without one."""
     energy = energy_mouth_tracks(f, fps, lip_scale, lead_frames)
-    if track is None or not track.segments:
+    if track is None:
         n = len(f["rms"])
         return {**energy, "lip_tuck": np.zeros(n, np.float32), "closed": np.zeros(n, np.float32)}
     return viseme_tracks(track, f, fps, lip_scale, lead_frames, energy)
