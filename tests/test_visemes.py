@@ -8,15 +8,15 @@ Numbers (this machine, 2026-11-26; "before" = the energy-driven lips this replac
 measurement on the same clips):
 
 * smallest inner-lip gap at the medial consonant(s) +-1 frame: simmer / timber / camper / lobby
-  0.008 / 0.010 / 0.011 / 0.005 (before 0.059 / 0.055 / 0.038 / 0.063); sinner / tinder / canter /
-  lotty 0.088 / 0.073 / 0.052 / 0.063 (before 0.093 / 0.072 / 0.041 / 0.047);
+  0.008 / 0.009 / 0.009 / 0.004 (before 0.059 / 0.055 / 0.038 / 0.063); sinner / tinder / canter /
+  lotty 0.077 / 0.072 / 0.051 / 0.065 (before 0.093 / 0.072 / 0.041 / 0.047);
 * mean mouth width over the vowel, rounded / spread: cool/keel 0.84, food/feed 0.80, rude/reed 0.82
   (before 0.94, 0.93, 0.93);
-* largest gap in the word, close / open vowel: keep/cop 0.37, seed/sod 0.43, deed/dad 0.53 (before
+* largest gap in the word, close / open vowel: keep/cop 0.39, seed/sod 0.45, deed/dad 0.50 (before
   0.55, 0.61, 0.84);
 * a sentence: gap vs per-frame RMS correlation 0.80 at lag +1 (before 0.90 at +1); jitter of the
-  gap: flicker 0.010 /s, mean |second difference| 0.029 (before 0.027, 0.048); of the mouth width
-  0.030 /s, 0.030 (before 0.080, 0.037).
+  gap: flicker 0.011 /s, mean |second difference| 0.029 (before 0.027, 0.048); of the mouth width
+  0.043 /s, 0.031 (before 0.080, 0.037).
 """
 from __future__ import annotations
 

@@ -47,6 +47,8 @@ CARRY_S = 0.04
 JAW_FLOOR = 0.3
 #: gains from coarticulated targets to the rig's coefficients (lip_scale 1)
 JAW_GAIN, ROUND_GAIN, SPREAD_GAIN, TUCK_GAIN = 1.15, 1.0, 0.8, 0.9
+#: voice activity the phone track leaves as a pause for at least this long is missed speech
+MISSED_S = 0.2
 #: lip press during a closure: at its first frame and at its last (just before the release)
 PRESS_START, PRESS_RELEASE = 0.25, 0.45
 
@@ -193,8 +195,14 @@ def viseme_tracks(track: PhoneTrack, f: Dict[str, np.ndarray], fps: float, lip_s
     out = {k: sig.shift(v, lead_frames) for k, v in out.items()}
     lead = int(round(lead_frames))
     closed = _shift_mask(closed, lead)
-    # speech the phones left as a pause (a recogniser that missed it) opens with the loudness
-    missed = sig.smooth(_shift_mask((f["vad"] > 0.5) & (vis == _CLASS["rest"]), lead).astype(np.float32), 1.0)
+    # speech the phones left as a pause (a recogniser that missed it) opens with the loudness; a few
+    # frames of voice activity at the edge of a word are the detector's hangover or the onset of a
+    # murmur (the m of "maybe"), not missed speech
+    gap = (f["vad"] > 0.5) & (vis == _CLASS["rest"])
+    missed = np.zeros(n, bool)
+    for a, b in sig.segments(gap):
+        missed[a:b] = (b - a) / fps >= MISSED_S
+    missed = sig.smooth(_shift_mask(missed, lead).astype(np.float32), 1.0)
     if energy is not None:
         out["jaw_open"] = (1 - missed) * out["jaw_open"] + missed * energy["jaw_open"] / max(lip_scale, 1e-6)
     out["jaw_open"] = np.where(closed, 0.0, out["jaw_open"])
