@@ -314,10 +314,10 @@ def _speaker_stages(run: _Run, cast: CastData, tracks, sources, texts, fps: floa
         (lambda p, c, k=k: describe_scene(speeches[k], texts[k], emotions[k], cast.person(k), backend=scene_backend,
                                           seed=int(seed) + k, progress=p, cancelled=c, **scene_options))
         for k in range(n)])
-    a2m, a2m_options = motion_generator(motion_model, motion_options)
+    a2m = motion_generator(motion_model, motion_options)
     motions = _each(run, "motion", [
-        (lambda p, c, k=k: a2m(speeches[k], emotions[k], scenes[k], seed=int(seed) + k, progress=p, cancelled=c,
-                               **a2m_options)) for k in range(n)])
+        (lambda p, c, k=k: a2m(speeches[k], emotions[k], scenes[k], texts[k], seed=int(seed) + k, progress=p,
+                               cancelled=c)) for k in range(n)])
     return speeches, emotions, scenes, motions
 
 def bundled_conversation() -> Dict[str, Any]:

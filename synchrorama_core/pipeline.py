@@ -69,7 +69,8 @@ _SHARE = {"face": 0.03, "speech": 0.05, "emotion": 0.01, "scene": 0.01, "motion"
 EMOTION_OPTIONS = ("weights", "smoothing_s", "intensity", "target", "target_strength",
                    "text_model", "ser_model", "va_model", "whisper_model")
 SCENE_OPTIONS = ("extra_instructions", "on_failure")
-MOTION_OPTIONS = ("head_scale", "expression_scale", "lip_scale", "blink_rate", "lead_frames", "procedural_blinks")
+MOTION_OPTIONS = ("head_scale", "expression_scale", "lip_scale", "blink_rate", "lead_frames", "procedural_blinks",
+                  "phones", "language")
 VIDEO_OPTIONS = ("crf", "preset")
 
 
@@ -400,14 +401,32 @@ def _output_path(out) -> str:
 
 
 def motion_generator(motion_model: Any, motion_options: dict):
-    """``(callable, options)`` of the A2M: procedural for ``None``, else a neural A2M (the model or
-    its name/folder); ``callable(speech, emotion, scene, seed=..., progress=..., cancelled=..., **options)``."""
-    if motion_model is None:
-        from .motion import generate_procedural
-        return generate_procedural, {k: v for k, v in motion_options.items() if k != "procedural_blinks"}
-    from .motion.neural import NeuralA2M, load_a2m
-    model = motion_model if isinstance(motion_model, NeuralA2M) else load_a2m(os.fspath(motion_model))
-    return model.generate, dict(motion_options)
+    """The A2M stage as one callable ``a2m(speech, emotion, scene, text, seed=..., progress=..., cancelled=...)
+    -> SR_MOTION``: the speech's phone track first (the first half of the stage's progress; for the
+    procedural A2M and neural models that use phones; options ``phones``, ``language``), then the
+    procedural A2M (``motion_model`` None) or a neural one (the model, or its name/folder), with the
+    other ``motion_options`` as controls.  The model is loaded once, here."""
+    from .audio.phones import speech_phones
+    from .motion import generate_procedural
+    lips = {k: motion_options[k] for k in ("phones", "language") if k in motion_options}
+    controls = {k: v for k, v in motion_options.items() if k not in lips}
+    model = None
+    if motion_model is not None:
+        from .motion.neural import NeuralA2M, load_a2m
+        model = motion_model if isinstance(motion_model, NeuralA2M) else load_a2m(os.fspath(motion_model))
+
+    def a2m(speech, emotion, scene, text: str = "", seed: int = 0, progress=None, cancelled=None):
+        progress = progress or (lambda d, t: None)
+        track = None
+        if model is None or model.uses_phones:
+            track = speech_phones(speech, lips.get("phones", "auto"), text, lips.get("language", ""), emotion,
+                                  progress=lambda d, t: progress(d, 2 * t), cancelled=cancelled)
+        rest = dict(progress=lambda d, t: progress(t + d, 2 * t), cancelled=cancelled, phones=track, seed=int(seed))
+        if model is None:
+            return generate_procedural(speech, emotion, scene, **rest,
+                                       **{k: v for k, v in controls.items() if k != "procedural_blinks"})
+        return model.generate(speech, emotion, scene, **rest, **controls)
+    return a2m
 
 
 def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed: int, face_index: int,
@@ -427,8 +446,8 @@ def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed
     emotion = run.stage("emotion", embed_emotion, speech, text, **emotion_options)
     scene = run.stage("scene", describe_scene, speech, text, emotion, face, backend=scene_backend, seed=int(seed),
                       **scene_options)
-    a2m, a2m_options = motion_generator(motion_model, motion_options)
-    motion = run.stage("motion", a2m, speech, emotion, scene, seed=int(seed), **a2m_options)
+    a2m = motion_generator(motion_model, motion_options)
+    motion = run.stage("motion", a2m, speech, emotion, scene, text, seed=int(seed))
     if motion.n_frames != speech.n_frames:
         raise InvalidDataError(f"the motion has {motion.n_frames} frames but the speech {speech.n_frames}")
     return face, speech, emotion, scene, motion

@@ -41,8 +41,9 @@ X = {k: i for i, k in enumerate(EXPRESSIONS)}
 CROSSTALK_MARGIN = 0.15
 #: the floor is kept this long over gaps between words (seconds)
 HANGOVER_S = 0.3
-#: reactions never open the jaw or round the lips of a listener
-REACTION_CHANNELS = tuple(k for k in EXPRESSIONS if k not in ("jaw_open", "mouth_pucker") and k not in BLINKS)
+#: reactions never open the jaw, round the lips or tuck the lower lip of a listener (those are speech)
+REACTION_CHANNELS = tuple(k for k in EXPRESSIONS if k not in ("jaw_open", "mouth_pucker", "lip_tuck")
+                          and k not in BLINKS)
 
 
 @dataclass
