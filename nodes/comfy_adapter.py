@@ -122,7 +122,29 @@ def temp_dir() -> str:
     if HAS_COMFY:
         return folder_paths.get_temp_directory()
     import tempfile
-    return os.path.join(tempfile.gettempdir(), "synchrorama")
+    return os.path.abspath(os.environ.get("SYNCHRORAMA_TEMP") or os.path.join(tempfile.gettempdir(), "synchrorama"))
+
+
+def temp_file(prefix: str, ext: str) -> str:
+    """A new, unique path in the temp folder (ComfyUI's ``temp/``: emptied when the server starts and stops)."""
+    import uuid
+    d = temp_dir()
+    os.makedirs(d, exist_ok=True)
+    return os.path.join(d, f"{prefix}_{uuid.uuid4().hex[:12]}.{ext}")
+
+
+def video_value(path: str):
+    """Core ComfyUI's ``VIDEO`` value for an mp4 on disk: ``VideoFromFile`` (what Load Video returns
+    and Save Video / Get Video Components take). Standalone, or in a ComfyUI older than the VIDEO
+    type, a :class:`nodes.values.VideoFile` with the same reading methods."""
+    if HAS_COMFY:
+        try:
+            from comfy_api.input_impl import VideoFromFile  # type: ignore
+            return VideoFromFile(path)
+        except ImportError:  # ComfyUI before the VIDEO type (spring 2025)
+            log.debug("comfy_api.input_impl.VideoFromFile not available; using SynchroRaMa's VideoFile")
+    from .values import VideoFile
+    return VideoFile(path)
 
 
 def input_files(exts: Sequence[str]) -> List[str]:

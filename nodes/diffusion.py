@@ -135,14 +135,15 @@ class SynchroRaMaVideoSampler:
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("frames",)
+    RETURN_TYPES = ("IMAGE", "FLOAT")
+    RETURN_NAMES = ("frames", "fps")
     FUNCTION = "sample"
     CATEGORY = CATEGORY
     DESCRIPTION = ("Samples exactly one frame per video frame of the speech: reference attention from the portrait(s), "
                    "the motion frames through the ControlNet, the scene text + emotion phrase per segment, the "
                    "AnimateDiff module across frames and, when loaded, the audio/emotion adapters. Long clips are "
-                   "sampled as one latent whose overlapping context windows are all denoised at every step.")
+                   "sampled as one latent whose overlapping context windows are all denoised at every step. "
+                   "Outputs the frames and their fps (the speech's) for Save Video.")
 
     def sample(self, diffusion_models, speech, width=512, height=512, steps=25, cfg=7.0, seed=0, scheduler="ddim",
                reference_strength=1.0, control_strength=1.0, audio_strength=1.0, emotion_strength=1.0,
@@ -161,7 +162,7 @@ class SynchroRaMaVideoSampler:
         with comfy.Progress(100, unique_id) as p:
             frames = generate_video(diffusion_models, refs, motion, speech, emotion=emotion, scene=scene,
                                     settings=settings, progress=p.update, cancelled=p.cancelled)
-        return (list_to_image(frames),)
+        return list_to_image(frames), float(speech.fps)
 
 
 NODE_CLASS_MAPPINGS = {

@@ -117,7 +117,9 @@ class SynchroRaMaSceneDescriber:
             "required": {
                 "speech": (SR_SPEECH, {"tooltip": "the clip's speech (duration and phrase timing)"}),
                 "transcript": ("STRING", {"default": "", "multiline": True,
-                                          "tooltip": "what is said; sentences become segments"}),
+                                          "tooltip": "what is said; sentences become segments. Leave empty to use "
+                                                     "the transcript the connected emotion carries (typed into the "
+                                                     "Emotion Embedder, or Whisper's)"}),
                 "on_failure": (list(ON_FAILURE), {"default": "fallback to template",
                                                   "tooltip": "server down, time-out, HTTP error or unusable reply: "
                                                              "use the template (with a warning) or stop"}),
@@ -126,7 +128,8 @@ class SynchroRaMaSceneDescriber:
             },
             "optional": {
                 "backend": (SR_SCENE_BACKEND, {"tooltip": "a Scene Backend node; none = template (no model)"}),
-                "emotion": (SR_EMOTION,),
+                "emotion": (SR_EMOTION, {"tooltip": "emotion per segment; also gives the transcript when the "
+                                                    "transcript box is empty"}),
                 "face": (SR_FACE, {"tooltip": "analysed portrait(s): framing, head direction, light; vision "
                                               "models also see the images"}),
                 "notes": ("STRING", {"default": "", "multiline": True,

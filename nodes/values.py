@@ -60,3 +60,64 @@ def audio_parts(audio) -> tuple:
         raise ValueError("expected an AUDIO value ({'waveform': [B, C, T], 'sample_rate': int}); "
                          "connect a Load Audio node")
     return audio["waveform"], int(audio["sample_rate"])
+
+
+class VideoFile:
+    """A ``VIDEO`` value for an mp4 on disk where core ComfyUI's ``VideoFromFile`` is not available
+    (standalone use and tests, or a ComfyUI older than the VIDEO type); the same reading methods.
+    Inside a current ComfyUI, ``comfy_adapter.video_value`` returns core's own class instead."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def get_stream_source(self) -> str:
+        return self.path
+
+    def _open(self):
+        import av
+        return av.open(self.path, mode="r")
+
+    def get_dimensions(self) -> tuple:
+        with self._open() as c:
+            v = c.streams.video[0]
+            return int(v.width), int(v.height)
+
+    def get_duration(self) -> float:
+        with self._open() as c:
+            return float(c.duration / 1_000_000)
+
+    def get_container_format(self) -> str:
+        with self._open() as c:
+            return c.format.name
+
+    def get_components(self):
+        """Every frame as IMAGE ``[N, H, W, 3]``, the audio as AUDIO (or None) and the frame rate
+        (like core's ``VideoComponents``; this holds the whole clip in memory)."""
+        from types import SimpleNamespace
+        import torch
+        with self._open() as c:
+            frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+            rate = c.streams.video[0].average_rate
+            audio = None
+            if c.streams.audio:
+                c.seek(0)
+                a = [f.to_ndarray() for f in c.decode(audio=0)]
+                sr = int(c.streams.audio[0].sample_rate)
+                if a:
+                    audio = audio_value(np.concatenate([x.reshape(-1, x.shape[-1]) for x in a], axis=1), sr)
+        return SimpleNamespace(images=list_to_image(np.stack(frames)) if frames else torch.zeros(0, 0, 0, 3),
+                               audio=audio, frame_rate=rate, metadata={})
+
+    def save_to(self, path: str, format="auto", codec="auto", metadata=None) -> None:
+        """Copy the streams into ``path`` (no re-encoding), adding ``metadata`` tags."""
+        import json
+        import av
+        with self._open() as src, av.open(path, mode="w", format="mp4",
+                                          options={"movflags": "use_metadata_tags"}) as dst:
+            for k, v in {**src.metadata, **(metadata or {})}.items():
+                dst.metadata[k] = v if isinstance(v, str) else json.dumps(v)
+            streams = {s: dst.add_stream_from_template(template=s) for s in src.streams if s.type in ("video", "audio")}
+            for pkt in src.demux(*streams):
+                if pkt.dts is not None:
+                    pkt.stream = streams[pkt.stream]
+                    dst.mux(pkt)

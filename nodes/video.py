@@ -20,7 +20,8 @@ class SynchroRaMaSaveVideo:
             "required": {
                 "images": ("IMAGE", {"tooltip": "the video frames (all the same size)"}),
                 "fps": ("FLOAT", {"default": 25.0, "min": 1.0, "max": 120.0, "step": 0.01,
-                                  "tooltip": "frame rate; use the one the motion was made for"}),
+                                  "tooltip": "frame rate; link the fps output of the node that made the frames "
+                                             "(Warp Renderer, Video Sampler) instead of typing it"}),
                 "filename_prefix": ("STRING", {"default": "SynchroRaMa/video",
                                                "tooltip": "file name (and sub-folder) in the output folder"}),
                 "crf": ("INT", {"default": 19, "min": 0, "max": 51,

@@ -48,8 +48,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -60,14 +58,13 @@ from . import __version__
 from .errors import AudioError, BackendError, Cancelled, InvalidDataError, OutputError
 from .image import MAX_WORK_SIDE, load_image
 from .timing import check_fps
+from .video.stream import part_path
 from .types import EMOTIONS, EmotionData, FaceData, MotionData, SceneData, SpeechData
 
 #: The stages in order, as named in progress reports and in ``timings``.
 STAGES = ("face", "speech", "emotion", "scene", "motion", "render")
 #: Share of the overall progress bar given to each stage (render includes encoding).
 _SHARE = {"face": 0.03, "speech": 0.05, "emotion": 0.01, "scene": 0.01, "motion": 0.01, "render": 0.89}
-#: Rendered frames waiting for the encoder at most (bounds memory; 8 frames of 1024² uint8 = 25 MB).
-QUEUE_FRAMES = 8
 
 EMOTION_OPTIONS = ("weights", "smoothing_s", "intensity", "target", "target_strength",
                    "text_model", "ser_model", "va_model", "whisper_model")
@@ -292,12 +289,6 @@ def _os_reason(e: BaseException) -> str:
     return getattr(e, "strerror", None) or str(e) or type(e).__name__
 
 
-def _partial_name(final: str, tag: str) -> str:
-    """The hidden temporary name ``final`` is written under: ``.STEM.<pid>.<6 hex>.part.EXT``."""
-    root, ext = os.path.splitext(os.path.basename(final))
-    return os.path.join(os.path.dirname(final), f".{root}.{tag}.part{ext}")
-
-
 def partial_files(out: str) -> List[str]:
     """Temporary files a run writing ``out`` (and its OUT.json) left behind, e.g. when its process was
     killed: for a batch to clean up.  Only this naming is matched, so ``a.mp4`` never claims ``a.b.mp4``'s."""
@@ -323,7 +314,7 @@ def _reserve_output(out: str, write_json: bool) -> List[str]:
         os.makedirs(folder, exist_ok=True)
         tag = f"{os.getpid()}.{os.urandom(3).hex()}"
         for name in names:
-            tmp = _partial_name(name, tag)
+            tmp = part_path(name, tag)
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             made.append(tmp)
     except OSError as e:
@@ -358,82 +349,6 @@ def json_path_for(out: str) -> str:
     """``OUT.mp4`` -> ``OUT.json``."""
     root, _ = os.path.splitext(os.fspath(out))
     return root + ".json"
-
-
-# ------------------------------------------------------------------------------ streaming
-
-def _stream(frames, writer, cancelled, timings: Dict[str, float]) -> None:
-    """Render on a worker thread, encode on this one, through a bounded queue.
-
-    Both the renderer (numba, releases the GIL) and the encoder (x264 in C) do their heavy work
-    outside the GIL, so on two cores they overlap.  At most :data:`QUEUE_FRAMES` frames wait.
-    """
-    q: "queue.Queue" = queue.Queue(maxsize=QUEUE_FRAMES)
-    stop = threading.Event()
-    DONE = object()
-    render_s = [0.0]
-
-    def put(item) -> None:
-        """Queue ``item``, waiting while the queue is full, unless the consumer has stopped."""
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def produce():
-        it = iter(frames)
-        try:
-            while not stop.is_set():
-                t = time.perf_counter()
-                try:
-                    f = next(it)
-                except StopIteration:
-                    break
-                render_s[0] += time.perf_counter() - t
-                put(f)
-            item = DONE
-        except BaseException as e:  # hand the error to the consumer
-            item = e
-        try:
-            put(item)
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:
-                    pass
-
-    worker = threading.Thread(target=produce, name="synchrorama-render", daemon=True)
-    worker.start()
-    encode_s = 0.0
-    try:
-        while True:
-            try:
-                item = q.get(timeout=0.1)
-            except queue.Empty:
-                if cancelled is not None and cancelled():
-                    raise Cancelled("video generation cancelled by the user")
-                continue
-            if item is DONE:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            t = time.perf_counter()
-            writer.write(item)
-            encode_s += time.perf_counter() - t
-    finally:
-        stop.set()
-        while True:           # unblock the producer if it waits on a full queue
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                break
-        worker.join(timeout=10)
-    timings["render"] = render_s[0]
-    timings["encode"] = encode_s
 
 
 # ------------------------------------------------------------------------------ the pipeline
@@ -521,7 +436,7 @@ def render_to_file(run: _Run, face: FaceData, motion: MotionData, audio: str, st
     cannot be written raises :class:`OutputError` naming ``out``.  Returns ``(video info, renderer)``."""
     from .audio import decode_audio
     from .render import WarpRenderer
-    from .video import VideoWriter
+    from .video.stream import write_stream
     run.check()
     t = time.perf_counter()
     renderer = WarpRenderer(face, render_options)
@@ -530,20 +445,12 @@ def render_to_file(run: _Run, face: FaceData, motion: MotionData, audio: str, st
     sound, sr = decode_audio(audio, start_s=start_s or 0.0, duration_s=duration_s)
     run.timings["audio_for_video"] = time.perf_counter() - t
     try:
-        writer = VideoWriter(tmp, motion.fps, audio=sound, sample_rate=sr,
-                             metadata={"comment": "made with SynchroRaMa"}, **video_options)
-        del sound
-        try:
-            frames = renderer.frames(motion, progress=run.prog.stage("render"), cancelled=run.stop_check,
-                                     dtype=np.uint8)
-            t = time.perf_counter()
-            _stream(frames, writer, run.stop_check, run.timings)
-            run.check()
-            info = writer.close()
-            run.timings["render_encode_wall"] = time.perf_counter() - t
-        except BaseException:
-            writer._abort()
-            raise
+        frames = renderer.frames(motion, progress=run.prog.stage("render"), cancelled=run.stop_check,
+                                 dtype=np.uint8)
+        t = time.perf_counter()
+        info = write_stream(tmp, frames, motion.fps, audio=sound, sample_rate=sr, cancelled=run.stop_check,
+                            timings=run.timings, metadata={"comment": "made with SynchroRaMa"}, **video_options)
+        run.timings["render_encode_wall"] = time.perf_counter() - t
     except (OSError, BackendError) as e:
         cause = e if isinstance(e, OSError) else e.__cause__
         if not isinstance(cause, OSError) or isinstance(e, OutputError):

@@ -108,10 +108,51 @@ def pack():
 
 @pytest.fixture()
 def comfy_dirs(tmp_path, monkeypatch):
-    """Standalone input/output/model folders for node tests."""
-    for k, v in {"SYNCHRORAMA_INPUT": "input", "SYNCHRORAMA_OUTPUT": "output",
+    """Standalone input/output/temp/model folders for node tests."""
+    for k, v in {"SYNCHRORAMA_INPUT": "input", "SYNCHRORAMA_OUTPUT": "output", "SYNCHRORAMA_TEMP": "temp",
                  "SYNCHRORAMA_MODELS": "models/synchrorama"}.items():
         p = tmp_path / v
         p.mkdir(parents=True, exist_ok=True)
         monkeypatch.setenv(k, str(p))
     return tmp_path
+
+
+# ------------------------------------------------------------------ the real ComfyUI (host and frontend tests)
+
+#: In CI (``SYNCHRORAMA_CI=1``, set by .ci/run) a host or frontend test whose prerequisites are
+#: missing fails instead of being skipped, so CI cannot pass without having run them.
+IN_CI = os.environ.get("SYNCHRORAMA_CI", "") not in ("", "0")
+COMFY = os.environ.get("COMFYUI_PATH", "")
+HOST_SH = os.environ.get("COMFY_HOST_SH") or os.path.join(os.path.dirname(ROOT), "shared", "tools", "comfy_host.sh")
+
+
+def need(ok, reason: str) -> None:
+    """Skip the test (fail it under ``SYNCHRORAMA_CI=1``) unless ``ok``."""
+    if not ok:
+        if IN_CI:
+            pytest.fail(f"{reason} -- SYNCHRORAMA_CI is set, so this fails instead of skipping", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def comfy_server():
+    """One real ComfyUI 0.3.64+ with this pack, isolated in its own folders (tests/helpers/comfy_server.py),
+    shared by the host and frontend tests; the tiny diffusion test models are in its models folder
+    under the file names the shipped diffusion graph uses."""
+    need(COMFY, "COMFYUI_PATH is unset: the host tests need a ComfyUI source tree "
+                "(e.g. ../shared/tools/comfy_host.sh prepare DEST; export COMFYUI_PATH=DEST)")
+    need(os.path.isfile(os.path.join(COMFY, "main.py")), f"COMFYUI_PATH={COMFY} holds no ComfyUI (main.py)")
+    from helpers.comfy_server import ComfyServer, ensure_venv
+    from helpers.tiny_diffusion import write_tiny_models
+    ensure_venv(COMFY, ROOT, HOST_SH)
+    # a returning creator's editor: with the tutorial done it opens the default graph (a first-time
+    # user gets the template browser over an empty canvas instead)
+    # with the test-only stand-in nodes for the video-model graphs (tests/helpers/comfy_test_nodes)
+    server = ComfyServer(COMFY, ROOT, settings={"Comfy.TutorialCompleted": True},
+                         extra_nodes=[os.path.join(ROOT, "tests", "helpers", "comfy_test_nodes")])
+    try:
+        server.tiny_models = write_tiny_models(server.folder("models"))
+        server.start()
+        yield server
+    finally:
+        server.close()

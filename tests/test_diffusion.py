@@ -474,16 +474,17 @@ def test_nodes_load_and_sample(pack, tiny, monkeypatch, astronaut, speech_16k):
     assert speech.n_frames == 4
     ref = torch.from_numpy(astronaut)[None]
     mf = torch.from_numpy(motion_frames(4))
-    (img,) = sampler().sample(m, speech, width=SIZE, height=SIZE, steps=2, cfg=2.0, seed=1, scheduler="ddim",
-                              window=16, overlap=4, reference=ref, motion_frames=mf)
+    img, fps = sampler().sample(m, speech, width=SIZE, height=SIZE, steps=2, cfg=2.0, seed=1, scheduler="ddim",
+                                window=16, overlap=4, reference=ref, motion_frames=mf)
     assert tuple(img.shape) == (4, SIZE, SIZE, 3) and img.dtype == torch.float32
+    assert fps == 25.0      # the speech's fps, for Save Video
     assert torch.isfinite(img).all() and 0 <= float(img.min()) and float(img.max()) <= 1
     assert float(img.std()) > 0.01
     # workflows saved before the context windows still run: carry_strength keeps its widget slot
     # (widget values are stored by position) and is ignored; context_fuse comes after it
     opt = list(sampler.INPUT_TYPES()["optional"])
     assert opt.index("carry_strength") < opt.index("emotion_phrase") < opt.index("context_fuse") == len(opt) - 1
-    (old,) = sampler().sample(m, speech, width=SIZE, height=SIZE, steps=2, cfg=2.0, seed=1, scheduler="ddim",
+    old, _ = sampler().sample(m, speech, width=SIZE, height=SIZE, steps=2, cfg=2.0, seed=1, scheduler="ddim",
                               window=16, overlap=4, reference=ref, motion_frames=mf, carry_strength=0.8)
     torch.testing.assert_close(old, img)
     # a model the tree does not have: the error names the path the node looked at

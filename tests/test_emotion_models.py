@@ -242,6 +242,12 @@ def test_whisper_transcribes_with_timestamps_into_the_text_part(whisper_model, s
         [(round(s.start_s, 3), round(s.end_s, 3)) for s in segs]
     inside = int((segs[0].start_s + segs[0].end_s) / 2 * speech.fps)
     assert emo.parts["text"].confidence[inside] > 0
+    # Whisper's transcript travels on in SR_EMOTION: the Scene Describer uses it when given none
+    assert emo.meta["transcript"] == " ".join(s.text for s in segs)
+    from synchrorama_core.scene import describe_scene
+    scene = describe_scene(speech, "", emotion=emo)
+    assert scene.meta["transcript_source"] == "from SR_EMOTION"
+    assert " ".join(scene.meta["segment_text"]).split() == emo.meta["transcript"].split()
     typed = embed_emotion(speech, TEXT, whisper_model=whisper_model)
     assert typed.meta["transcript_source"] == "user text" and "Whisper was not run" in typed.meta["note"]
 

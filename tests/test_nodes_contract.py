@@ -122,3 +122,37 @@ def test_shipped_workflows_are_current(pack):
     """workflows/ is what workflows/build/make_workflows.py writes from the nodes as they are now."""
     import make_workflows
     assert make_workflows.main(["--check"]) == 0, "run: python workflows/build/make_workflows.py"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=os.path.basename)
+def test_workflows_type_the_transcript_and_the_fps_once(pack, path):
+    """A creator types the transcript in one box and our frame rate in one box (Load Audio); the other
+    nodes get them through links (SR_EMOTION carries the transcript; the renderer's, sampler's or pose
+    video's fps output).  A video model's own fixed rate (HuMo's 25 fps into Create Video, for frames
+    the model made) is that model's, not a second copy of ours."""
+    with open(path, encoding="utf-8") as f:
+        wf = json.load(f)
+    prompt, _ = ui_to_api(wf, {**core_object_info(), **pack_object_info(pack.NODE_CLASS_MAPPINGS)})
+    typed = lambda name, nodes: [f"{n['class_type']}.{name}" for n in nodes  # noqa: E731
+                                 if isinstance(n["inputs"].get(name), (str, int, float))
+                                 and str(n["inputs"][name]).strip()]
+    ours = [n for n in prompt.values() if n["class_type"].startswith("SynchroRaMa")]
+    assert len(typed("transcript", prompt.values())) <= 1, typed("transcript", prompt.values())
+    assert len(typed("fps", ours)) <= 1, typed("fps", ours)
+    for nid, n in prompt.items():
+        src = n["inputs"].get("images")
+        if n["class_type"] in ("SynchroRaMaSaveVideo", "CreateVideo") and isinstance(src, list) \
+                and prompt[src[0]]["class_type"].startswith("SynchroRaMa"):
+            assert isinstance(n["inputs"]["fps"], list), f"node {nid} ({n['class_type']}): the fps of our frames " \
+                                                         f"should come by link from the node that made them"
+
+
+def test_talking_portrait_streams_into_core_video():
+    """The shipped zero-download graph renders through the streaming node into core Save Video."""
+    path = next(p for p in WORKFLOWS if p.endswith("synchrorama_talking_portrait.json"))
+    with open(path, encoding="utf-8") as f:
+        wf = json.load(f)
+    types = {n["id"]: n["type"] for n in wf["nodes"]}
+    assert "SynchroRaMaWarpRenderer" not in types.values()
+    assert any(types[l[1]] == "SynchroRaMaWarpRenderVideo" and types[l[3]] == "SaveVideo" and l[5] == "VIDEO"
+               for l in wf["links"])

@@ -52,9 +52,10 @@ def test_core_never_imports_comfyui_or_nodes():
 def test_readme_test_command_is_what_ci_runs():
     readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
     ci = open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8").read()
-    cmd = ".venv/bin/python -m pytest -q"
-    assert cmd in ci.splitlines()[-1]
-    assert f"bash .ci/setup && {cmd}" in readme
+    last = ci.strip().splitlines()[-1]
+    assert last.startswith("bash .ci/setup && ") and last.endswith(".venv/bin/python -m pytest -q"), last
+    assert "COMFYUI_PATH=" in last and "SYNCHRORAMA_CI=1" in last, "CI runs the host and frontend tests"
+    assert f"\n{last}\n" in readme, f"the README's test command is not CI's: {last}"
 
 
 def test_web_directory_ships_the_frontend_glue(pack):

@@ -2,6 +2,7 @@
 multiple references, streaming, bad input, the node."""
 from __future__ import annotations
 
+import os
 import types
 
 import numpy as np
@@ -535,16 +536,17 @@ def test_warp_renderer_node(pack, face, comfy_dirs):
     assert pack.NODE_DISPLAY_NAME_MAPPINGS["SynchroRaMaWarpRenderer"].startswith("SynchroRaMa ")
     spec = cls.INPUT_TYPES()
     assert spec["required"]["face"][0] == "SR_FACE" and spec["required"]["motion"][0] == "SR_MOTION"
-    assert cls.RETURN_TYPES[0] == "IMAGE" and cls.CATEGORY == "SynchroRaMa/render"
-    mo = motion([{}, {"jaw_open": 1.0}, {"blink_l": 1.0}])
+    assert cls.RETURN_TYPES == ("IMAGE", "FLOAT") and cls.CATEGORY == "SynchroRaMa/render"
+    mo = motion([{}, {"jaw_open": 1.0}, {"blink_l": 1.0}], fps=24.0)
     assert spec["optional"]["neutralize"][1]["default"] == 1.0
-    (images,) = getattr(cls(), cls.FUNCTION)(face=face, motion=mo, mouth_interior=True, blend_frames=4,
-                                             neutralize=0.0)
+    images, fps = getattr(cls(), cls.FUNCTION)(face=face, motion=mo, mouth_interior=True, blend_frames=4,
+                                               neutralize=0.0)
+    assert fps == 24.0      # the motion's fps, for Save Video / Create Video
     assert tuple(images.shape) == (3, 512, 512, 3) and str(images.dtype) == "torch.float32"
     assert float(images[0].sub(float(0)).abs().max()) <= 1.0
     assert np.abs(images[0].numpy() - face.images[0]).max() == 0.0
     assert np.abs(images[1].numpy() - face.images[0]).max() > 0.2
-    (rest,) = cls().render(face=face, motion=motion([{}]))            # default: the neutral rest face
+    rest, _ = cls().render(face=face, motion=motion([{}]))            # default: the neutral rest face
     assert T.mouth_opening(_redetect(rest[0].numpy())) < 0.05 < T.mouth_opening(face.landmarks[0])
 
 
@@ -557,7 +559,7 @@ def test_warp_renderer_node_progress_cancel_and_bad_motion(pack, face, comfy_dir
     seen = []
     monkeypatch.setattr(prog, "update", lambda self, d, t: seen.append((d, t)))
     mo = motion([{"jaw_open": i / 5} for i in range(6)])
-    (images,) = cls().render(face=face, motion=mo)
+    images, _ = cls().render(face=face, motion=mo)
     assert tuple(images.shape) == (6, 512, 512, 3) and seen == [(i, 6) for i in range(1, 7)]
     seen.clear()
     monkeypatch.setattr(prog, "cancelled", staticmethod(lambda: len(seen) >= 2))
@@ -571,6 +573,98 @@ def test_warp_renderer_node_progress_cancel_and_bad_motion(pack, face, comfy_dir
         cls().render(face=face, motion={"frames": 3})
     with pytest.raises(InvalidDataError, match="reference 3"):
         cls().render(face=face, motion=mo, reference=3)
+
+
+# ---------------------------------------------------------------------------- the streaming node (VIDEO)
+
+def _audio(speech_wav, seconds):
+    import torch
+    from synchrorama_core.audio import decode_audio
+    wave, sr = decode_audio(speech_wav, duration_s=seconds)
+    return {"waveform": torch.from_numpy(wave)[None], "sample_rate": sr}     # core LoadAudio's AUDIO
+
+
+def test_warp_render_video_node_streams_the_same_frames_into_a_video(pack, face, comfy_dirs, speech_wav):
+    import av
+    from synchrorama_core.video import probe_video
+    cls = pack.NODE_CLASS_MAPPINGS["SynchroRaMaWarpRenderVideo"]
+    assert pack.NODE_DISPLAY_NAME_MAPPINGS["SynchroRaMaWarpRenderVideo"] == "SynchroRaMa Warp Render Video"
+    assert cls.RETURN_TYPES == ("VIDEO",) and cls.CATEGORY == "SynchroRaMa/render"
+    # the same renderer options as the IMAGE node, plus the audio and the quality
+    img_cls = pack.NODE_CLASS_MAPPINGS["SynchroRaMaWarpRenderer"]
+    assert set(cls.INPUT_TYPES()["optional"]) == set(img_cls.INPUT_TYPES()["optional"]) | {"audio", "crf"}
+    mo = motion([{"jaw_open": (i % 6) / 5, "yaw": (i % 10) - 5.0} for i in range(30)])
+    (video,) = getattr(cls(), cls.FUNCTION)(face=face, motion=mo, audio=_audio(speech_wav, 3.0), crf=12,
+                                            hair_follow=0.5)
+    path = video.get_stream_source()
+    assert os.path.dirname(path) == str(comfy_dirs / "temp") and path.endswith(".mp4")
+    assert os.listdir(comfy_dirs / "temp") == [os.path.basename(path)]        # no partial file beside it
+    assert video.get_dimensions() == (512, 512) and abs(video.get_duration() - 30 / FPS) < 0.05
+    p = probe_video(path)
+    assert p["n_frames"] == 30 and p["fps"] == FPS and abs(p["audio_stream_duration_s"] - 30 / FPS) < 0.05
+    # pixel for pixel the Warp Renderer's frames (through the encoder)
+    ref, _ = img_cls().render(face=face, motion=mo, hair_follow=0.5)
+    with av.open(path) as c:
+        got = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)]).astype(np.float64)
+    want = np.clip(ref.numpy() * 255 + 0.5, 0, 255).astype(np.uint8).astype(np.float64)
+    psnr = 10 * np.log10(255.0 ** 2 / np.mean((got - want) ** 2))
+    assert psnr > 38, psnr
+    # the VIDEO value's other readers: components and a stream copy with metadata
+    comp = video.get_components()
+    assert tuple(comp.images.shape) == (30, 512, 512, 3) and float(comp.frame_rate) == FPS
+    assert comp.audio["sample_rate"] == _audio(speech_wav, 0.1)["sample_rate"]
+    copy = str(comfy_dirs / "output" / "copy.mp4")
+    video.save_to(copy, metadata={"prompt": {"1": {}}})
+    assert probe_video(copy)["n_frames"] == 30
+    with av.open(copy) as c:
+        assert c.metadata["prompt"] == '{"1": {}}'
+
+
+def test_warp_render_video_node_progress_cancel_and_bad_input(pack, face, comfy_dirs, monkeypatch):
+    import sys
+    cls = pack.NODE_CLASS_MAPPINGS["SynchroRaMaWarpRenderVideo"]
+    prog = sys.modules[cls.__module__].comfy.Progress
+    seen = []
+    monkeypatch.setattr(prog, "update", lambda self, d, t: seen.append((d, t)))
+    mo = motion([{"jaw_open": (i % 5) / 4} for i in range(40)])
+    (video,) = cls().render(face=face, motion=mo)
+    assert seen == [(i, 40) for i in range(1, 41)]                 # one step per frame written
+    os.remove(video.get_stream_source())
+    seen.clear()
+    monkeypatch.setattr(prog, "cancelled", staticmethod(lambda: len(seen) >= 5))
+    with pytest.raises(Cancelled):
+        cls().render(face=face, motion=mo)
+    assert 5 <= len(seen) < 40 and os.listdir(comfy_dirs / "temp") == []   # stopped early, no file left
+    monkeypatch.setattr(prog, "cancelled", staticmethod(lambda: False))
+    with pytest.raises(InvalidDataError, match="no frames"):
+        cls().render(face=face, motion=MotionData.neutral(0.0, FPS))
+    with pytest.raises(InvalidDataError, match="SR_MOTION"):
+        cls().render(face=face, motion={"frames": 3})
+    with pytest.raises(ValueError, match="AUDIO"):
+        cls().render(face=face, motion=mo, audio=[0.0, 0.1])
+    assert os.listdir(comfy_dirs / "temp") == []
+
+
+def test_warp_render_video_node_memory_does_not_grow_with_the_clip(pack, face, comfy_dirs):
+    """Peak traced memory (numpy buffers, the encoder's input frames) for 2 s and for 8 s of video:
+    the same within a few MB, where holding the 150 extra frames would take 118 MB (uint8) or 470 MB
+    (an IMAGE batch)."""
+    import tracemalloc
+    cls = pack.NODE_CLASS_MAPPINGS["SynchroRaMaWarpRenderVideo"]
+    peaks = {}
+    (warm,) = cls().render(face=face, motion=motion([{}] * 3))       # one-off set-up is not what is measured
+    os.remove(warm.get_stream_source())
+    for seconds in (2, 8):
+        mo = motion([{"jaw_open": (i % 7) / 6, "yaw": (i % 20) / 2 - 5} for i in range(int(seconds * FPS))])
+        tracemalloc.start()
+        try:
+            (video,) = cls().render(face=face, motion=mo)
+            peaks[seconds] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        os.remove(video.get_stream_source())
+    print(f"\ntraced peak: {peaks[2] / 1e6:.1f} MB (2 s), {peaks[8] / 1e6:.1f} MB (8 s)")
+    assert peaks[8] - peaks[2] < 8e6, peaks
 
 
 def test_turns_are_limited_gracefully_and_options_are_checked(face):

@@ -313,6 +313,29 @@ def test_template_on_real_inputs_face_analysis_espeak_and_the_emotion_embedder(m
     assert back.segments == scene.segments and back.prompt == scene.prompt and warnings == []
 
 
+def test_the_transcript_typed_into_the_emotion_embedder_reaches_the_scene(speech, astronaut, pack):
+    """Typed once: SR_EMOTION carries the Emotion Embedder's transcript; the Scene Describer uses it
+    when its own box is empty (a text typed there wins), with the same result as typing it twice."""
+    from synchrorama_core.emotion import embed_emotion
+    emo = embed_emotion(speech, TEXT)
+    assert emo.meta["transcript"] == TEXT and emo.meta["transcript_source"] == "user text"
+    twice = describe_scene(speech, TEXT, emotion=emo)
+    once = describe_scene(speech, "", emotion=emo)
+    assert once.segments == twice.segments and once.prompt == twice.prompt
+    assert once.meta["segment_text"] == split_units(TEXT)
+    assert (once.meta["transcript_source"], twice.meta["transcript_source"]) == ("from SR_EMOTION", "given")
+    own = describe_scene(speech, "Something else entirely.", emotion=emo)
+    assert own.meta["segment_text"] == ["Something else entirely."] and own.meta["transcript_source"] == "given"
+    silent = describe_scene(speech, "", emotion=embed_emotion(speech, ""))
+    assert silent.meta["transcript_source"] == "none" and not any(silent.meta["segment_text"])
+    # the same through the nodes, and after a Save Data / Load Data round trip of the emotion
+    emo_node = pack.NODE_CLASS_MAPPINGS["SynchroRaMaEmotionEmbedder"]()
+    desc = pack.NODE_CLASS_MAPPINGS["SynchroRaMaSceneDescriber"]()
+    node_emo, _, _ = emo_node.embed(speech, TEXT)
+    scene, prompt, _ = desc.describe(speech, "", emotion=EmotionData.from_dict(node_emo.to_dict()))
+    assert scene.segments == twice.segments and prompt == twice.prompt
+
+
 def test_long_sentences_are_split_into_clauses():
     long = ("When we arrived at the station, the train had already left, so we walked along the river, "
             "past the old mill, and into the village where the market was just opening.")

@@ -181,3 +181,57 @@ def test_save_video_node(pack, comfy_dirs, astronaut, speech_wav):
     assert out2["result"][0] != path
     with pytest.raises(VideoError, match="empty"):
         getattr(cls(), cls.FUNCTION)(images=images[:0], fps=25.0, filename_prefix="talks/clip")
+
+
+# ---------------------------------------------------------------------------- streaming (encode_stream)
+
+def test_encode_stream_writes_a_generator_with_audio_and_reports_progress(tmp_path, astronaut, speech_wav):
+    import threading
+    from synchrorama_core.video import encode_stream
+    wave, sr = decode_audio(speech_wav, duration_s=2.0)
+    src = _frames(astronaut[:256, :256], 30)
+    made = []
+
+    def gen():
+        for f in src:
+            made.append(threading.current_thread().name)
+            yield (f * 255 + 0.5).astype(np.uint8)
+
+    seen, timings = [], {}
+    path = tmp_path / "streamed.mp4"
+    info = encode_stream(str(path), gen(), 25, audio=wave, sample_rate=sr, crf=10, timings=timings,
+                         progress=lambda d, t: seen.append((d, t, threading.current_thread().name)), total=30)
+    assert info.path == str(path) and info.n_frames == 30 and os.listdir(tmp_path) == ["streamed.mp4"]
+    frames, fps, audio, a_sr, a_dur = _decode(str(path))
+    assert len(frames) == 30 and fps == 25 and a_sr == sr and abs(a_dur - 30 / 25) < 0.05
+    assert min(_psnr(a, (b * 255 + 0.5).astype(np.uint8)) for a, b in zip(frames, src)) > 35
+    # frames are made on the worker thread; progress comes on the caller's thread, once per frame
+    assert set(made) == {"synchrorama-render"}
+    assert [(d, t) for d, t, _ in seen] == [(i, 30) for i in range(1, 31)]
+    assert {name for _, _, name in seen} == {threading.current_thread().name}
+    assert timings["render"] >= 0 and timings["encode"] > 0
+
+
+def test_encode_stream_cancel_and_errors_leave_no_file_and_keep_an_earlier_one(tmp_path, astronaut):
+    from synchrorama_core.video import encode_stream
+    path = tmp_path / "clip.mp4"
+    n = [0]
+
+    def gen(k=40, fail_at=None):
+        for i in range(k):
+            if i == fail_at:
+                raise RuntimeError("renderer broke at frame %d" % i)
+            n[0] += 1
+            yield astronaut[:128, :128]
+
+    with pytest.raises(Cancelled):
+        encode_stream(str(path), gen(), 25, cancelled=lambda: n[0] >= 5)
+    assert n[0] < 40 and os.listdir(tmp_path) == []          # stopped early; no file, no partial file
+    with pytest.raises(RuntimeError, match="frame 7"):
+        encode_stream(str(path), gen(fail_at=7), 25)
+    assert os.listdir(tmp_path) == []
+    encode_stream(str(path), gen(3), 25)
+    before = path.read_bytes()
+    with pytest.raises(VideoError, match="no frames"):
+        encode_stream(str(path), iter(()), 25)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["clip.mp4"]

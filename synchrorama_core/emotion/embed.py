@@ -112,6 +112,8 @@ def embed_emotion(speech: SpeechData, transcript: str = "", *, text_model=None, 
 
     meta = {
         "transcript_source": source,
+        # the whole transcript (typed, or Whisper's), carried on so the Scene Describer need not be given it again
+        "transcript": (transcript or "").strip() if source == "user text" else " ".join(s.text for s in segments),
         "segments": [{"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "text": s.text, "timing": s.timing,
                       "valence": round(float(e.valence), 4), "arousal": round(float(e.arousal), 4),
                       "emotion": EMOTIONS[int(np.argmax(e.probs))], "confidence": round(float(e.confidence), 4),

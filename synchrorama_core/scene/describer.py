@@ -49,10 +49,34 @@ def _segment_text(ctx: SceneContext, scene: SceneData) -> List[str]:
     return out
 
 
+def scene_transcript(transcript: str = "", emotion: Optional[EmotionData] = None) -> tuple:
+    """``(text, source)``: the transcript given here, else the one the emotion was embedded with
+    (``SR_EMOTION.meta["transcript"]``: typed into the Emotion Embedder, or Whisper's), else none."""
+    text = (transcript or "").strip()
+    if text:
+        return text, "given"
+    carried = str(((emotion.meta or {}).get("transcript") if emotion is not None else "") or "").strip()
+    if carried:
+        return carried, "from SR_EMOTION"
+    return "", "none"
+
+
 def describe_scene(speech: SpeechData, transcript: str = "", emotion: Optional[EmotionData] = None,
                    face: Optional[FaceData] = None, backend: Any = None, extra_instructions: str = "",
                    on_failure: str = "fallback", seed: int = 0, progress=None, cancelled=None) -> SceneData:
-    """Timed scene segments and a sampler prompt for a clip (see the module docstring)."""
+    """Timed scene segments and a sampler prompt for a clip (see the module docstring).
+
+    An empty ``transcript`` uses the one carried by ``emotion`` (see :func:`scene_transcript`);
+    ``meta["transcript_source"]`` says which was used."""
+    transcript, source = scene_transcript(transcript, emotion)
+    scene = _describe(speech, transcript, emotion, face, backend, extra_instructions, on_failure, seed, progress,
+                      cancelled)
+    scene.meta["transcript_source"] = source
+    return scene
+
+
+def _describe(speech, transcript, emotion, face, backend, extra_instructions, on_failure, seed, progress,
+              cancelled) -> SceneData:
     if on_failure not in ON_FAILURE:
         raise SceneConfigError(f"on_failure must be one of {ON_FAILURE}, got {on_failure!r}")
     ctx = build_context(speech, transcript, emotion, face)

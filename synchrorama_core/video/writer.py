@@ -93,7 +93,10 @@ def _audio_array(waveform, sample_rate) -> np.ndarray:
         a = a.mean(axis=0, keepdims=True)
     if int(sample_rate) <= 0:
         raise VideoError(f"audio sample rate must be positive, got {sample_rate}")
-    return np.ascontiguousarray(np.clip(a, -1.0, 1.0))
+    if a.size and (a.min() < -1.0 or a.max() > 1.0):
+        a = np.clip(a, -1.0, 1.0)
+    # no copy when the samples are already float32 in range: a long clip's audio is not held twice
+    return np.ascontiguousarray(a)
 
 
 class VideoWriter:

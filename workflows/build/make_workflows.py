@@ -58,7 +58,8 @@ def _front_half(w: UIWorkflow, y0: int = 0, motion: bool = True, **audio):
     w.link(aud, 1, emo, "speech")
     emo_plot = w.add("PreviewImage", (700, y0 + 760), title="Emotion timeline")
     w.link(emo, 2, emo_plot, "images")
-    scene = w.add("SynchroRaMaSceneDescriber", (700, y0 + 380), transcript=TRANSCRIPT)
+    # the transcript is typed once, into the Emotion Embedder; SR_EMOTION carries it on to the Scene Describer
+    scene = w.add("SynchroRaMaSceneDescriber", (700, y0 + 380))
     w.link(aud, 1, scene, "speech")
     w.link(emo, 0, scene, "emotion")
     w.link(face, 0, scene, "face")
@@ -79,16 +80,20 @@ def talking_portrait(info) -> dict:
     n = _front_half(w)
     w.note("## SynchroRaMa: talking portrait (no downloads, CPU real time)\n\n"
            "Load a portrait and a speech file (the bundled samples are preselected). Paste the transcript into "
-           "**Emotion Embedder** and **Scene Describer** (optional: without it, emotion comes from the voice "
-           "only and the scene from the face and timing).\n\nEvery stage runs on its zero-download default: "
-           "lexicon + prosody emotion, template scene text, procedural A2M, the landmark warp renderer. "
-           "Swap in model backends with the loader nodes of each stage.", (0, 820), (660, 260))
-    ren = w.add("SynchroRaMaWarpRenderer", (1420, 0))
+           "**Emotion Embedder** (optional: without it, emotion comes from the voice only and the scene from the "
+           "face and timing); the **Scene Describer** uses the same transcript through the emotion link unless "
+           "you type another one there. The frame rate is set once, in **Load Audio**.\n\n"
+           "Every stage runs on its zero-download default: lexicon + prosody emotion, template scene text, "
+           "procedural A2M, the landmark warp renderer. **Warp Render Video** streams each frame into the mp4, "
+           "so long clips need no more memory than short ones; use **Warp Renderer** (IMAGE frames) instead when "
+           "you want to post-process the frames. Swap in model backends with the loader nodes of each stage.",
+           (0, 820), (660, 300))
+    ren = w.add("SynchroRaMaWarpRenderVideo", (1420, 0))
     w.link(n["face"], 0, ren, "face")
     w.link(n["a2m"], 0, ren, "motion")
-    save = w.add("SynchroRaMaSaveVideo", (1780, 0), filename_prefix="SynchroRaMa/talking_portrait", fps=25.0)
-    w.link(ren, 0, save, "images")
-    w.link(n["aud"], 0, save, "audio")
+    w.link(n["aud"], 0, ren, "audio")
+    save = w.add("SaveVideo", (1780, 0), filename_prefix="SynchroRaMa/talking_portrait")
+    w.link(ren, 0, save, "video")
     return w.to_dict()
 
 
@@ -136,8 +141,9 @@ def diffusion_sampler(info) -> dict:
     w.link(frames, 0, smp, "motion_frames")
     w.link(n["emo"], 0, smp, "emotion")
     w.link(n["scene"], 0, smp, "scene")
-    save = w.add("SynchroRaMaSaveVideo", (2140, 0), filename_prefix="SynchroRaMa/diffusion", fps=25.0)
+    save = w.add("SynchroRaMaSaveVideo", (2140, 0), filename_prefix="SynchroRaMa/diffusion")
     w.link(smp, 0, save, "images")
+    w.link(smp, 1, save, "fps")  # the frames' own fps (the speech's), not typed again
     w.link(n["aud"], 0, save, "audio")
     w.note("## SynchroRaMa: diffusion video sampler (GPU)\n\n"
            f"Needs an SD1.5-family checkpoint in `models/checkpoints` (e.g. `{CHECKPOINT}`), a face-landmark "
@@ -263,6 +269,7 @@ def wan_s2v(info) -> dict:
     w.link(pose0, 1, trim, "length")
     vid = w.add("CreateVideo", (x, 600), fps=16.0)
     w.link(trim, 0, vid, "images")
+    w.link(pose0, 2, vid, "fps")          # the model's frame rate, as Pose Video drew the control video
     w.link(n["aud"], 0, vid, "audio")
     save = w.add("SaveVideo", (x, 760), filename_prefix="SynchroRaMa/wan_s2v")
     w.link(vid, 0, save, "video")
