@@ -47,9 +47,11 @@ MODULES = {
                          ["tests/test_scene.py"]),
     # the pipeline's output handling: temporary files, rename into place, OUT.json, the mp4 writer call
     "pipeline/output": ("synchrorama_core/pipeline.py",
-                        ["_write_json", "_partial_name", "partial_files", "_reserve_output", "_discard", "_commit",
+                        ["_write_json", "partial_files", "_reserve_output", "_discard", "_commit",
                          "json_path_for", "_output_path", "render_to_file"],
                         ["tests/test_pipeline.py", "tests/test_video.py"]),
+    "video/stream": ("synchrorama_core/video/stream.py", ["part_path", "write_stream", "encode_stream"],
+                     ["tests/test_video.py", "tests/test_pipeline.py"]),
     "diffusion/checkpoint": ("synchrorama_core/diffusion/checkpoint.py",
                              ["pickle_refusal", "read_state_dict", "detect_family", "load_sd_single_file",
                               "is_diffusers_sd_folder", "load_sd_folder", "_folder_or_sidecar_config", "_load_folder",
