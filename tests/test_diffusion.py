@@ -15,7 +15,9 @@ import types
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from conftest import import_or_skip  # noqa: E402
+
+torch = import_or_skip("torch")
 
 from synchrorama_core.audio import speech_from_waveform  # noqa: E402
 from synchrorama_core.diffusion import (LowVRAM, SamplerSettings, SRAdapters, frame_prompts,  # noqa: E402

@@ -14,8 +14,10 @@ from synchrorama_core.emotion.whisper import chunk_bounds
 from synchrorama_core.errors import BackendError, ModelNotFoundError
 from synchrorama_core.types import EMOTIONS, EmotionData
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+from conftest import import_or_skip  # noqa: E402
+
+torch = import_or_skip("torch")
+transformers = import_or_skip("transformers")
 
 TEXT = "I am so happy to see you. But now I feel sad and alone."
 WORDS = "[PAD] [UNK] [CLS] [SEP] i am so happy to see you but now feel sad and alone not very . ,".split()

@@ -24,6 +24,7 @@ import pytest
 from synchrorama_core.audio import decode_audio, load_speech
 from synchrorama_core.errors import AudioError
 from synchrorama_core.pipeline import generate
+from conftest import need
 from helpers.measure import run_measured
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,7 +73,7 @@ def _without_root_powers():
         return []
     exe = shutil.which("setpriv")
     if exe is None:
-        pytest.skip("running as root without setpriv (util-linux): a read-only folder cannot be simulated")
+        need(False, "running as root without setpriv (util-linux): a read-only folder cannot be simulated")
     return [exe, "--bounding-set=-dac_override,-dac_read_search,-fowner,-linux_immutable", "--"]
 
 
