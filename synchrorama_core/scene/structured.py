@@ -407,9 +407,16 @@ def normalise_segments(raw: Sequence[dict], duration_s: float, repairs: Optional
                 it["start_s"] = keep[-1]["end_s"] if keep else 0.0
                 repairs.append(f"segment {k}: missing start taken from the previous end")
             if it["end_s"] is None:
-                nxt = next((x["start_s"] for x in items[k + 1:] if x["start_s"] is not None), dur)
-                it["end_s"] = nxt
-                repairs.append(f"segment {k}: missing end taken from the next start")
+                after = items[k + 1] if k + 1 < len(items) else None
+                if after is not None and after["start_s"] is None and after["end_s"] is not None:
+                    # the next segment lacks its start too: the boundary is unknown, so the two share
+                    # the span (taking the next segment's end would leave it nothing: it was dropped)
+                    it["end_s"] = (it["start_s"] + after["end_s"]) / 2.0
+                    repairs.append(f"segment {k}: missing end, and segment {k + 1} has no start: "
+                                   f"split the time between them")
+                else:
+                    it["end_s"] = next((x["start_s"] for x in items[k + 1:] if x["start_s"] is not None), dur)
+                    repairs.append(f"segment {k}: missing end taken from the next start")
             keep.append(it)
         items = keep
         top = max((max(it["start_s"], it["end_s"]) for it in items), default=0.0)
