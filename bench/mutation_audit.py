@@ -116,6 +116,21 @@ def _present(work: str, test: str) -> bool:
     return not fn or f"def {fn}(" in open(p, encoding="utf-8").read()
 
 
+def _nodes_as_top_level(work: str) -> None:
+    """The node tests import ``nodes`` through the pack (``<pack>.nodes.audio``, as ComfyUI does), but
+    mutmut records a mutated function under the module name of its file (``nodes.audio``): in the
+    copy, let those tests import the same files as the top-level package ``nodes``."""
+    tests = os.path.join(work, "tests")
+    for f in os.listdir(tests):
+        if f.endswith(".py"):
+            p = os.path.join(tests, f)
+            src = open(p, encoding="utf-8").read()
+            new = src.replace('pack.__name__ + ".nodes.', '"nodes.').replace('f"{pack.__name__}.nodes.', 'f"nodes.')
+            if new != src:
+                with open(p, "w", encoding="utf-8") as out:
+                    out.write(new)
+
+
 def _setup_cfg(key: str, work: str) -> str:
     path, _, tests = MODULES[key]
     tests = [t for t in tests if _present(work, t)]
@@ -160,6 +175,8 @@ def audit(key: str, work_root: str, jobs: int, timeout_s: float, show: bool, pyt
     _copy_tree(work)
     if tests_from:
         _tests_from(work, tests_from)
+    if MODULES[key][0].startswith("nodes/"):
+        _nodes_as_top_level(work)
     with open(os.path.join(work, "setup.cfg"), "w") as f:
         f.write(_setup_cfg(key, work))
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
