@@ -255,6 +255,32 @@ def test_a_failed_run_keeps_an_earlier_output(tmp_path, portrait_png):
     assert out.read_bytes() == b"earlier result"
 
 
+def test_a_run_failing_mid_render_keeps_the_earlier_video_and_json(tmp_path, portrait_png, speech):
+    """Promise (nothing lost on failure): a run that fails half-way through rendering leaves an earlier
+    OUT.mp4 and OUT.json byte for byte, and no temporary file.  The failure comes once the encoder has
+    written part of the new video (checked), so writing the video in place would be caught."""
+    out, jpath = tmp_path / "keep.mp4", tmp_path / "keep.json"
+    out.write_bytes(b"earlier video")
+    jpath.write_bytes(b'{"earlier": true}')
+    seen = {"render": 0, "partial_bytes": 0}
+
+    def progress(done, total, stage):
+        if stage == "render":
+            seen["render"] += 1
+            if seen["render"] == 50:
+                parts = [p for p in tmp_path.iterdir() if p.name.endswith(".part.mp4")]
+                seen["partial_bytes"] = sum(p.stat().st_size for p in parts)
+                assert out.read_bytes() == b"earlier video"
+                raise RuntimeError("the renderer broke at frame 50")
+
+    with pytest.raises(RuntimeError, match="frame 50"):
+        generate(images=[portrait_png], audio=speech, text=TEXT, out=str(out), duration_s=2.2, max_side=256,
+                 progress=progress)
+    assert seen["partial_bytes"] > 0, "the failure came before the encoder wrote anything"
+    assert out.read_bytes() == b"earlier video" and jpath.read_bytes() == b'{"earlier": true}'
+    assert sorted(os.listdir(tmp_path)) == ["keep.json", "keep.mp4"]
+
+
 def test_bad_input_errors(tmp_path, portrait_png, speech, astronaut):
     from PIL import Image
     import soundfile as sf

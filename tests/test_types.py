@@ -107,7 +107,7 @@ def test_frame_count_rule_rounds_to_the_nearest_frame(speech_16k):
     the speech features and the procedural motion of such clips have exactly those counts."""
     from synchrorama_core.audio import speech_from_waveform
     from synchrorama_core.motion import generate_procedural
-    assert n_frames(1.01, 25) == 25 and n_frames(1.03, 25) == 26
+    assert n_frames(1.01, 25) == 25 and n_frames(1.03, 25) == 26 and n_frames(0.0, 25) == 0
     assert n_frames(0.49, 30) == 15 and n_frames(0.51, 30) == 15  # 14.7 and 15.3
     assert n_frames_for_samples(16160, 16000, 25) == 25 and n_frames_for_samples(16480, 16000, 25) == 26
     for samples, want in ((16160, 25), (16480, 26)):
