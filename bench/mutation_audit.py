@@ -33,6 +33,15 @@ from _common import print_table  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+#: the tests of "nothing lost on failure" (the whole of test_pipeline.py renders for minutes per mutant)
+_OUTPUT_TESTS = ["tests/test_video.py",
+                 "tests/test_pipeline.py::test_cancel_stops_and_leaves_no_file",
+                 "tests/test_pipeline.py::test_a_failed_run_keeps_an_earlier_output",
+                 "tests/test_pipeline.py::test_a_run_failing_mid_render_keeps_the_earlier_video_and_json",
+                 "tests/test_pipeline.py::test_bad_input_errors",
+                 "tests/test_hardening.py::test_generate_checks_the_output_before_any_stage",
+                 "tests/test_hardening.py::test_cli_disk_full_is_one_error_and_leaves_nothing"]
+
 #: module key -> (file to mutate, function-name globs to mutate or None for all, test files).
 #: The tests are the ones that exercise the module's promise; restricting them keeps a run feasible.
 MODULES = {
@@ -44,14 +53,19 @@ MODULES = {
     # the reply repairs (times, order, overlaps, gaps, missing fields); not the request text
     "scene/structured": ("synchrorama_core/scene/structured.py",
                          ["parse_time", "_get", "segments_of", "normalise_segments", "parse_reply"],
-                         ["tests/test_scene.py"]),
+                         ["tests/test_scene.py::test_reply_repairs_fences_trailing_text_times_overlaps_and_gaps",
+                          "tests/test_scene.py::test_reply_dialects_and_cut_off_json",
+                          "tests/test_scene.py::test_unusable_replies_raise",
+                          "tests/test_scene.py::test_normalised_segments_always_tile_the_clip",
+                          "tests/test_scene.py::test_reply_time_repairs_keep_every_segment",
+                          "tests/test_data_fuzz.py"]),
     # the pipeline's output handling: temporary files, rename into place, OUT.json, the mp4 writer call
     "pipeline/output": ("synchrorama_core/pipeline.py",
                         ["_write_json", "partial_files", "_reserve_output", "_discard", "_commit",
                          "json_path_for", "_output_path", "render_to_file"],
-                        ["tests/test_pipeline.py", "tests/test_video.py"]),
+                        _OUTPUT_TESTS),
     "video/stream": ("synchrorama_core/video/stream.py", ["part_path", "write_stream", "encode_stream"],
-                     ["tests/test_video.py", "tests/test_pipeline.py"]),
+                     _OUTPUT_TESTS),
     "diffusion/checkpoint": ("synchrorama_core/diffusion/checkpoint.py",
                              ["pickle_refusal", "read_state_dict", "detect_family", "load_sd_single_file",
                               "is_diffusers_sd_folder", "load_sd_folder", "_folder_or_sidecar_config", "_load_folder",
@@ -167,7 +181,28 @@ def _tests_from(work: str, rev: str) -> None:
     subprocess.run(["tar", "-x", "-C", work], input=tar, check=True)
 
 
-def audit(key: str, work_root: str, jobs: int, timeout_s: float, show: bool, python: str, tests_from: str = ""):
+_LIST = """
+import json, sys
+from mutmut.mutation.file_mutation import mutate_file_contents
+path, mod = sys.argv[1], sys.argv[2]
+print(json.dumps([mod + "." + n for n in mutate_file_contents(path, open(path, encoding="utf-8").read()).mutant_names]))
+"""
+
+
+def _sample(work: str, key: str, n: int, python: str):
+    """``n`` of the module's mutants (of its listed functions), chosen at random with a fixed seed: the
+    same mutants for the same source, so a 'before' and an 'after' run of it score the same sample."""
+    import random
+    path = MODULES[key][0]
+    names = json.loads(subprocess.run([python, "-c", _LIST, path, _module_name(path)], cwd=work, check=True,
+                                      capture_output=True, text=True).stdout)
+    globs = _mutant_globs(key)
+    names = sorted(k for k in names if not globs or any(fnmatch.fnmatchcase(k, g) for g in globs))
+    return names if len(names) <= n else sorted(random.Random(0).sample(names, n)), len(names)
+
+
+def audit(key: str, work_root: str, jobs: int, timeout_s: float, show: bool, python: str, tests_from: str = "",
+          sample: int = 0):
     work = os.path.join(work_root, key.replace("/", "_") + ("@" + tests_from if tests_from else ""))
     if os.path.exists(work):
         shutil.rmtree(work)
@@ -181,19 +216,22 @@ def audit(key: str, work_root: str, jobs: int, timeout_s: float, show: bool, pyt
         f.write(_setup_cfg(key, work))
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                NUMBA_NUM_THREADS="1")
+    names, total = _sample(work, key, sample, python) if sample else (_mutant_globs(key), 0)
     t = time.time()
     with open(os.path.join(work, "mutmut.log"), "w") as log:
         try:
-            rc = subprocess.run([python, "-m", "mutmut", "run", "--max-children", str(jobs)] + _mutant_globs(key),
+            rc = subprocess.run([python, "-m", "mutmut", "run", "--max-children", str(jobs)] + names,
                                 cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s).returncode
         except subprocess.TimeoutExpired:
             rc = "timeout"
     wall = time.time() - t
     try:
         codes = _results(work, key)
+        if sample:
+            codes = {k: v for k, v in codes.items() if k in set(names)}
     except (OSError, ValueError, KeyError) as e:
         print(f"{key}: no results ({e}); see {work}/mutmut.log (exit {rc})", file=sys.stderr)
-        return (key, 0, 0, 0, 0, 0, "-", f"{wall:.0f}")
+        return (key, "-", 0, 0, 0, 0, "-", f"{wall:.0f}")
     by = {}
     for name, code in codes.items():
         by.setdefault(STATUS.get(code, "suspicious"), []).append(name)
@@ -209,7 +247,7 @@ def audit(key: str, work_root: str, jobs: int, timeout_s: float, show: bool, pyt
             if show:
                 print(f"=== {name}\n{diff}")
     score = f"{100 * killed / n:.0f}%" if n else "-"
-    return (key, n, len(by.get("killed", [])), len(by.get("survived", [])), len(by.get("timeout", [])),
+    return (key, f"{n} of {total}" if sample else n, len(by.get("killed", [])), len(by.get("survived", [])), len(by.get("timeout", [])),
             len(by.get("no tests", [])), score, f"{wall:.0f}")
 
 
@@ -222,6 +260,8 @@ def main(argv=None) -> int:
     ap.add_argument("--survivors", action="store_true", help="print each survivor's diff")
     ap.add_argument("--tests-from", default="", metavar="REV",
                     help="run the tests as they were at this git revision (e.g. a 'before' score)")
+    ap.add_argument("--sample", type=int, default=0, metavar="N",
+                    help="test N mutants per module, chosen at random with a fixed seed (0 = all)")
     ap.add_argument("--list", action="store_true", help="list the modules and exit")
     a = ap.parse_args(argv)
     if a.list:
@@ -238,7 +278,7 @@ def main(argv=None) -> int:
         ap.error("mutmut is not installed: pip install mutmut==3.8.1")
     rows = []
     for k in keys:
-        rows.append(audit(k, a.work, a.jobs, a.timeout_s, a.survivors, sys.executable, a.tests_from))
+        rows.append(audit(k, a.work, a.jobs, a.timeout_s, a.survivors, sys.executable, a.tests_from, a.sample))
         print("\t".join(map(str, rows[-1])), file=sys.stderr, flush=True)
     print_table(rows, ("module", "mutants", "killed", "survived", "timeout", "no test", "score", "wall s"),
                 "<>>>>>>>")
