@@ -173,6 +173,12 @@ _A, _C = {"start_s": 0, "end_s": 2, "description": "a"}, {"start_s": 5, "end_s":
       {"start_s": 5, "description": "c"}], [(0, 2), (2, 5), (5, 8)], "missing"),
     ([{"start": "3s", "end": "0:00.5", "description": "a"}, {"end_s": 6, "description": "b"},
       {"start_s": 6, "description": "c"}], [(0, 3), (3, 6), (6, 8)], "swapped"),
+    # only ends: each start is the previous end (the given ends are kept, not spread evenly)
+    ([{"end_s": 2, "description": "a"}, {"end_s": 5, "description": "b"}, {"end_s": 8, "description": "c"}],
+     [(0, 2), (2, 5), (5, 8)], "missing start"),
+    # NaN and infinite times (JSON dialects have them) count as missing
+    ([{"start_s": float("nan"), "end_s": 2, "description": "a"}, {"start_s": 2, "end_s": float("inf"), "description": "b"}],
+     [(0, 2), (2, 8)], "missing end"),
     # neighbours that each lack one side of their shared boundary split the time between them
     ([_A, {"start_s": 2, "description": "b"}, {"end_s": 8, "description": "c"}], [(0, 2), (2, 5), (5, 8)],
      "split the time"),
@@ -185,6 +191,14 @@ def test_reply_time_repairs_keep_every_segment(raw, bounds, repair):
     assert [s.description for s in segs] == [r["description"] for r in raw]
     assert [(s.start_s, s.end_s) for s in segs] == [(float(a), float(b)) for a, b in bounds]
     assert any(repair in r for r in info["repairs"]), info["repairs"]
+
+
+def test_a_reply_that_is_one_segment_object_is_read():
+    """Promise (scene replies): a model that answers with one segment object instead of the list still
+    gives a scene (its description, actions and attributes), not a fallback to the template."""
+    segs, _, _ = parse_reply('{"description": "She nods warmly.", "actions": ["nods"], "attributes": "soft light"}', 4.0)
+    assert [(s.start_s, s.end_s, s.description, s.actions, s.attributes) for s in segs] == \
+        [(0.0, 4.0, "She nods warmly.", ["nods"], ["soft light"])]
 
 
 # ------------------------------------------------------------------ readable text
