@@ -221,8 +221,8 @@ def test_wrong_files_are_refused_clearly(tiny, tmp_path):
 def test_every_diffusion_loader_refuses_a_pickle(tiny, tmp_path, part):
     """Promise (safe loading): weights load only from safetensors.  A pickle-based file, in every form a
     creator could pick for each part of the sampler (a .ckpt/.pt/.pth/.bin file by name, a diffusers
-    folder whose weights are a pickled .bin, a pickle renamed .safetensors), is refused by
-    ``load_models`` with an error, and is never unpickled."""
+    folder whose weights are a pickled .bin, a pickle renamed .safetensors, file or folder), is refused
+    by ``load_models`` with an error naming it, and is never unpickled."""
     import pickle
     import shutil
 
@@ -244,12 +244,14 @@ def test_every_diffusion_loader_refuses_a_pickle(tiny, tmp_path, part):
               "adapters": "adapters"}[part]
     names = [write_pickle(root / folder / f"evil{ext}", marker) for ext in (".ckpt", ".pt", ".pth", ".bin")]
     names.append(write_pickle(root / folder / "renamed.safetensors", marker))
-    if part in tiny.folders:  # a diffusers folder of this part, weights pickled
-        dst = root / folder / "pickled_diffusers"
+    for how in ("pickled", "renamed") if part in tiny.folders else ():  # diffusers folders of this part
+        dst = root / folder / f"{how}_diffusers"
         shutil.copytree(tiny.path(part, tiny.folders[part]), dst)
         for sub in ("unet", "vae", "text_encoder") if part == "checkpoint" else ("",):
-            replace_weights_with_pickle(dst / sub, marker, "diffusion_pytorch_model.bin" if sub != "text_encoder"
-                                        else "pytorch_model.bin")
+            stem = "pytorch_model" if sub == "text_encoder" else "diffusion_pytorch_model"
+            pkl = replace_weights_with_pickle(dst / sub, marker, stem + ".bin")
+            if how == "renamed":  # a pickle under the safetensors name
+                os.replace(pkl, dst / sub / (stem + ".safetensors"))
         names.append(str(dst))
     # load_models loads the checkpoint first; the other parts' own loaders are what it calls for them
     direct = {"checkpoint": None, "controlnet": ckpt.load_controlnet, "motion_module": ckpt.load_motion_adapter,
@@ -265,7 +267,7 @@ def test_every_diffusion_loader_refuses_a_pickle(tiny, tmp_path, part):
         assert os.path.basename(name) in str(e.value), str(e.value)
         assert not marker.exists(), f"{name} was unpickled"
         refused += 1
-    assert refused == len(names) == (6 if part in tiny.folders else 5)
+    assert refused == len(names) == (7 if part in tiny.folders else 5)
 
 
 # ------------------------------------------------------------------------------ generation

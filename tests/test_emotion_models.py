@@ -183,6 +183,29 @@ def test_text_model_errors(dirs):
 
 @pytest.mark.parametrize("loader,kind", [(load_text_model, "text_emotion"), (load_ser_model, "ser"),
                                          (load_va_model, "va"), (load_whisper_model, "whisper")])
+def test_pickled_weights_are_refused_and_never_unpickled(models_root, loader, kind, tmp_path):
+    """Promise (safe loading): transformers model folders load only safetensors weights.  A folder whose
+    weights are a pickled ``pytorch_model.bin`` (an older save_pretrained), or a pickle renamed
+    ``model.safetensors``, is refused with an error naming the folder, and the pickle is never run."""
+    import shutil
+
+    from helpers.pickles import replace_weights_with_pickle, write_pickle
+    marker = tmp_path / "unpickled.txt"
+    src = models_root / kind / "tiny"
+    for name in ("pickled", "renamed"):
+        dst = tmp_path / kind / name
+        shutil.copytree(src, dst)
+        pkl = replace_weights_with_pickle(dst, marker)
+        if name == "renamed":
+            os.replace(pkl, dst / "model.safetensors")
+        with pytest.raises((ModelNotFoundError, BackendError)) as e:
+            loader(name, [str(tmp_path / kind)])
+        assert str(dst) in str(e.value), str(e.value)
+        assert not marker.exists(), f"the {name} weights were unpickled"
+
+
+@pytest.mark.parametrize("loader,kind", [(load_text_model, "text_emotion"), (load_ser_model, "ser"),
+                                         (load_va_model, "va"), (load_whisper_model, "whisper")])
 def test_missing_model_folder_names_the_expected_path(loader, kind, tmp_path):
     d = str(tmp_path / kind)
     with pytest.raises(ModelNotFoundError) as ei:

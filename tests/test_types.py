@@ -101,6 +101,19 @@ def test_frame_count_rule():
         n_frames(1, 0)
 
 
+def test_a_pickle_named_like_a_data_file_is_refused_without_unpickling(tmp_path):
+    """Promise (safe loading): SR_* data files are JSON or safetensors, read without pickles.  A pickle
+    saved as ``x.safetensors`` (e.g. a shared "motion" file) is refused naming the file, and never run."""
+    from helpers.pickles import write_pickle
+    marker = tmp_path / "unpickled.txt"
+    for cls in (MotionData, SpeechData, EmotionData):
+        path = write_pickle(tmp_path / f"{cls.TYPE}.safetensors", marker)
+        with pytest.raises(InvalidDataError, match="safetensors") as e:
+            cls.load(path)
+        assert path in str(e.value)
+    assert not marker.exists()
+
+
 def test_frame_count_rule_rounds_to_the_nearest_frame(speech_16k):
     """Promise (DESIGN frame count rule): ``n_frames = round(duration * fps)`` in every stage, not ceil or
     floor.  1.01 s at 25 fps is 25.25 frames (round 25, ceil 26), 1.03 s is 25.75 (round 26, floor 25);
