@@ -1,5 +1,6 @@
 """Audio stage: decoding, trimming, features, bad input, long files — on real espeak-ng speech."""
 import logging
+import os
 import tracemalloc
 
 import numpy as np
@@ -77,6 +78,11 @@ def test_trim_gives_that_stretch_of_the_file_in_every_format(formats, fmt):
     want = full[:, sr:3 * sr]
     assert np.corrcoef(part[0], want[0])[0, 1] > 0.999  # the same samples (mp3 seeks within a frame)
     assert np.corrcoef(part[0], full[0, :2 * sr])[0, 1] < 0.5  # not the first two seconds
+    # a start at the very end (or past it) is an error naming the file, in every format
+    for start in (full.shape[1] / sr, full.shape[1] / sr + 1.0):
+        with pytest.raises(AudioError, match="past the end") as e:
+            decode_audio(formats[fmt], start_s=start)
+        assert os.path.basename(formats[fmt]) in str(e.value)
 
 
 def test_native_decode_keeps_rate_and_channels(formats):
