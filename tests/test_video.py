@@ -250,3 +250,19 @@ def test_encode_stream_cancel_and_errors_leave_no_file_and_keep_an_earlier_one(t
     with pytest.raises(VideoError, match="no frames"):
         encode_stream(str(path), iter(()), 25)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["clip.mp4"]
+
+
+def test_temporary_names_are_private_to_each_run_and_found_for_cleanup(tmp_path):
+    """Promise (nothing lost, nothing left): each stream writes under its own hidden temporary name beside
+    the output (two runs writing the same output never share one, and the rename stays on one file
+    system), and the temporary files a killed run left are the ones the batch cleans up."""
+    from synchrorama_core.pipeline import partial_files
+    from synchrorama_core.video.stream import part_path
+    out = tmp_path / "clip.mp4"
+    a, b = part_path(str(out)), part_path(str(out))
+    assert a != b
+    for p in (a, b):
+        assert os.path.dirname(p) == str(tmp_path) and os.path.basename(p).startswith(".clip.")
+        open(p, "wb").close()
+    open(tmp_path / ".clip.b.part.mp4", "wb").close()  # not this naming: never claimed
+    assert partial_files(str(out)) == sorted([a, b])
