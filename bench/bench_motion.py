@@ -3,9 +3,11 @@
     python bench/bench_motion.py
 
 Prints a table (median of several runs; the machine may be shared, so compare with care).
-Targets (issue 5): procedural motion for 60 s at 25 fps < 0.5 s; motion frames at 512x512
->= 100 frames/s.  The neural A2M row uses the default architecture with random weights (the
-speed does not depend on what the weights learned).
+Targets (issue 5): procedural motion for 60 s at 25 fps < 0.5 s (without phone timing);
+motion frames at 512x512 >= 100 frames/s.  Issue 17: with phone timing (pocketsphinx aligned to
+the transcript) and visemes < 3 s (``bench/bench_phones.py`` has the phone backends in detail).
+The neural A2M rows use the default architecture with random weights (the speed does not depend
+on what the weights learned) and the phone track made once (its cost is the row above).
 """
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ TEXT = ("Hello there. I am really happy to see you today, it is a wonderful morn
         "Shall we take a walk along the river before lunch?")
 
 
-def _minute_of_speech(tmp: str) -> np.ndarray:
+def _minute_of_speech(tmp: str):
+    """60 s of the sentence repeated with pauses, and its transcript (the words of the whole copies)."""
     exe = shutil.which("espeak-ng")
     if exe is None:
         sys.exit("espeak-ng is needed: apt-get install espeak-ng")
@@ -42,11 +45,13 @@ def _minute_of_speech(tmp: str) -> np.ndarray:
     y = load_speech_waveform(wav)
     rng = np.random.default_rng(0)
     parts, total = [], 0
+    whole = 0
     while total < 60 * 16000:
         gap = (rng.standard_normal(int(rng.uniform(0.3, 1.2) * 16000)) * 1e-3).astype(np.float32)
         parts += [y, gap]
         total += len(y) + len(gap)
-    return np.concatenate(parts)[: 60 * 16000]
+        whole += total - len(gap) <= 60 * 16000
+    return np.concatenate(parts)[: 60 * 16000], " ".join([TEXT] * whole)
 
 
 def main() -> None:
@@ -54,16 +59,28 @@ def main() -> None:
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        wav = _minute_of_speech(tmp)
+        wav, text = _minute_of_speech(tmp)
     t = time.perf_counter()
     speech = speech_from_waveform(wav, FPS)
     rows.append(("speech features, 60 s (audio stage, for reference)", f"{time.perf_counter() - t:.2f} s", ""))
 
     generate_procedural(speech)
     s = median_s(lambda: generate_procedural(speech, seed=1), 7)
-    rows.append((f"procedural motion, 60 s @ {FPS:g} fps ({speech.n_frames} frames)", f"{1000 * s:.0f} ms",
-                 f"target < 500 ms: {'ok' if s < 0.5 else 'MISSED'}"))
-    motion = generate_procedural(speech, seed=1)
+    rows.append((f"procedural motion without phone timing, 60 s @ {FPS:g} fps ({speech.n_frames} frames)",
+                 f"{1000 * s:.0f} ms", f"target < 500 ms: {'ok' if s < 0.5 else 'MISSED'}"))
+    from synchrorama_core.audio.phones import phone_track
+    track = phone_track(speech, text)
+    s = median_s(lambda: generate_procedural(speech, seed=1, phones=track), 7)
+    rows.append(("  with visemes from a ready phone track", f"{1000 * s:.0f} ms", f"{track.note}"))
+    runs = []
+    for _ in range(3):
+        t, c = time.perf_counter(), time.process_time()
+        motion = generate_procedural(speech, seed=1, phones=phone_track(speech, text))
+        runs.append((time.perf_counter() - t, time.process_time() - c))
+    s, cpu = np.median(runs, axis=0)
+    rows.append(("  with phone timing (aligned) + visemes", f"{s:.2f} s",
+                 f"target < 3 s (issue 17): {'ok' if s < 3 else 'MISSED'}; median of 3, CPU {cpu:.2f} s "
+                 f"(one thread); load {os.getloadavg()[0]:.1f}"))
 
     from skimage import data
     face = analyze_face(data.astronaut().astype(np.float32) / 255.0)
@@ -82,10 +99,10 @@ def main() -> None:
     for name, cfg in (("default", default_config()), ("small", default_config(channels=64))):
         torch.manual_seed(0)
         model = NeuralA2M(cfg)
-        model.generate(speech)
-        s = median_s(lambda: model.generate(speech, seed=1), 5)
+        model.generate(speech, phones=track)
+        s = median_s(lambda: model.generate(speech, seed=1, phones=track), 5)
         rows.append((f"neural A2M inference, 60 s, {name} ({n_parameters(model) / 1e6:.2f} M params, CPU)",
-                     f"{1000 * s:.0f} ms", f"{speech.duration_s / s:.0f}x real time"))
+                     f"{1000 * s:.0f} ms", f"{speech.duration_s / s:.0f}x real time (phone track ready)"))
 
     s = median_s(lambda: draw_motion_curves(motion), 5)
     rows.append(("curves plot, 60 s motion (1024 px wide)", f"{1000 * s:.0f} ms", ""))

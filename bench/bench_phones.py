@@ -1,4 +1,5 @@
-"""Benchmark: phone timing + visemes (``synchrorama_core.audio.phones.phone_track``).
+"""Benchmark: phone timing (``synchrorama_core.audio.phones.phone_track``) and the visemes the A2M
+makes of it (``synchrorama_core.motion.visemes``, inside ``generate_procedural``).
 
     python bench/bench_phones.py
 
@@ -79,6 +80,25 @@ def main() -> None:
                      f"median of 3, CPU {cpu:.2f} s; {tr.backend}: {tr.note}"))
         rows.append(("  scaled to 60 s", f"{s * 60 / dur:.2f} s", "< 3 s",
                      f"CPU {cpu * 60 / dur:.2f} s; {dur / s:.0f}x real time"))
+    # the A2M's part: visemes from a ready track, and the whole procedural A2M with phone timing
+    from synchrorama_core.motion import generate_procedural
+    from synchrorama_core.motion.procedural import mouth_tracks
+    tr = phone_track(speech, text)
+    for label, fn in (("visemes from a ready track (A2M mouth channels)",
+                       lambda: mouth_tracks(speech.features, speech.fps, 1.0, 1.0, tr)),
+                      ("procedural A2M, no phone track (energy-driven lips)",
+                       lambda: generate_procedural(speech)),
+                      ("procedural A2M, phone timing (aligned) + visemes",
+                       lambda: generate_procedural(speech, phones=phone_track(speech, text)))):
+        runs = []
+        for _ in range(3):
+            t, c = time.perf_counter(), time.process_time()
+            fn()
+            runs.append((time.perf_counter() - t, time.process_time() - c))
+        s, cpu = np.median(runs, axis=0)
+        rows.append((f"{label}, {dur:.1f} s", f"{s:.2f} s", "", f"median of 3, CPU {cpu:.2f} s"))
+        rows.append(("  scaled to 60 s", f"{s * 60 / dur:.2f} s", "< 3 s" if "phone timing" in label else "",
+                     f"CPU {cpu * 60 / dur:.2f} s"))
     r = json.loads(subprocess.run([sys.executable, "-c", _CHILD.format(root=ROOT, sample=SAMPLE, repeats=53,
                                                                      text=TEXT)],
                                   capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 
+from synchrorama_core.audio.phones import PHONE_MODES, speech_phones
 from synchrorama_core.motion import (MISMATCH, STYLES, adjust_motion, blend_motion, conform_motion,
                                      draw_motion_curves, generate_procedural, motion_frames, summarize_motion)
 from synchrorama_core.motion.frames import frame_size
@@ -75,6 +76,17 @@ class SynchroRaMaA2MMotion:
                                               f"{comfy.model_dirs('a2m')[0]}"}),
                 "model_path": ("STRING", {"default": "", "tooltip": "full path of an A2M model folder; overrides "
                                                                     "'model' when set"}),
+                "phones": _combo(PHONE_MODES, "auto", "phone timing for the lips (closures on p/b/m, f/v, rounded "
+                                 "and spread vowels): auto = pocketsphinx for English (aligned to the transcript "
+                                 "when there is one), acoustic cues for other languages; off = lips from the "
+                                 "loudness only"),
+                "transcript": ("STRING", {"default": "", "multiline": True,
+                                          "tooltip": "what is said (optional; default: the transcript the connected "
+                                                     "Emotion Embedder used). English words are aligned to the "
+                                                     "audio for exact lip timing"}),
+                "language": ("STRING", {"default": "", "tooltip": "language of the speech, e.g. en, de (empty: "
+                                                                  "English unless the transcript reads otherwise); "
+                                                                  "not English = acoustic cues"}),
                 "procedural_blinks": ("BOOLEAN", {"default": True,
                                                   "tooltip": "neural: replace the model's blink channels with the "
                                                              "seeded procedural blinks (audio does not predict "
@@ -87,27 +99,36 @@ class SynchroRaMaA2MMotion:
     RETURN_NAMES = ("motion", "curves", "summary")
     FUNCTION = "generate"
     CATEGORY = CATEGORY
-    DESCRIPTION = ("Makes SR_MOTION from the speech: jaw and lip shapes from the audio (leading the sound by "
-                   "'visual_lead' frames), blinks, head motion driven by arousal and stress with scene gestures, "
-                   "and expressions from the emotion. 'procedural' needs no download; 'neural' runs a model "
-                   "trained with `python -m synchrorama_core.training.a2m`. 'curves' plots every channel.")
+    DESCRIPTION = ("Makes SR_MOTION from the speech: lip shapes from its phones (lips close on p/b/m, touch the "
+                   "teeth on f/v, round on oo/w, spread on ee; the jaw follows vowel height and loudness; leading "
+                   "the sound by 'visual_lead' frames; meta says which phone backend ran and why), blinks, head "
+                   "motion driven by arousal and stress with scene gestures, and expressions from the emotion. "
+                   "'procedural' needs no download; 'neural' runs a model trained with "
+                   "`python -m synchrorama_core.training.a2m`. 'curves' plots every channel.")
 
     def generate(self, speech, generator="procedural", head_scale=1.0, expression_scale=1.0, lip_scale=1.0,
                  blink_rate=17.0, visual_lead=1.0, seed=0, emotion=None, scene=None, model=NO_MODEL, model_path="",
-                 procedural_blinks=True, unique_id=None):
+                 phones="auto", transcript="", language="", procedural_blinks=True, unique_id=None):
         controls = dict(head_scale=head_scale, expression_scale=expression_scale, lip_scale=lip_scale,
                         blink_rate=blink_rate, lead_frames=visual_lead, seed=seed)
         if generator not in GENERATORS:
             raise ValueError(f"unknown generator {generator!r}; choose one of {list(GENERATORS)}")
         with comfy.Progress(100, unique_id) as p:
-            if generator == "procedural":
-                motion = generate_procedural(speech, emotion, scene, progress=p.update, cancelled=p.cancelled,
-                                             **controls)
-            else:
+            net = None
+            if generator == "neural":
                 name = (model_path or "").strip() or ("" if model in (None, NO_MODEL) else model)
                 net = load_a2m(name, comfy.model_dirs("a2m"), device=comfy.torch_device())
-                motion = net.generate(speech, emotion, scene, procedural_blinks=bool(procedural_blinks),
-                                      progress=p.update, cancelled=p.cancelled, **controls)
+            # the phone track (the first half of the bar; a format-1 neural model does not take one)
+            track = None
+            if net is None or net.uses_phones:
+                track = speech_phones(speech, phones, transcript, language, emotion,
+                                      progress=lambda d, t: p.update(d, 2 * t), cancelled=p.cancelled)
+            rest = dict(progress=lambda d, t: p.update(t + d, 2 * t), cancelled=p.cancelled, phones=track)
+            if net is None:
+                motion = generate_procedural(speech, emotion, scene, **rest, **controls)
+            else:
+                motion = net.generate(speech, emotion, scene, procedural_blinks=bool(procedural_blinks), **rest,
+                                      **controls)
         return motion, _curves(motion), summarize_motion(motion)
 
 
@@ -134,6 +155,11 @@ class SynchroRaMaMotionFrames:
                                       "tooltip": "which reference of the SR_FACE to drive"}),
                 "thickness": ("INT", {"default": 0, "min": 0, "max": 16,
                                       "tooltip": "line width multiplier (0 = grows with the image size)"}),
+                "neutralize": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.05,
+                                         "tooltip": "as the Warp Renderer's: how far the portrait's own expression "
+                                                    "(parted lips, smile) is taken back to a neutral rest face "
+                                                    "before the motion is applied (1: lips close on m, b, p and "
+                                                    "in pauses; 0: the photo as is)"}),
             },
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
@@ -142,18 +168,19 @@ class SynchroRaMaMotionFrames:
     RETURN_NAMES = ("motion_frames",)
     FUNCTION = "draw"
     CATEGORY = CATEGORY
-    DESCRIPTION = ("Applies SR_MOTION to the reference face's 478 landmarks (3D head rotation, expressions) and "
-                   "draws one face-mesh picture per video frame: the motion frames the Video Sampler's "
-                   "face-landmark ControlNet follows.")
+    DESCRIPTION = ("Applies SR_MOTION to the reference face's 478 landmarks (3D head rotation, expressions; "
+                   "from its neutral rest face, as the Warp Renderer does) and draws one face-mesh picture per "
+                   "video frame: the motion frames the Video Sampler's face-landmark ControlNet follows.")
 
-    def draw(self, motion, face, style="mediapipe", width=0, height=0, reference=0, thickness=0, unique_id=None):
+    def draw(self, motion, face, style="mediapipe", width=0, height=0, reference=0, thickness=0, neutralize=1.0,
+             unique_id=None):
         import torch
         h, w = frame_size(face, reference, height, width)
         n = motion.n_frames if hasattr(motion, "n_frames") else 0
         images = torch.empty((n, h, w, 3), dtype=torch.float32)
         with comfy.Progress(max(n, 1), unique_id) as p:
             motion_frames(face, motion, style, h, w, reference, int(thickness) or None, out=images.numpy(),
-                          progress=p.update, cancelled=p.cancelled)
+                          progress=p.update, cancelled=p.cancelled, neutralize=neutralize)
         return (images,)
 
 

@@ -69,7 +69,8 @@ _SHARE = {"face": 0.03, "speech": 0.05, "emotion": 0.01, "scene": 0.01, "motion"
 EMOTION_OPTIONS = ("weights", "smoothing_s", "intensity", "target", "target_strength",
                    "text_model", "ser_model", "va_model", "whisper_model")
 SCENE_OPTIONS = ("extra_instructions", "on_failure")
-MOTION_OPTIONS = ("head_scale", "expression_scale", "lip_scale", "blink_rate", "lead_frames", "procedural_blinks")
+MOTION_OPTIONS = ("head_scale", "expression_scale", "lip_scale", "blink_rate", "lead_frames", "procedural_blinks",
+                  "phones", "language")
 VIDEO_OPTIONS = ("crf", "preset")
 
 
@@ -405,6 +406,7 @@ def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed
     """Face -> speech -> emotion -> scene -> motion, each through its stage's public API.
     Returns ``(face, speech, emotion, scene, motion)``."""
     from .audio import load_speech
+    from .audio.phones import speech_phones
     from .emotion import embed_emotion
     from .face import analyze_faces
     from .motion import generate_procedural
@@ -417,13 +419,25 @@ def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed
     emotion = run.stage("emotion", embed_emotion, speech, text, **emotion_options)
     scene = run.stage("scene", describe_scene, speech, text, emotion, face, backend=scene_backend, seed=int(seed),
                       **scene_options)
-    if motion_model is None:
-        motion = run.stage("motion", generate_procedural, speech, emotion, scene, seed=int(seed),
-                           **{k: v for k, v in motion_options.items() if k != "procedural_blinks"})
-    else:
+    lips = {k: motion_options[k] for k in ("phones", "language") if k in motion_options}
+    controls = {k: v for k, v in motion_options.items() if k not in lips}
+    model = None
+    if motion_model is not None:
         from .motion.neural import NeuralA2M, load_a2m
         model = motion_model if isinstance(motion_model, NeuralA2M) else load_a2m(os.fspath(motion_model))
-        motion = run.stage("motion", model.generate, speech, emotion, scene, seed=int(seed), **motion_options)
+
+    def a2m(progress=None, cancelled=None):
+        """The speech's phone track (the first half of the stage), then the A2M."""
+        track = None
+        if model is None or model.uses_phones:
+            track = speech_phones(speech, lips.get("phones", "auto"), text, lips.get("language", ""), emotion,
+                                  progress=lambda d, t: progress(d, 2 * t), cancelled=cancelled)
+        rest = dict(progress=lambda d, t: progress(t + d, 2 * t), cancelled=cancelled, phones=track, seed=int(seed))
+        if model is None:
+            return generate_procedural(speech, emotion, scene, **rest,
+                                       **{k: v for k, v in controls.items() if k != "procedural_blinks"})
+        return model.generate(speech, emotion, scene, **rest, **controls)
+    motion = run.stage("motion", a2m)
     if motion.n_frames != speech.n_frames:
         raise InvalidDataError(f"the motion has {motion.n_frames} frames but the speech {speech.n_frames}")
     return face, speech, emotion, scene, motion

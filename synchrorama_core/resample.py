@@ -67,15 +67,18 @@ def _target(fps: float, duration_s: float):
     return fps, d, n_frames(d, fps)
 
 
+def _expect(value, cls, source: str) -> None:
+    if not isinstance(value, cls):
+        raise InvalidDataError(f"expected an {cls.TYPE} value, got {type(value).__name__}; connect {source}")
+
+
 def resample_motion(motion: MotionData, fps: float, duration_s: float) -> MotionData:
     """``motion`` re-timed onto ``round(duration_s * fps)`` frames at ``fps``.
 
     A shorter motion is extended by holding its last pose.  Rotation is interpolated per Euler
     angle, scale in log space.
     """
-    if not isinstance(motion, MotionData):
-        raise InvalidDataError(f"expected an SR_MOTION value, got {type(motion).__name__}; connect "
-                               f"SynchroRaMa A2M Motion or Load Motion")
+    _expect(motion, MotionData, "SynchroRaMa A2M Motion or Load Motion")
     m = motion
     fps, duration_s, n_out = _target(fps, duration_s)
     if abs(fps - m.fps) < 1e-9 and n_out == m.n_frames:
@@ -96,9 +99,7 @@ def resample_motion(motion: MotionData, fps: float, duration_s: float) -> Motion
 
 def resample_emotion(emotion: EmotionData, fps: float) -> EmotionData:
     """``emotion`` on ``round(emotion.duration_s * fps)`` frames at ``fps`` (same duration, same parts and weights)."""
-    if not isinstance(emotion, EmotionData):
-        raise InvalidDataError(f"expected an SR_EMOTION value, got {type(emotion).__name__}; connect "
-                               f"SynchroRaMa Emotion Embedder")
+    _expect(emotion, EmotionData, "SynchroRaMa Emotion Embedder")
     e = emotion
     fps, duration_s, n_out = _target(fps, e.duration_s)
     if abs(fps - e.fps) < 1e-9:
@@ -128,9 +129,7 @@ def resample_emotion(emotion: EmotionData, fps: float) -> EmotionData:
 
 def resample_speech(speech: SpeechData, fps: float) -> SpeechData:
     """``speech`` with its frame features on ``round(duration_s * fps)`` frames at ``fps`` (the waveform is kept)."""
-    if not isinstance(speech, SpeechData):
-        raise InvalidDataError(f"expected an SR_SPEECH value, got {type(speech).__name__}; connect "
-                               f"SynchroRaMa Load Audio or Speech Features")
+    _expect(speech, SpeechData, "SynchroRaMa Load Audio or Speech Features")
     s = speech
     fps, _, n_out = _target(fps, s.duration_s)
     if abs(fps - s.fps) < 1e-9:

@@ -154,4 +154,13 @@ def spread_over_voiced(sentences: Sequence[str], vad: np.ndarray, fps: float,
     return out
 
 
-__all__ = ["MAX_UNIT_S", "TimedText", "split_sentences", "split_units", "spread_over_voiced"]
+
+
+def emotion_transcript(emotion) -> str:
+    """The transcript an ``SR_EMOTION`` was embedded with (``meta["transcript"]``: typed into the Emotion
+    Embedder, or Whisper's), or ``""``: what the stages after it fall back on when given no text."""
+    meta = getattr(emotion, "meta", None)
+    return str(meta.get("transcript") or "").strip() if isinstance(meta, dict) else ""
+
+
+__all__ = ["MAX_UNIT_S", "TimedText", "emotion_transcript", "split_sentences", "split_units", "spread_over_voiced"]

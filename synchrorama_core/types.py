@@ -40,6 +40,7 @@ EXPRESSIONS: Tuple[str, ...] = (
     "mouth_wide",    # lip corners stretched sideways (ee, s)
     "mouth_pucker",  # rounded, forward lips (oo, w)
     "mouth_press",   # lips pressed together (m, b, p)
+    "lip_tuck",      # lower lip tucked up under the upper teeth (f, v)
     "smile",         # mouth corners up, cheeks raised
     "frown",         # mouth corners down
     "brow_raise",    # inner and outer brows up

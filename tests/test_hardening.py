@@ -374,7 +374,7 @@ def _edited_a2m(tmp_path, src, **changes):
     ({"kernel": 4}, "kernel"), ({"kernel": 10001}, "kernel"), ({"dilations": []}, "dilations"),
     ({"dilations": [1, -2]}, "dilations"), ({"dilations": [1] * 1000}, "dilations"),
     ({"dropout": 1.5}, "dropout"), ({"embedding_dim": -1}, "embedding_dim"),
-    ({"input_std": [-1.0] * 31}, "input_std"), ({"input_mean": ["x"] * 31}, "input_mean"),
+    ({"input_std": [-1.0] * 46}, "input_std"), ({"input_mean": ["x"] * 46}, "input_mean"),   # 20 + 11 + 15 phone
 ])
 def test_a2m_config_ranges_are_checked_before_building(tmp_path, a2m_folder, changes, field):
     from synchrorama_core.motion.neural import A2MModelError, load_a2m
@@ -389,7 +389,7 @@ def test_a2m_weights_that_do_not_fit_name_every_mismatch(tmp_path, a2m_folder):
     with pytest.raises(A2MModelError) as e:
         load_a2m(_edited_a2m(tmp_path, a2m_folder, channels=16))
     msg = str(e.value)
-    assert "inp.weight" in msg and "[8, 31, 1]" in msg and "[16, 31, 1]" in msg, msg
+    assert "inp.weight" in msg and "[8, 46, 1]" in msg and "[16, 46, 1]" in msg, msg
     assert "blocks.1.conv.weight" in msg, msg
     with pytest.raises(A2MModelError) as e:
         load_a2m(_edited_a2m(tmp_path / "b", a2m_folder, dilations=[1, 2, 4]))

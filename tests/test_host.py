@@ -317,13 +317,14 @@ def _post(server, prompt: dict) -> dict:
         return json.load(e)
 
 
-def test_load_audio_outside_the_input_folder_is_refused_by_the_server(server):
+def test_load_audio_outside_the_input_folder_is_refused_by_the_server(comfy_server):
     """ComfyUI skips its own "value in the list" check for an input that VALIDATE_INPUTS names (core
     LoadAudio then reads ``../x`` as well), so our node's own check is what refuses it: the server
     answers the prompt with a node error and runs nothing."""
     import shutil
     import synchrorama_core
-    secret = os.path.join(COMFY, "sr_outside_input.flac")  # beside input/, not in it
+    server = comfy_server
+    secret = os.path.join(server.base, "sr_outside_input.flac")  # beside input/, not in it
     shutil.copyfile(os.path.join(os.path.dirname(synchrorama_core.__file__), "assets", "sample_speech.flac"), secret)
     try:
         for bad in ("../sr_outside_input.flac", secret, "../sr_outside_input.flac [output]"):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from synchrorama_core.audio import load_speech, load_speech_waveform
+from synchrorama_core.audio.phones import speech_phones
 from synchrorama_core.errors import InvalidDataError
 from synchrorama_core.face import analyze_face
 from synchrorama_core.geometry import apply_motion
@@ -106,7 +107,8 @@ def test_training_script_end_to_end(videos, tmp_path, capsys):
     model = NeuralA2M.load(str(folder))
     assert model.config["training"]["clips"] == 2
     speech = load_speech(str(root / "happy" / "clip1.mp4"), 25.0)
-    assert model.generate(speech).n_frames == speech.n_frames
+    assert model.uses_phones                                    # --phones auto (the default)
+    assert model.generate(speech, phones=speech_phones(speech)).n_frames == speech.n_frames
     # a second run reuses the extracted targets
     assert main(args + ["--name", "tiny2", "--steps", "2"]) == 0
     assert "(cached)" in capsys.readouterr().out

@@ -10,7 +10,7 @@ Model (all of it vectorised over frames with numpy):
    orthonormal head frame ``R0`` (x: right cheek -> left cheek, i.e. image right on a frontal
    face; y: forehead -> chin; z = x cross y, away from the camera), face width ``W`` (extent
    of the face oval along x, pixels) and height ``H`` (forehead 10 -> chin 152).
-2. **Expressions** are linear displacement fields ``B[k]`` (``[13, 478, 3]`` pixels at
+2. **Expressions** are linear displacement fields ``B[k]`` (``[14, 478, 3]`` pixels at
    coefficient 1) built once per reference from its own geometry, so they follow that face's
    proportions and work at any resolution (every displacement is a fraction of ``H``, of the
    mouth width or of the eye's own opening):
@@ -19,7 +19,8 @@ Model (all of it vectorised over frames with numpy):
    about a jaw hinge behind the cheeks (lower inner lip drops ~0.12 H at 1); the upper lip
    lifts slightly and the mouth narrows a little.  ``mouth_wide`` / ``mouth_pucker``:
    lateral stretch (+28 % width) / contraction with lips pushed forward.  ``mouth_press``:
-   lips thin towards their contact line.  ``smile`` / ``frown``: mouth corners up 0.2 and out
+   lips thin towards their contact line.  ``lip_tuck`` (f, v): the lower lip rolls up and back
+   under the upper teeth while the upper lip lifts a little off it.  ``smile`` / ``frown``: mouth corners up 0.2 and out
    0.12 mouth widths / down 0.16, cheeks raised 0.045 H with a smile.  ``brow_raise`` /
    ``brow_furrow``: brows (and the skin above) up ~0.055 H / down and towards the midline, the
    inner ends more than the outer ones (raise + furrow: the slanted brow of sadness).  ``blink_l`` / ``blink_r``: the upper lid
@@ -87,6 +88,13 @@ def _arc(contour: Sequence[int], a: int, b: int, through: int) -> list:
     return fwd if through in fwd else bwd
 
 
+def _sorted_xy(P: np.ndarray, idx: Sequence[int]):
+    """x and y of the points ``idx`` ordered by x (for ``np.interp`` along a lip contour)."""
+    xs, ys = P[idx, 0], P[idx, 1]
+    o = np.argsort(xs)
+    return xs[o], ys[o]
+
+
 def check_landmarks(landmarks, name: str = "reference landmarks") -> np.ndarray:
     a = np.asarray(landmarks, dtype=np.float64)
     if a.shape != (LANDMARK_COUNT, 3):
@@ -133,7 +141,7 @@ class FaceRig:
 
     Attributes: ``ref`` ``[478, 3]``, ``center`` ``[3]``, ``R0`` ``[3, 3]`` (columns: head x, y, z
     axes in image coordinates), ``width``/``height`` (pixels), ``pivot`` ``[3]``, ``basis``
-    ``[13, 478, 3]`` (image-frame displacement of every point at coefficient 1),
+    ``[14, 478, 3]`` (image-frame displacement of every point at coefficient 1),
     ``stable`` (indices of points no expression moves: forehead, nose bridge, temples).
     """
 
@@ -158,7 +166,7 @@ class FaceRig:
         self.pivot = self.center + self.R0 @ np.array([0.0, 0.0, PIVOT_DEPTH * self.width])
         basis_local = _expression_basis(local, self.width, self.height)
         self.basis_local = basis_local
-        self.basis = basis_local @ self.R0.T                  # [13, 478, 3] in image axes
+        self.basis = basis_local @ self.R0.T                  # [14, 478, 3] in image axes
         self._basis_flat = self.basis.reshape(N_EXPR, -1)
         mag = np.linalg.norm(basis_local, axis=2).max(axis=0)
         self.stable = np.flatnonzero(mag < 0.004 * self.height)
@@ -167,7 +175,7 @@ class FaceRig:
 
     # -- forward model
     def deform(self, expressions: np.ndarray) -> np.ndarray:
-        """Reference landmarks with expressions only: ``[n, 13]`` -> ``[n, 478, 3]``."""
+        """Reference landmarks with expressions only: ``[n, 14]`` -> ``[n, 478, 3]``."""
         e = np.asarray(expressions, np.float64).reshape(-1, N_EXPR)
         return self.ref[None] + (e @ self._basis_flat).reshape(len(e), LANDMARK_COUNT, 3)
 
@@ -209,7 +217,7 @@ class _Frame:
 
 
 def _expression_basis(P: np.ndarray, W: float, H: float) -> np.ndarray:
-    """Displacement fields ``[13, 478, 3]`` in head-local coordinates (pixels at coefficient 1)."""
+    """Displacement fields ``[14, 478, 3]`` in head-local coordinates (pixels at coefficient 1)."""
     B = np.zeros((N_EXPR, LANDMARK_COUNT, 3))
     f = _Frame(P, W, H)
     up_region = _mouth_fields(B, f)
@@ -220,7 +228,7 @@ def _expression_basis(P: np.ndarray, W: float, H: float) -> np.ndarray:
 
 
 def _mouth_fields(B: np.ndarray, f: _Frame) -> np.ndarray:
-    """jaw_open, mouth_wide, mouth_pucker, mouth_press, smile, frown.  Returns the upper-lip region
+    """jaw_open, mouth_wide, mouth_pucker, mouth_press, lip_tuck, smile, frown.  Returns the upper-lip region
     weights (the nose wrinkle lifts it too)."""
     P, W, H, x, y, eyes, iris = f.P, f.W, f.H, f.x, f.y, f.eyes, f.iris
     # ---- mouth geometry
@@ -284,6 +292,32 @@ def _mouth_fields(B: np.ndarray, f: _Frame) -> np.ndarray:
     lip_body[eyes] = 0.0
     B[X["mouth_press"], :, 1] = -0.45 * below * lip_body
     B[X["mouth_press"], :, 0] = 0.03 * (x - xm) * g_mouth
+
+    # ---- lip_tuck (f, v): the lower lip rolls up and back under the upper teeth (it gets thinner
+    # and its outer edge rises), the upper lip lifts off it so the incisors show in between (the
+    # renderer paints them there: they hang from the upper lip).  Most at the middle of the mouth.
+    bell = np.clip(1.0 - ((x - xm) / (0.5 * mw)) ** 2, 0.0, 1.0)
+    lo_in_y = np.interp(x, *_sorted_xy(P, lo_inner))
+    lo_out_y = np.interp(x, *_sorted_xy(P, lo_outer))
+    thick = np.maximum(lo_out_y - lo_in_y, 0.0)
+    tuck = B[X["lip_tuck"]]
+    up_in_i = [i for i in up_inner if i not in corners]
+    up_out_i = [i for i in up_outer if i not in corners]
+    lo_in_i = [i for i in lo_inner if i not in corners]
+    lo_out_i = [i for i in lo_outer if i not in corners]
+    tuck[:, 1] -= 0.015 * mw * up_region * bell              # the skin above follows the upper lip a little
+    tuck[up_out_i, 1] = -0.035 * mw * bell[up_out_i]
+    tuck[up_in_i, 1] = -0.07 * mw * bell[up_in_i]
+    tuck[lo_in_i, 1] = -0.01 * mw * bell[lo_in_i]
+    tuck[lo_in_i, 2] = 0.04 * mw * bell[lo_in_i]
+    tuck[lo_out_i, 1] = -0.45 * thick[lo_out_i] * bell[lo_out_i]
+    tuck[lo_out_i, 2] = 0.03 * mw * bell[lo_out_i]
+    # the skin under the lower lip is drawn up with it, fading out towards the chin
+    under = (y > lo_out_y) & (y < lo_out_y + 0.08 * H)
+    under[lower_lip] = False
+    under[eyes] = False
+    fade = 1.0 - (y - lo_out_y) / (0.08 * H)
+    tuck[under, 1] = -0.3 * thick[under] * bell[under] * fade[under]
 
     # ---- smile / frown: corner pulls
     for c in (cR, cL):
@@ -459,7 +493,7 @@ def apply_motion(ref_landmarks, motion: MotionData, frames: FrameSel = None, *,
 
 
 def landmarks_for(ref_landmarks, rotation, translation, scale, expressions) -> np.ndarray:
-    """:func:`apply_motion` for raw per-frame arrays (``[n, 3]``, ``[n, 2]``, ``[n]``, ``[n, 13]``)."""
+    """:func:`apply_motion` for raw per-frame arrays (``[n, 3]``, ``[n, 2]``, ``[n]``, ``[n, 14]``)."""
     return face_rig(ref_landmarks).landmarks(rotation, translation, scale, expressions)
 
 

@@ -3,7 +3,9 @@
 Public API::
 
     generate_procedural(speech, emotion=None, scene=None, config=None, progress=None, cancelled=None,
-                        **controls) -> MotionData                      # zero-download default
+                        phones=None, **controls) -> MotionData         # zero-download default
+    (phones: the speech's PhoneTrack, synchrorama_core.audio.phones.speech_phones; the lips follow
+     its visemes, .visemes)
     ProceduralConfig(head_scale, expression_scale, lip_scale, blink_rate, lead_frames, seed)
     (motion -> landmarks: synchrorama_core.geometry.apply_motion / face_rig, shared with the renderer)
     render_motion_frames(landmarks [n, 478, 2|3], height, width, style="mediapipe",

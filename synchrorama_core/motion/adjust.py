@@ -4,7 +4,7 @@ Channel groups (the same split the generators' creator controls use):
 
 * **head**: ``rotation`` (yaw, pitch, roll in degrees), ``translation`` (x, y in face widths)
   and ``scale`` (size factor);
-* **lips** (:data:`MOUTH`): ``jaw_open``, ``mouth_wide``, ``mouth_pucker``, ``mouth_press``;
+* **lips** (:data:`MOUTH`): ``jaw_open``, ``mouth_wide``, ``mouth_pucker``, ``mouth_press``, ``lip_tuck``;
 * **blinks** (:data:`BLINKS`): ``blink_l``, ``blink_r``;
 * **expressions**: every other expression coefficient (smile, frown, brows, eyes, nose).
 
@@ -29,7 +29,7 @@ from ..resample import resample_motion  # the one home for re-timing (re-exporte
 from ..timing import check_fps, n_frames
 from ..types import EXPRESSIONS, MotionData
 
-MOUTH = ("jaw_open", "mouth_wide", "mouth_pucker", "mouth_press")
+MOUTH = ("jaw_open", "mouth_wide", "mouth_pucker", "mouth_press", "lip_tuck")
 BLINKS = ("blink_l", "blink_r")
 FACE = tuple(k for k in EXPRESSIONS if k not in MOUTH and k not in BLINKS)
 MISMATCH = ("error", "resample")

@@ -113,13 +113,13 @@ def choose_reference(arr: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 def fit_expressions(rig: FaceRig, frontal: np.ndarray, z_weight: float = 0.3, iters: int = 400,
                     ridge: float = 1e-5) -> np.ndarray:
-    """Coefficients ``[n, 13]`` in [0, 1] with ``rig.deform(e) ~ frontal`` (box-constrained LSQ)."""
+    """Coefficients ``[n, len(EXPRESSIONS)]`` in [0, 1] with ``rig.deform(e) ~ frontal`` (box-constrained LSQ)."""
     w = np.array([1.0, 1.0, z_weight])
-    Bw = (rig.basis * w).reshape(N_EXPR, -1)                        # [13, 1434]
+    Bw = (rig.basis * w).reshape(N_EXPR, -1)                        # [n_expr, 1434]
     D = ((frontal - rig.ref[None]) * w).reshape(len(frontal), -1)   # [n, 1434]
     G = Bw @ Bw.T
     G = G + ridge * np.trace(G) / N_EXPR * np.eye(N_EXPR)
-    h = D @ Bw.T                                                     # [n, 13]
+    h = D @ Bw.T                                                     # [n, n_expr]
     L = float(np.linalg.eigvalsh(G).max())
     e = np.clip(np.linalg.solve(G, h.T).T, 0.0, 1.0)
     y, tk = e.copy(), 1.0

@@ -1,8 +1,12 @@
 """``SR_FACE`` + ``SR_MOTION`` -> motion frames (the sampler's ControlNet condition), streamed.
 
 :func:`motion_frames` drives one reference's landmarks with the motion
-(:func:`~.landmarks.apply_motion`), maps them onto the output size and draws them
-(:func:`~.draw.draw_control_frame`) in chunks, so memory holds the output plus one chunk.
+(:func:`~synchrorama_core.geometry.apply_motion`), maps them onto the output size and draws them
+(:func:`~.draw.draw_control_frame`) in chunks, so memory holds the output plus one chunk.  Like
+the warp renderer, the motion drives the portrait's neutral rest face
+(:func:`~synchrorama_core.geometry.rest.rest_landmarks`: lips closed, no smile; ``neutralize``
+0 keeps the portrait's own expression), so a parted-lip portrait still closes its lips on
+m, b, p and in pauses.
 
 Output size: ``width = height = 0`` keeps the reference image's size.  Another size is
 reached the way the video sampler fits every image (``diffusion.conditioning.fit_images``):
@@ -20,6 +24,7 @@ from ..errors import InvalidDataError
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import FaceData, MotionData
 from .draw import draw_control_frame, style_layers
+from ..geometry.rest import rest_landmarks
 from ..geometry.rig import apply_motion, face_rig
 
 CHUNK = 64  # frames whose landmarks are computed together
@@ -74,8 +79,12 @@ def frame_size(face: FaceData, reference: int = 0, height: int = 0, width: int =
 
 def motion_frames(face: FaceData, motion: MotionData, style: str = "mediapipe", height: int = 0, width: int = 0,
                   reference: int = 0, thickness: Optional[int] = None, out: Optional[np.ndarray] = None,
-                  progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None) -> np.ndarray:
+                  progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None,
+                  neutralize: float = 1.0) -> np.ndarray:
     """Motion frames ``[n, H, W, 3]`` for every frame of ``motion`` on reference ``reference`` of ``face``.
+
+    ``neutralize`` (0..1): how far the portrait's own expression is taken back to the neutral rest
+    face the motion drives (as the warp renderer's option of the same name).
 
     ``out``: an optional preallocated ``[n, H, W, 3]`` array, ``uint8`` (0..255) or ``float32``
     (0..1, what ComfyUI's IMAGE holds); by default a new ``uint8`` array is returned.
@@ -92,8 +101,8 @@ def motion_frames(face: FaceData, motion: MotionData, style: str = "mediapipe", 
     elif out.shape != (n, H, W, 3) or out.dtype not in (np.uint8, np.float32):
         raise InvalidDataError(f"out must be uint8 or float32 [{n}, {H}, {W}, 3], got {out.dtype} {list(out.shape)}")
     k = int(reference) % face.count
-    ref = face.landmarks[k]
     sh, sw = face.images[k].shape[:2]
+    ref, _ = rest_landmarks(face.landmarks[k], neutralize)
     rig = face_rig(ref)
     steps = Steps(n, progress, cancelled, what="drawing motion frames")
     steps.check()

@@ -3,17 +3,21 @@ audio-encoder embeddings) and emotion to head pose and expression coefficients.
 
 Model folder (``models/synchrorama/a2m/<name>/``)::
 
-    config.json         {"kind": "a2m", "arch": "tcn", "format": 1, "fps": 25.0, "channels": 128,
-                         "kernel": 5, "dilations": [...], "speech_inputs": [...], "embedding_dim": 0,
-                         "input_mean": [...], "input_std": [...], ...}
+    config.json         {"kind": "a2m", "arch": "tcn", "format": 2, "fps": 25.0, "channels": 128,
+                         "kernel": 5, "dilations": [...], "speech_inputs": [...], "phone_inputs": [...],
+                         "embedding_dim": 0, "outputs": [...], "input_mean": [...], "input_std": [...], ...}
     model.safetensors   the network's weights (loaded with safetensors; nothing is unpickled)
 
-Inputs per frame (see :func:`model_inputs`): 20 speech values from ``SR_SPEECH.features``
+Inputs per frame (see :meth:`NeuralA2M.inputs`): 20 speech values from ``SR_SPEECH.features``
 (loudness, voicing, pitch in semitones around the clip's median, formant proxies, spectral
 shape, 8 band levels relative to the clip's loud level, ...), the 11 emotion values (8
-probabilities, valence, arousal, intensity) and, if the model was trained with them, the
-speech's encoder ``embeddings``.  Outputs: 19 values per frame (rotation, translation, log
-scale, 13 expressions through a sigmoid).  The network is non-causal with a receptive field
+probabilities, valence, arousal, intensity), the 15 phone values of the speech's phone track
+(:data:`PHONE_INPUTS`: viseme class one-hot and lip targets; the audio features alone cannot
+tell an m from an n, the phone track can) and, if the model was trained with them, the speech's
+encoder ``embeddings``.  Outputs (``config["outputs"]``): rotation, translation, log scale and
+the expressions (:data:`~synchrorama_core.types.EXPRESSIONS`) through a sigmoid.  Format-1
+models (no phone inputs, 13 expressions without ``lip_tuck``) still load and run: a channel a
+model does not output is 0.  The network is non-causal with a receptive field
 of ``1 + (kernel - 1) * sum(dilations)`` frames; long clips are processed in overlapping
 windows with at least half a receptive field of context, which gives the same result as one
 pass while keeping memory flat.
@@ -32,17 +36,24 @@ import numpy as np
 from ..errors import InvalidDataError, ModelNotFoundError
 from ..models import default_dirs, list_models, resolve_model
 from ..progress import CancelFn, ProgressFn, Steps
-from ..types import EMOTIONS, EXPRESSIONS, EmotionData, MotionData, SceneData, SpeechData
+from ..types import (EMOTIONS, EXPRESSIONS, LIP_TARGETS, VISEMES, EmotionData, MotionData, PhoneTrack, SceneData,
+                     SpeechData)
 from . import _signal as sig
 from .adjust import MOUTH
 from .emotion_map import emotion_on_frames
+from .visemes import check_track, phone_features, track_meta
 
-FORMAT = 1
+FORMAT = 2
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
 SPEECH_INPUTS = ("loudness", "vad", "voiced", "f0_st", "rms_rel", "centroid", "f1", "f2", "tilt", "zcr", "flux",
                  "rate") + tuple(f"band{i}" for i in range(8))
 EMOTION_INPUTS = tuple(f"p_{e}" for e in EMOTIONS) + ("valence", "arousal", "intensity")
-OUTPUTS = ("yaw", "pitch", "roll", "tx", "ty", "log_scale") + tuple(EXPRESSIONS)
+#: the phone track per frame (:func:`.visemes.phone_features`): viseme one-hot, then lip targets
+PHONE_INPUTS = tuple(f"viseme_{v}" for v in VISEMES) + tuple(f"lip_{k}" for k in LIP_TARGETS)
+POSE_OUTPUTS = ("yaw", "pitch", "roll", "tx", "ty", "log_scale")
+OUTPUTS = POSE_OUTPUTS + tuple(EXPRESSIONS)
+#: what format-1 models output (before ``lip_tuck``)
+OUTPUTS_V1 = POSE_OUTPUTS + tuple(k for k in EXPRESSIONS if k != "lip_tuck")
 #: output unit of each pose channel: rotation in 10 degrees, translation and log scale in 0.05
 ROT_UNIT, TRANS_UNIT, SCALE_UNIT = 10.0, 0.05, 0.05
 
@@ -80,17 +91,23 @@ def emotion_inputs(emotion: Optional[EmotionData], speech: SpeechData) -> np.nda
 
 
 def motion_targets(motion: MotionData) -> np.ndarray:
-    """``[n, 19]`` network-space targets of a motion (pose in output units, expressions in [0, 1])."""
+    """``[n, len(OUTPUTS)]`` network-space targets of a motion (pose in output units, expressions in [0, 1])."""
     return np.column_stack([motion.rotation / ROT_UNIT, motion.translation / TRANS_UNIT,
                             np.log(np.maximum(motion.scale, 1e-3)) / SCALE_UNIT,
                             motion.expression_matrix()]).astype(np.float32)
 
 
-def outputs_to_arrays(y: np.ndarray) -> Dict[str, np.ndarray]:
-    """Network-space ``[n, 19]`` (expressions already in [0, 1]) -> rotation, translation, scale, expressions."""
+def outputs_to_arrays(y: np.ndarray, names: Sequence[str] = OUTPUTS) -> Dict[str, np.ndarray]:
+    """Network-space ``[n, len(names)]`` (expressions already in [0, 1]) -> rotation, translation, scale and
+    ``expressions [n, len(EXPRESSIONS)]`` (in EXPRESSIONS order; 0 for a channel ``names`` lacks)."""
     y = np.asarray(y, np.float64)
+    col = {k: i for i, k in enumerate(names)}
+    ex = np.zeros((len(y), len(EXPRESSIONS)))
+    for j, k in enumerate(EXPRESSIONS):
+        if k in col:
+            ex[:, j] = y[:, col[k]]
     return {"rotation": np.clip(y[:, 0:3] * ROT_UNIT, -89, 89), "translation": y[:, 3:5] * TRANS_UNIT,
-            "scale": np.exp(np.clip(y[:, 5] * SCALE_UNIT, -1, 1)), "expressions": np.clip(y[:, 6:], 0, 1)}
+            "scale": np.exp(np.clip(y[:, 5] * SCALE_UNIT, -1, 1)), "expressions": np.clip(ex, 0, 1)}
 
 
 # ------------------------------------------------------------------------------ the network
@@ -130,9 +147,9 @@ def build_net(config: Dict[str, Any]):
             self.blocks = nn.ModuleList([Block(c, int(cfg["kernel"]), int(d), float(cfg.get("dropout", 0.0)))
                                          for d in cfg["dilations"]])
             self.norm = nn.LayerNorm(c)
-            self.out = nn.Conv1d(c, len(OUTPUTS), 1)
+            self.out = nn.Conv1d(c, len(cfg.get("outputs", OUTPUTS)), 1)
 
-        def forward(self, x):  # x [B, T, in_dim] -> [B, T, 19] (pose raw, expressions in 0..1)
+        def forward(self, x):  # x [B, T, in_dim] -> [B, T, n_outputs] (pose raw, expressions in 0..1)
             h = self.inp(x.transpose(1, 2))
             for b in self.blocks:
                 h = b(h)
@@ -145,13 +162,14 @@ def build_net(config: Dict[str, Any]):
 
 def default_config(embedding_dim: int = 0, channels: int = 128, kernel: int = 5,
                    dilations: Sequence[int] = (1, 2, 4, 8, 1, 2, 4, 8), fps: float = 25.0,
-                   dropout: float = 0.1, embedding_model: str = "") -> Dict[str, Any]:
-    in_dim = len(SPEECH_INPUTS) + len(EMOTION_INPUTS) + int(embedding_dim)
+                   dropout: float = 0.1, embedding_model: str = "", phone_inputs: bool = True) -> Dict[str, Any]:
+    phones = list(PHONE_INPUTS) if phone_inputs else []
+    in_dim = len(SPEECH_INPUTS) + len(EMOTION_INPUTS) + len(phones) + int(embedding_dim)
     if kernel % 2 != 1:
         raise InvalidDataError(f"A2M kernel size must be odd, got {kernel}")
     return {"kind": "a2m", "arch": "tcn", "format": FORMAT, "fps": float(fps), "channels": int(channels),
             "kernel": int(kernel), "dilations": [int(d) for d in dilations], "dropout": float(dropout),
-            "speech_inputs": list(SPEECH_INPUTS), "emotion_inputs": list(EMOTION_INPUTS),
+            "speech_inputs": list(SPEECH_INPUTS), "emotion_inputs": list(EMOTION_INPUTS), "phone_inputs": phones,
             "embedding_dim": int(embedding_dim), "embedding_model": str(embedding_model),
             "in_dim": in_dim, "outputs": list(OUTPUTS), "input_mean": [0.0] * in_dim, "input_std": [1.0] * in_dim}
 
@@ -215,10 +233,22 @@ def _check_config(cfg: Any, where: str) -> Dict[str, Any]:
             any(not _is_int(d) or not dlo <= d <= dhi for d in dil):
         raise A2MModelError(f"{where}: dilations must be a list of {lo}..{hi} integers in [{dlo}, {dhi}], "
                             f"got {str(dil)[:80]}")
-    want = len(SPEECH_INPUTS) + len(EMOTION_INPUTS) + int(cfg["embedding_dim"])
+    # format 2 takes the phone track; format 1 did not (and had no lip_tuck output)
+    phones = cfg.get("phone_inputs") or []
+    if not isinstance(phones, (list, tuple)) or (phones and list(phones) != list(PHONE_INPUTS)):
+        raise A2MModelError(f"{where}: phone_inputs {str(phones)[:80]} are not this SynchroRaMa's "
+                            f"{list(PHONE_INPUTS)}")
+    outputs = cfg.get("outputs") or list(OUTPUTS_V1)
+    if not isinstance(outputs, (list, tuple)) or tuple(outputs[:6]) != POSE_OUTPUTS or \
+            any(k not in EXPRESSIONS for k in outputs[6:]) or len(set(outputs)) != len(outputs):
+        raise A2MModelError(f"{where}: outputs must be {list(POSE_OUTPUTS)} then expression names "
+                            f"(known: {list(EXPRESSIONS)}); got {str(outputs)[:120]}")
+    cfg["phone_inputs"], cfg["outputs"] = list(phones), list(outputs)
+    want = len(SPEECH_INPUTS) + len(EMOTION_INPUTS) + len(phones) + int(cfg["embedding_dim"])
     if not _is_int(cfg["in_dim"]) or cfg["in_dim"] != want:
         raise A2MModelError(f"{where}: in_dim is {cfg['in_dim']!r} but the inputs are {len(SPEECH_INPUTS)} speech + "
-                            f"{len(EMOTION_INPUTS)} emotion + {cfg['embedding_dim']} embedding values = {want}")
+                            f"{len(EMOTION_INPUTS)} emotion + {len(phones)} phone + {cfg['embedding_dim']} "
+                            f"embedding values = {want}")
     for key in ("input_mean", "input_std"):
         v = cfg[key]
         if not isinstance(v, (list, tuple)) or len(v) != want or \
@@ -318,12 +348,31 @@ class NeuralA2M:
     def device(self):
         return next(self.net.parameters()).device
 
+    @property
+    def outputs(self) -> List[str]:
+        """The names of the network's output channels (pose, then the expressions it predicts)."""
+        return list(self.config["outputs"])
+
+    @property
+    def uses_phones(self) -> bool:
+        """Whether the model takes the phone track (format 2); format-1 models do not."""
+        return bool(self.config.get("phone_inputs"))
+
     # ---- inference
-    def inputs(self, speech: SpeechData, emotion: Optional[EmotionData] = None) -> np.ndarray:
-        """Normalised network inputs ``[n_model_frames, in_dim]`` at the model's fps."""
+    def inputs(self, speech: SpeechData, emotion: Optional[EmotionData] = None,
+               phones: Optional[PhoneTrack] = None) -> np.ndarray:
+        """Normalised network inputs ``[n_model_frames, in_dim]`` at the model's fps.  ``phones``: the
+        speech's :class:`~synchrorama_core.types.PhoneTrack`, needed when :attr:`uses_phones`."""
         if not isinstance(speech, SpeechData):
             raise InvalidDataError(f"expected an SR_SPEECH value, got {type(speech).__name__}")
         parts = [speech_inputs(speech), emotion_inputs(emotion, speech)]
+        if self.uses_phones:
+            track = check_track(phones, speech)
+            if track is None:
+                raise InvalidDataError(f"A2M model {self.name} takes the speech's phone track: pass phones="
+                                       f"synchrorama_core.audio.phones.speech_phones(speech, 'auto', transcript) "
+                                       f"(in ComfyUI: set the A2M node's phones to auto, pocketsphinx or acoustic)")
+            parts.append(phone_features(track))
         d = int(self.config["embedding_dim"])
         if d:
             emb = speech.embeddings
@@ -344,10 +393,10 @@ class NeuralA2M:
 
     def run(self, x: np.ndarray, window: int = 2048, progress: Optional[ProgressFn] = None,
             cancelled: Optional[CancelFn] = None) -> np.ndarray:
-        """Network outputs ``[T, 19]`` for normalised inputs ``[T, in_dim]``, in overlapping windows."""
+        """Network outputs ``[T, len(outputs)]`` for normalised inputs ``[T, in_dim]``, in overlapping windows."""
         torch = _torch()
         T = len(x)
-        out = np.zeros((T, len(OUTPUTS)), np.float32)
+        out = np.zeros((T, len(self.outputs)), np.float32)
         if T == 0:
             return out
         ctx = receptive_field(self.config) // 2 + 1
@@ -367,9 +416,10 @@ class NeuralA2M:
         return out
 
     def predict(self, speech: SpeechData, emotion: Optional[EmotionData] = None, window: int = 2048,
-                progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None) -> np.ndarray:
-        """Network-space outputs ``[speech.n_frames, 19]`` (resampled to the speech fps if needed)."""
-        y = self.run(self.inputs(speech, emotion), window, progress, cancelled)
+                progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None,
+                phones: Optional[PhoneTrack] = None) -> np.ndarray:
+        """Network-space outputs ``[speech.n_frames, len(outputs)]`` (resampled to the speech fps if needed)."""
+        y = self.run(self.inputs(speech, emotion, phones), window, progress, cancelled)
         fps_m = float(self.config["fps"])
         if abs(fps_m - speech.fps) > 1e-6:
             y = sig.resample_rows(y, fps_m, speech.n_frames, speech.fps)
@@ -378,7 +428,7 @@ class NeuralA2M:
     def generate(self, speech: SpeechData, emotion: Optional[EmotionData] = None,
                  scene: Optional[SceneData] = None, config=None, procedural_blinks: bool = True,
                  progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None,
-                 **controls) -> MotionData:
+                 phones: Optional[PhoneTrack] = None, **controls) -> MotionData:
         """``SR_MOTION`` for ``speech``: the model's motion with the creator controls applied.
 
         Controls (:class:`~.procedural.ProceduralConfig`): ``head_scale`` scales rotation,
@@ -386,14 +436,17 @@ class NeuralA2M:
         ``expression_scale`` the other expressions; ``lead_frames`` shifts the mouth channels
         earlier by that many frames *on top of* the timing the model learned (0 = as trained);
         ``blink_rate`` and ``seed`` drive the procedural blinks (when ``procedural_blinks``).
+        ``phones``: the speech's phone track, which a format-2 model takes as input (ignored by a
+        format-1 model).
         """
         from .gestures import scene_gestures
         from .procedural import ProceduralConfig, blink_curve, blink_times
         cfg = ProceduralConfig.make(config, **controls)
         if scene is not None and not isinstance(scene, SceneData):
             raise InvalidDataError(f"expected an SR_SCENE value, got {type(scene).__name__}")
-        y = self.predict(speech, emotion, progress=progress, cancelled=cancelled)
-        a = outputs_to_arrays(y)
+        track = phones if self.uses_phones else None
+        y = self.predict(speech, emotion, progress=progress, cancelled=cancelled, phones=track)
+        a = outputs_to_arrays(y, self.outputs)
         n, fps = speech.n_frames, speech.fps
         X = {k: i for i, k in enumerate(EXPRESSIONS)}
         ex = a["expressions"]
@@ -424,6 +477,8 @@ class NeuralA2M:
         meta = {"model": self.name, "model_path": self.path, "config": cfg.as_dict(),
                 "procedural_blinks": bool(procedural_blinks), "blinks": n_blinks, "gestures": g.applied,
                 "ignored_actions": g.ignored, "source": speech.source,
+                "phones": track_meta(track) if self.uses_phones else
+                {"backend": "none", "note": f"model {self.name} does not take the phone track (format 1)"},
                 "emotion": "connected" if emotion is not None else "neutral (none connected)"}
         return MotionData(fps=fps, duration_s=speech.duration_s, rotation=np.clip(rot, -89, 89),
                           translation=trans, scale=np.maximum(scale, 1e-3),
@@ -445,5 +500,6 @@ def n_parameters(model: NeuralA2M) -> int:
     return int(sum(p.numel() for p in model.net.parameters()))
 
 
-__all__ = ["A2MModelError", "NeuralA2M", "build_net", "default_config", "emotion_inputs", "list_a2m_models",
-           "load_a2m", "motion_targets", "n_parameters", "outputs_to_arrays", "receptive_field", "speech_inputs"]
+__all__ = ["A2MModelError", "NeuralA2M", "OUTPUTS", "PHONE_INPUTS", "build_net", "default_config", "emotion_inputs",
+           "list_a2m_models", "load_a2m", "motion_targets", "n_parameters", "outputs_to_arrays", "receptive_field",
+           "speech_inputs"]

@@ -96,7 +96,8 @@ def count_blinks(motion: MotionData, threshold: float = 0.5) -> int:
 
 
 def summarize_motion(motion: MotionData) -> str:
-    """One line: generator, frames, blink rate, head ranges, mean mouth opening, dominant expression."""
+    """One line: generator, frames, blink rate, head ranges, mean mouth opening, dominant expression, and
+    where the lips came from (the phone backend and why)."""
     from .adjust import _motion
     m = _motion(motion)
     if m.n_frames == 0:
@@ -106,10 +107,12 @@ def summarize_motion(motion: MotionData) -> str:
     ptp = np.ptp(m.rotation, axis=0)
     face = {k: float(m.expressions[k].mean()) for k in FACE}
     top = max(face, key=face.get)
+    phones = m.meta.get("phones") if isinstance(m.meta.get("phones"), dict) else {}
+    lips = f"; lips from {phones['note']}" if phones.get("note") else ""
     return (f"{m.generator or 'motion'}: {m.n_frames} frames @ {m.fps:g} fps ({m.duration_s:.2f} s); "
             f"head range yaw {ptp[0]:.1f} / pitch {ptp[1]:.1f} / roll {ptp[2]:.1f} deg; "
             f"mean jaw {float(m.expressions['jaw_open'].mean()):.2f}; {blinks} blinks ({per_min:.0f}/min); "
-            f"strongest expression {top} {face[top]:.2f}")
+            f"strongest expression {top} {face[top]:.2f}{lips}")
 
 
 __all__ = ["count_blinks", "draw_motion_curves", "summarize_motion"]

@@ -2,13 +2,14 @@
 
 Everything is computed from the audio-stage features (never from the waveform again):
 
-* **jaw / lips**: RMS energy normalised by the clip's loud-speech level, shaped by voicing
-  (vowels open more than fricatives) and the first-formant proxy, gated by voice activity,
-  smoothed with a fast attack and a slightly slower release, and shifted ``lead_frames``
-  earlier (the mouth moves just before the sound is heard).  Silence closes the mouth.
-* **mouth shape** (approximate visemes): the second-formant proxy spreads the lips for front
-  vowels ("ee") and rounds them for back vowels ("oo", "w"); hissing fricatives (high zero
-  crossing rate, unvoiced) spread them; short energy dips inside speech press them (m, b, p).
+* **jaw / lips** (visemes, :mod:`.visemes`): the speech's phone track (``phones``, made by the
+  audio stage: pocketsphinx aligned to the transcript for English, acoustic cues for other
+  languages) gives per frame the lip opening by vowel height, rounding, spreading, bilabial
+  closures with a lip press and the lower lip tucked under the teeth for f/v, coarticulated
+  (anticipated by 1-2 frames); the opening is scaled by the loudness envelope, and everything
+  is shifted ``lead_frames`` earlier (the mouth moves just before the sound is heard).  Silence
+  closes the mouth.  Without a phone track (and where it misses speech) the lips are
+  energy-driven (:func:`energy_mouth_tracks`: RMS energy shaped by voicing and the formant proxies).
 * **blinks**: a renewal process (gamma intervals, ~``blink_rate`` per minute at rest) whose rate
   drops while speaking intensely; blinks near the start of a pause snap to it.
 * **head**: smooth non-repeating noise (incommensurate sinusoids) whose amplitude follows arousal
@@ -32,11 +33,12 @@ import scipy.ndimage
 
 from ..errors import InvalidDataError
 from ..progress import CancelFn, ProgressFn, Steps
-from ..types import EMOTIONS, EXPRESSIONS, EmotionData, MotionData, SceneData, SpeechData
+from ..types import EMOTIONS, EXPRESSIONS, EmotionData, MotionData, PhoneTrack, SceneData, SpeechData
 from . import _signal as sig
 from .adjust import MOUTH, check_number
 from .emotion_map import emotion_expressions, emotion_on_frames
 from .gestures import scene_gestures
+from .visemes import check_track, track_meta, viseme_tracks
 
 X = {k: i for i, k in enumerate(EXPRESSIONS)}
 F2_CENTER_HZ, F2_SCALE_HZ = 1850.0, 250.0   # second-formant proxy: neutral lip spreading, and its scale
@@ -95,9 +97,22 @@ def _check_speech(speech) -> SpeechData:
 
 # ------------------------------------------------------------------------------ mouth
 
-def mouth_tracks(f: Dict[str, np.ndarray], fps: float, lip_scale: float, lead_frames: float
-                 ) -> Dict[str, np.ndarray]:
-    """``jaw_open``, ``mouth_wide``, ``mouth_pucker``, ``mouth_press`` from speech features."""
+def mouth_tracks(f: Dict[str, np.ndarray], fps: float, lip_scale: float, lead_frames: float,
+                 track: Optional[PhoneTrack] = None) -> Dict[str, np.ndarray]:
+    """The lip channels (:data:`~.adjust.MOUTH`) and ``closed`` (frames whose lips must stay shut):
+    from the phone track (:func:`.visemes.viseme_tracks`), or energy-driven without one."""
+    energy = energy_mouth_tracks(f, fps, lip_scale, lead_frames)
+    if track is None:
+        n = len(f["rms"])
+        return {**energy, "lip_tuck": np.zeros(n, np.float32), "closed": np.zeros(n, np.float32)}
+    return viseme_tracks(track, f, fps, lip_scale, lead_frames, energy)
+
+
+def energy_mouth_tracks(f: Dict[str, np.ndarray], fps: float, lip_scale: float, lead_frames: float
+                        ) -> Dict[str, np.ndarray]:
+    """``jaw_open``, ``mouth_wide``, ``mouth_pucker``, ``mouth_press`` from speech features alone (no
+    phones): energy opens the jaw, the second-formant proxy spreads or rounds the lips, hissing
+    fricatives spread them, short deep energy dips press them."""
     n = len(f["rms"])
     vad = f["vad"] > 0.5
     voiced = (f["voiced"] > 0.5) & vad
@@ -209,10 +224,12 @@ def blink_times(duration_s: float, fps: float, rate_per_min: float, busy: np.nda
 def generate_procedural(speech: SpeechData, emotion: Optional[EmotionData] = None,
                         scene: Optional[SceneData] = None, config: Optional[ProceduralConfig] = None,
                         progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None,
-                        **controls) -> MotionData:
+                        phones: Optional[PhoneTrack] = None, **controls) -> MotionData:
     """Motion for ``speech`` (one frame per speech frame), coloured by ``emotion`` and ``scene``.
 
-    ``controls`` override fields of ``config`` (``head_scale=0.5, seed=3`` ...).
+    ``controls`` override fields of ``config`` (``head_scale=0.5, seed=3`` ...).  ``phones``: the
+    speech's phone track (``synchrorama_core.audio.phones.speech_phones(speech, "auto", transcript)``);
+    the lips follow its visemes, or the loudness alone without one.
     """
     speech = _check_speech(speech)
     cfg = ProceduralConfig.make(config, **controls)
@@ -226,7 +243,8 @@ def generate_procedural(speech: SpeechData, emotion: Optional[EmotionData] = Non
         raise InvalidDataError(f"expected an SR_SCENE value, got {type(scene).__name__}")
 
     # ---- mouth
-    mouth = mouth_tracks(f, fps, cfg.lip_scale, cfg.lead_frames)
+    track = check_track(phones, speech)
+    mouth = mouth_tracks(f, fps, cfg.lip_scale, cfg.lead_frames, track)
     steps.tick()
 
     # ---- shared drivers
@@ -310,12 +328,14 @@ def generate_procedural(speech: SpeechData, emotion: Optional[EmotionData] = Non
     ex[:, X["blink_r"]] = np.maximum(ex[:, X["blink_r"]], blink)
     steps.tick()
 
+    # a bilabial closure stays shut whatever the emotion or a gesture adds to the jaw
+    ex[:, X["jaw_open"]] *= 1.0 - mouth["closed"]
     ex = np.clip(ex, 0.0, 1.0)
     rot = np.clip(rot, -89.0, 89.0)
     meta = {"config": cfg.as_dict(), "blinks": len(times), "nods": int(len(nod_idx)),
             "brow_flashes": flashes, "gestures": g.applied, "ignored_actions": g.ignored,
             "emotion": "connected" if emotion is not None else "neutral (none connected)",
-            "source": speech.source}
+            "phones": track_meta(track), "source": speech.source}
     m = MotionData(fps=fps, duration_s=dur, rotation=rot, translation=trans, scale=scale,
                    expressions={k: ex[:, i] for i, k in enumerate(EXPRESSIONS)}, generator="procedural",
                    meta=meta)

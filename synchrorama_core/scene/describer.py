@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from ..errors import Cancelled
+from ..transcript import emotion_transcript
 from ..types import EmotionData, FaceData, SceneData, SpeechData
 from .context import SceneContext, build_context
 from .errors import SceneBackendError, SceneConfigError, SceneReplyError
@@ -55,7 +56,7 @@ def scene_transcript(transcript: str = "", emotion: Optional[EmotionData] = None
     text = (transcript or "").strip()
     if text:
         return text, "given"
-    carried = str(((emotion.meta or {}).get("transcript") if emotion is not None else "") or "").strip()
+    carried = emotion_transcript(emotion)
     if carried:
         return carried, "from SR_EMOTION"
     return "", "none"

@@ -4,7 +4,8 @@
 
     python -m synchrorama_core.training.a2m --videos DIR --out DIR [--name NAME] [--steps 3000]
         [--fps 25] [--batch 16] [--window 128] [--lr 1e-3] [--channels 128] [--dilations 1,2,4,8,1,2,4,8]
-        [--emotion-intensity 0.7] [--cache DIR] [--init MODEL] [--device cpu|cuda] [--seed 0]
+        [--emotion-intensity 0.7] [--phones auto|pocketsphinx|acoustic|off] [--cache DIR] [--init MODEL]
+        [--device cpu|cuda] [--seed 0]
 
 For every video in ``--videos`` (recursively: mp4, mov, mkv, webm, avi, m4v):
 
@@ -17,7 +18,15 @@ For every video in ``--videos`` (recursively: mp4, mov, mkv, webm, avi, m4v):
    by a box-constrained fit of the rig's expression fields; frames without a face are masked;
 4. emotion labels: ``<video>.emotion.json`` (a saved ``SR_EMOTION``) if present; else an
    emotion name in the path (MEAD-style folders ``happy/``, ``angry/``, ... with ``level_1..3``
-   giving the intensity) as a constant label; else neutral.
+   giving the intensity) as a constant label; else neutral;
+5. the phone track of the audio (``--phones``, default ``auto``: pocketsphinx aligned to the
+   transcript in ``<video>.txt`` when there is one, free phone recognition otherwise, acoustic
+   cues when it is not English) becomes 15 more inputs per frame (viseme class one-hot and lip
+   targets).  The targets already hold the mouth shapes the rules make (closed lips are
+   ``jaw_open`` 0 with ``mouth_press``, f/v is ``lip_tuck``: the expression fit finds them in the
+   landmarks); the phone inputs give the network what the audio features cannot (an m from an
+   n), so a model trained this way learns the lip rules from real faces and can replace them.
+   ``--phones off`` trains without them (a format-1-style input layout).
 
 The extracted pairs are cached (``--cache``, default ``<out>/cache``) so later runs skip
 extraction.  Training samples random windows, minimises a masked, channel-weighted squared
@@ -45,10 +54,12 @@ from ..errors import AudioError, InvalidDataError, SynchroRaMaError
 from ..face import FaceTracker
 from ..motion.adjust import MOUTH
 from ..motion.extract import motion_from_landmarks
-from ..motion.neural import (EMOTION_INPUTS, OUTPUTS, SPEECH_INPUTS, NeuralA2M, default_config, emotion_inputs,
-                             motion_targets, speech_inputs)
+from ..motion.neural import (EMOTION_INPUTS, OUTPUTS, PHONE_INPUTS, SPEECH_INPUTS, NeuralA2M, default_config,
+                             emotion_inputs, motion_targets, speech_inputs)
+from ..audio.phones import PHONE_MODES, speech_phones
+from ..motion.visemes import check_track, phone_features
 from ..progress import CancelFn, ProgressFn, Steps
-from ..types import EXPRESSIONS, EmotionData, MotionData, SpeechData
+from ..types import EXPRESSIONS, EmotionData, MotionData, PhoneTrack, SpeechData
 from .data import clip_emotion, find_videos, frames_at
 
 log = logging.getLogger("synchrorama.training.a2m")
@@ -60,22 +71,30 @@ CHANNEL_WEIGHTS = np.array([1.0, 1.0, 1.0, 0.5, 0.5, 0.5] +
 
 @dataclass
 class Pair:
-    """One training clip: raw inputs ``x [n, in_dim]``, targets ``y [n, 19]``, ``mask [n]``."""
+    """One training clip: raw inputs ``x [n, in_dim]``, targets ``y [n, len(OUTPUTS)]``, ``mask [n]``."""
     x: np.ndarray
     y: np.ndarray
     mask: np.ndarray
     fps: float
     source: str = ""
     embedding_dim: int = 0
+    phone_dim: int = 0
 
 
 def pair_from_motion(speech: SpeechData, motion: MotionData, emotion: Optional[EmotionData] = None,
-                     valid: Optional[np.ndarray] = None, source: str = "", use_embeddings: bool = False) -> Pair:
-    """A training pair from aligned speech and motion (e.g. extracted from a video)."""
+                     valid: Optional[np.ndarray] = None, source: str = "", use_embeddings: bool = False,
+                     phones="auto", transcript: str = "") -> Pair:
+    """A training pair from aligned speech and motion (e.g. extracted from a video).  ``phones``: a
+    phone backend (``auto``, ``pocketsphinx``, ``acoustic``; ``off`` = no phone inputs) or a ready
+    :class:`~synchrorama_core.types.PhoneTrack` of the speech; ``transcript`` is aligned when given."""
     if motion.n_frames != speech.n_frames or abs(motion.fps - speech.fps) > 1e-6:
         raise InvalidDataError(f"motion ({motion.n_frames} frames @ {motion.fps}) and speech "
                                f"({speech.n_frames} @ {speech.fps}) are not aligned")
     parts = [speech_inputs(speech), emotion_inputs(emotion, speech)]
+    track = check_track(phones, speech) if isinstance(phones, PhoneTrack) else \
+        speech_phones(speech, phones, transcript)
+    if track is not None:
+        parts.append(phone_features(track))
     d = 0
     if use_embeddings:
         if speech.embeddings is None:
@@ -84,7 +103,7 @@ def pair_from_motion(speech: SpeechData, motion: MotionData, emotion: Optional[E
         d = speech.embeddings.shape[1]
     mask = np.ones(speech.n_frames, bool) if valid is None else np.asarray(valid, bool)
     return Pair(np.concatenate(parts, axis=1), motion_targets(motion), mask, speech.fps,
-                source or speech.source, d)
+                source or speech.source, d, 0 if track is None else len(PHONE_INPUTS))
 
 
 # ------------------------------------------------------------------------------ videos
@@ -108,47 +127,60 @@ def video_landmarks(path: str, fps: float, n: int, tracker=None, max_side: int =
     return out
 
 
+def video_transcript(path: str) -> str:
+    """The transcript beside a training video (``<video>.txt``), or ``""``."""
+    side = os.path.splitext(path)[0] + ".txt"
+    if not os.path.isfile(side):
+        return ""
+    with open(side, "r", encoding="utf-8", errors="replace") as f:
+        return f.read().strip()
+
+
 def pair_from_video(path: str, fps: float = 25.0, emotion_intensity: float = 0.7, tracker=None,
-                    cancelled: Optional[CancelFn] = None) -> Pair:
-    """Extract one training pair from a talking-face video with audio."""
+                    cancelled: Optional[CancelFn] = None, phones: str = "auto") -> Pair:
+    """Extract one training pair from a talking-face video with audio (and ``<video>.txt``, its
+    transcript, when there is one)."""
     try:
         speech = load_speech(path, fps)
     except AudioError as e:
         raise InvalidDataError(f"{os.path.basename(path)}: no usable audio track ({e})") from e
     lms = video_landmarks(path, fps, speech.n_frames, tracker=tracker, cancelled=cancelled)
     motion, valid = motion_from_landmarks(lms, fps, speech.duration_s, generator="video")
-    return pair_from_motion(speech, motion, emotion_label(path, speech, emotion_intensity), valid, path)
+    return pair_from_motion(speech, motion, emotion_label(path, speech, emotion_intensity), valid, path,
+                            phones=phones, transcript=video_transcript(path))
 
 
-def _cache_key(path: str, fps: float, intensity: float) -> str:
+def _cache_key(path: str, fps: float, intensity: float, phones: str = "auto") -> str:
     st = os.stat(path)
-    side = os.path.splitext(path)[0] + ".emotion.json"
-    side_m = os.stat(side).st_mtime_ns if os.path.isfile(side) else 0
-    raw = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{fps}|{intensity}|{side_m}|v1"
+    stem = os.path.splitext(path)[0]
+    side_m = [os.stat(p).st_mtime_ns if os.path.isfile(p) else 0 for p in (stem + ".emotion.json", stem + ".txt")]
+    raw = f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|{fps}|{intensity}|{side_m}|{phones}|v2"
     return hashlib.sha1(raw.encode()).hexdigest()[:20]
 
 
 def collect_pairs(videos: str, fps: float = 25.0, cache_dir: Optional[str] = None, emotion_intensity: float = 0.7,
                   progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None,
-                  say: Callable[[str], None] = print) -> List[Pair]:
+                  say: Callable[[str], None] = print, phones: str = "auto") -> List[Pair]:
     """Training pairs of every video in ``videos`` (cached as ``.npz`` in ``cache_dir``)."""
+    if phones not in PHONE_MODES:
+        raise InvalidDataError(f"unknown phone backend {phones!r}; choose one of {list(PHONE_MODES)}")
     paths = find_videos(videos)
     steps = Steps(len(paths), progress, cancelled, what="training-target extraction")
     pairs, skipped = [], []
     tracker = None
     for p in paths:
-        key = _cache_key(p, fps, emotion_intensity)
+        key = _cache_key(p, fps, emotion_intensity, phones)
         cached = os.path.join(cache_dir, key + ".npz") if cache_dir else None
         if cached and os.path.isfile(cached):
             z = np.load(cached, allow_pickle=False)
-            pairs.append(Pair(z["x"], z["y"], z["mask"], float(z["fps"]), p))
+            pairs.append(Pair(z["x"], z["y"], z["mask"], float(z["fps"]), p, phone_dim=int(z["phone_dim"])))
             say(f"  {os.path.basename(p)}: {len(z['y'])} frames (cached)")
         else:
             try:
                 t = time.time()
                 tracker = tracker or FaceTracker()
                 tracker.reset()
-                pair = pair_from_video(p, fps, emotion_intensity, tracker, cancelled)
+                pair = pair_from_video(p, fps, emotion_intensity, tracker, cancelled, phones)
             except (InvalidDataError, AudioError) as e:
                 skipped.append(f"{os.path.basename(p)}: {e}")
                 say(f"  skipped {skipped[-1]}")
@@ -159,7 +191,7 @@ def collect_pairs(videos: str, fps: float = 25.0, cache_dir: Optional[str] = Non
                 f"({time.time() - t:.1f} s)")
             if cached:
                 os.makedirs(cache_dir, exist_ok=True)
-                np.savez(cached, x=pair.x, y=pair.y, mask=pair.mask, fps=pair.fps)
+                np.savez(cached, x=pair.x, y=pair.y, mask=pair.mask, fps=pair.fps, phone_dim=pair.phone_dim)
         steps.tick()
     if not pairs:
         raise InvalidDataError("no usable training videos: " + "; ".join(skipped))
@@ -183,13 +215,21 @@ def evaluate(model: NeuralA2M, pairs: Sequence[Pair]) -> float:
     """Masked, channel-weighted mean squared error of ``model`` on ``pairs`` (whole clips)."""
     mean = np.asarray(model.config["input_mean"], np.float32)
     std = np.maximum(np.asarray(model.config["input_std"], np.float32), 1e-4)
+    cols = _columns(model)
+    w = CHANNEL_WEIGHTS[cols]
     num, den = 0.0, 0.0
     for p in pairs:
         pred = model.run((p.x - mean) / std)
-        err = ((pred - p.y) ** 2 * CHANNEL_WEIGHTS).sum(1)
+        err = ((pred - p.y[:, cols]) ** 2 * w).sum(1)
         num += float(err[p.mask].sum())
-        den += float(p.mask.sum()) * float(CHANNEL_WEIGHTS.sum())
+        den += float(p.mask.sum()) * float(w.sum())
     return num / max(den, 1e-9)
+
+
+def _columns(model: NeuralA2M) -> List[int]:
+    """The target columns (of :data:`OUTPUTS`) a model predicts, in its output order (a format-1 model
+    being fine-tuned has no ``lip_tuck``)."""
+    return [OUTPUTS.index(k) for k in model.outputs]
 
 
 def train_a2m(pairs: Sequence[Pair], out_dir: Optional[str] = None, name: str = "a2m", steps: int = 3000,
@@ -209,10 +249,12 @@ def train_a2m(pairs: Sequence[Pair], out_dir: Optional[str] = None, name: str = 
         raise InvalidDataError("no training pairs")
     fps = {round(p.fps, 6) for p in pairs}
     dims = {p.x.shape[1] for p in pairs}
-    if len(fps) != 1 or len(dims) != 1:
+    phone_dims = {p.phone_dim for p in pairs}
+    if len(fps) != 1 or len(dims) != 1 or len(phone_dims) != 1:
         raise InvalidDataError(f"all training pairs need the same fps and input size, got fps {sorted(fps)}, "
-                               f"inputs {sorted(dims)}")
-    emb = next(iter(dims)) - len(SPEECH_INPUTS) - len(EMOTION_INPUTS)
+                               f"inputs {sorted(dims)}, phone inputs {sorted(phone_dims)}")
+    phone_dim = next(iter(phone_dims))
+    emb = next(iter(dims)) - len(SPEECH_INPUTS) - len(EMOTION_INPUTS) - phone_dim
     train, val = _split(pairs, val_fraction)
     if not train:
         raise InvalidDataError("no training frames with a face")
@@ -226,7 +268,7 @@ def train_a2m(pairs: Sequence[Pair], out_dir: Optional[str] = None, name: str = 
                                    f"{xs.shape[1]}")
     else:
         cfg = default_config(embedding_dim=emb, channels=channels, kernel=kernel, dilations=dilations,
-                             fps=float(next(iter(fps))), dropout=dropout)
+                             fps=float(next(iter(fps))), dropout=dropout, phone_inputs=bool(phone_dim))
         cfg["input_mean"] = xs.mean(0).astype(float).tolist()
         cfg["input_std"] = np.maximum(xs.std(0), 1e-3).astype(float).tolist()
         model = NeuralA2M(cfg)
@@ -234,10 +276,11 @@ def train_a2m(pairs: Sequence[Pair], out_dir: Optional[str] = None, name: str = 
     val_before = evaluate(model, val) if val else None
     mean = np.asarray(model.config["input_mean"], np.float32)
     std = np.maximum(np.asarray(model.config["input_std"], np.float32), 1e-4)
-    data = [((p.x - mean) / std, p.y, p.mask.astype(np.float32)) for p in train]
+    cols = _columns(model)
+    data = [((p.x - mean) / std, p.y[:, cols], p.mask.astype(np.float32)) for p in train]
     lengths = np.array([len(d[1]) for d in data], np.float64)
     probs = lengths / lengths.sum()
-    w_ch = torch.from_numpy(CHANNEL_WEIGHTS).to(device)
+    w_ch = torch.from_numpy(CHANNEL_WEIGHTS[cols]).to(device)
     opt = torch.optim.AdamW(model.net.parameters(), lr=lr, weight_decay=1e-4)
     warm = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -248,7 +291,7 @@ def train_a2m(pairs: Sequence[Pair], out_dir: Optional[str] = None, name: str = 
     model.net.train()
     for step in range(steps):
         xb = np.zeros((batch, window, data[0][0].shape[1]), np.float32)
-        yb = np.zeros((batch, window, len(OUTPUTS)), np.float32)
+        yb = np.zeros((batch, window, len(cols)), np.float32)
         mb = np.zeros((batch, window), np.float32)
         for b in range(batch):
             x, y, m = data[rng.choice(len(data), p=probs)]
@@ -307,6 +350,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--val-fraction", type=float, default=0.1, help="tail of each clip held out (default 0.1)")
     ap.add_argument("--emotion-intensity", type=float, default=0.7,
                     help="intensity of emotion labels taken from folder names (default 0.7)")
+    ap.add_argument("--phones", default="auto", choices=PHONE_MODES,
+                    help="phone track of the audio as model input: auto (pocketsphinx for English, aligned to "
+                         "<video>.txt when present; acoustic cues otherwise), pocketsphinx, acoustic, or off "
+                         "(no phone inputs) (default auto)")
     ap.add_argument("--cache", default=None, help="cache folder for extracted targets (default OUT/cache)")
     ap.add_argument("--init", default=None, help="an existing A2M model (name or folder) to fine-tune")
     ap.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ... (default cpu)")
@@ -325,7 +372,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise InvalidDataError("--dilations needs at least one value")
         cache = args.cache or os.path.join(args.out, "cache")
         say(f"extracting training targets from {args.videos} ...")
-        pairs = collect_pairs(args.videos, args.fps, cache, args.emotion_intensity, say=say)
+        pairs = collect_pairs(args.videos, args.fps, cache, args.emotion_intensity, say=say, phones=args.phones)
         init = NeuralA2M.load(args.init) if args.init else None
         say(f"training on {len(pairs)} clips ({sum(len(p.y) for p in pairs)} frames) ...")
         res = train_a2m(pairs, args.out, args.name, steps=args.steps, batch=args.batch, window=args.window,

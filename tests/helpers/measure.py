@@ -105,3 +105,37 @@ def corner_height(landmarks) -> np.ndarray:
     eyes = 0.5 * (lm[..., T.RIGHT_EYE_OUTER, :] + lm[..., T.LEFT_EYE_OUTER, :])
     corners = 0.5 * (lm[..., T.MOUTH_CORNER_RIGHT, :] + lm[..., T.MOUTH_CORNER_LEFT, :])
     return -np.linalg.norm(corners - eyes, axis=-1) / T.interocular(lm)
+
+
+def _stack(landmarks) -> np.ndarray:
+    """A landmark track (``None`` where no face was found) as ``[n, 478, 3]`` with NaN rows."""
+    return np.stack([np.full((478, 3), np.nan) if lm is None else np.asarray(lm, np.float64)[:, :3]
+                     for lm in landmarks])
+
+
+def lip_gap_iod(landmarks) -> np.ndarray:
+    """Per frame: the inner-lip gap (mean of the three vertical inner-lip distances) in inter-ocular
+    distances; ~0.02 for closed lips re-detected on a frame, NaN where no face was found."""
+    from synchrorama_core.geometry import topology as T
+    lm = _stack(landmarks)
+    gap = np.mean([np.linalg.norm(lm[:, u, :2] - lm[:, l, :2], axis=1) for u, l in T.INNER_LIP_PAIRS], axis=0)
+    return gap / T.interocular(lm)
+
+
+def mouth_width_iod(landmarks) -> np.ndarray:
+    """Per frame: the distance between the outer mouth corners in inter-ocular distances."""
+    from synchrorama_core.geometry import topology as T
+    lm = _stack(landmarks)
+    return T.mouth_width(lm) / T.interocular(lm)
+
+
+def jitter(x, fps: float) -> dict:
+    """Frame-to-frame jitter of a per-frame measure: ``flicker`` is the summed amplitude of zig-zags
+    (three successive frame steps alternating up, down, up or the reverse: a wobble faster than any
+    articulation) per second; ``d2`` the mean absolute second difference."""
+    x = np.asarray(x, np.float64)
+    d = np.diff(x)
+    s = np.sign(d)
+    zig = (s[:-2] != 0) & (s[:-2] == -s[1:-1]) & (s[:-2] == s[2:])
+    amp = np.minimum(np.minimum(np.abs(d[:-2]), np.abs(d[1:-1])), np.abs(d[2:]))
+    return {"flicker": float(amp[zig].sum() / (len(x) / fps)), "d2": float(np.mean(np.abs(np.diff(x, 2))))}

@@ -13,7 +13,9 @@ Two backends, chosen by ``backend="auto"``:
 The result is a :class:`~synchrorama_core.types.PhoneTrack`: timed phones, a viseme class and
 lip targets per video frame (inventory in :data:`~synchrorama_core.types.VISEMES` /
 :data:`~synchrorama_core.types.LIP_TARGETS`, phone table in :mod:`.inventory`), and
-``backend`` / ``note`` saying which backend ran and why.
+``backend`` / ``note`` saying which backend ran and why.  :func:`speech_phones` is what the A2M
+callers (node, pipeline, trainer) use: the track for a phone mode (``off`` gives none), the
+transcript defaulting to the one the Emotion Embedder used.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import numpy as np
 
 from ...errors import BackendError, Cancelled, InvalidDataError
 from ...progress import CancelFn, ProgressFn, Steps
+from ...transcript import emotion_transcript
 from ...types import PhoneTrack, SpeechData
 from . import sphinx
 from .acoustic import acoustic_phones
@@ -34,6 +37,8 @@ from .words import english_verdict, transcript_words
 log = logging.getLogger("synchrorama.audio")
 
 BACKENDS = ("auto", "pocketsphinx", "acoustic")
+#: what the A2M offers: a backend, or ``off`` (no phone track: energy-driven lips)
+PHONE_MODES = BACKENDS + ("off",)
 #: above this share of voice activity left as silence, an alignment is not trusted
 MAX_UNALIGNED = 0.3
 #: below it, pauses of the alignment that hold this much voice activity (not counting the voice
@@ -155,4 +160,20 @@ def phone_track(speech: SpeechData, transcript: str = "", backend: str = "auto",
     return track
 
 
-__all__ = ["BACKENDS", "phone_track"]
+def speech_phones(speech: SpeechData, mode: str = "auto", transcript: str = "", language: str = "",
+                  emotion=None, progress: Optional[ProgressFn] = None,
+                  cancelled: Optional[CancelFn] = None) -> Optional[PhoneTrack]:
+    """The phone track the A2M takes: :func:`phone_track` with backend ``mode``, or ``None`` for
+    ``"off"``.  ``transcript`` defaults to the one ``emotion`` (an ``SR_EMOTION``) was made from."""
+    if not isinstance(speech, SpeechData):
+        raise InvalidDataError(f"expected an SR_SPEECH value, got {type(speech).__name__}; connect SynchroRaMa "
+                               f"Load Audio or Speech Features")
+    if mode not in PHONE_MODES:
+        raise InvalidDataError(f"unknown phone backend {mode!r}; choose one of {list(PHONE_MODES)}")
+    if mode == "off":
+        return None
+    text = (transcript or "").strip() or emotion_transcript(emotion)
+    return phone_track(speech, text, backend=mode, language=language or "", progress=progress, cancelled=cancelled)
+
+
+__all__ = ["BACKENDS", "PHONE_MODES", "phone_track", "speech_phones"]

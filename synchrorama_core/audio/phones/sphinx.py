@@ -129,7 +129,7 @@ def _pass1(d, text_words: List[str], pcm: np.ndarray, steps: Optional[Steps] = N
     _decode(d, pcm, steps)
     if d.hyp() is None:
         raise AlignmentFailed("the words could not be aligned with the audio")
-    return [(s.word, s.start_frame, s.end_frame) for s in d.seg()]
+    return [(s.word, s.start_frame, s.end_frame) for s in (d.seg() or ())]
 
 
 def _pass2(d, pcm: np.ndarray) -> Tuple[Segments, List[Tuple[float, float, str]]]:
@@ -265,7 +265,7 @@ def recognise(waveform: np.ndarray, steps: Optional[Steps] = None,
         _decode(d, pcm[a:b])
         off = a / SR + FRAME_OFFSET_S
         phones += [(s.start_frame * FRAME_S + off, (s.end_frame + 1) * FRAME_S + off, s.word)
-                   for s in d.seg()]
+                   for s in (d.seg() or ())]
         if steps is not None:
             steps.tick()
     return closures_before_stops(phones)

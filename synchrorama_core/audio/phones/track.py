@@ -22,8 +22,9 @@ _KEEP = ("bilabial", "labiodental")
 _HH_JAW = 0.6  # h is breathed through the next vowel's lips with the jaw a little less open
 
 
-def _rows(phones: Sequence[str]):
-    """Table rows per phone, with HH given the lips of the phone after it (rest if a pause follows)."""
+def phone_rows(phones: Sequence[str]):
+    """Table rows ``(viseme, start targets, end targets or None)`` per phone (see :mod:`.inventory`),
+    with HH given the lips of the phone after it (rest if a pause follows)."""
     rows = [phone_row(p) for p in phones]
     for i in range(len(rows) - 1, -1, -1):
         if phones[i].upper() == "HH":
@@ -69,7 +70,7 @@ def build_track(segments: Iterable[Tuple[float, float, str]], duration_s: float,
     fps = check_fps(fps)
     n = n_frames(duration_s, fps)
     segs = tidy_segments(segments, duration_s)
-    rows = _rows([p for _, _, p in segs])
+    rows = phone_rows([p for _, _, p in segs])
     cover = np.zeros((n, len(VISEMES)))
     tsum = np.zeros((n, 3))
     best: List[Tuple[int, str]] = []  # (frame most covered, class) of every short-but-visible segment
