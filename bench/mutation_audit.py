@@ -140,6 +140,12 @@ def _nodes_as_top_level(work: str) -> None:
             src = open(p, encoding="utf-8").read()
             new = src.replace('pack.__name__ + ".nodes.', '"nodes.').replace('f"{pack.__name__}.nodes.', 'f"nodes.')
             if new != src:
+                # pytest puts the folder above the copy's root package (the work folder, which holds the
+                # unmutated sources mutmut copies from) first on sys.path: put the mutated copy before it
+                first = ("import os as _os, sys as _sys\n_sys.path.insert(0, _os.path.dirname(_os.path.dirname("
+                         "_os.path.abspath(__file__))))\n")
+                fut = "from __future__ import annotations\n"
+                new = new.replace(fut, fut + first, 1) if fut in new else first + new
                 with open(p, "w", encoding="utf-8") as out:
                     out.write(new)
 
