@@ -129,23 +129,33 @@ def _present(work: str, test: str) -> bool:
     return not fn or f"def {fn}(" in open(p, encoding="utf-8").read()
 
 
+_IMPORT_MUTATED = '''import importlib as _il, os as _os, sys as _sys
+
+
+def _import_mutated(name):
+    """(mutation audit) import ``name`` from this copy: pytest puts the folder above the copy's root
+    package first on sys.path at test set-up, and that folder holds the unmutated sources."""
+    root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
+    if _sys.path[0] != root:
+        _sys.path.insert(0, root)
+    return _il.import_module(name)
+'''
+
+
 def _nodes_as_top_level(work: str) -> None:
     """The node tests import ``nodes`` through the pack (``<pack>.nodes.audio``, as ComfyUI does), but
     mutmut records a mutated function under the module name of its file (``nodes.audio``): in the
-    copy, let those tests import the same files as the top-level package ``nodes``."""
+    copy, let those tests import the same files as the top-level package ``nodes`` (the mutated copy)."""
     tests = os.path.join(work, "tests")
     for f in os.listdir(tests):
         if f.endswith(".py"):
             p = os.path.join(tests, f)
             src = open(p, encoding="utf-8").read()
-            new = src.replace('pack.__name__ + ".nodes.', '"nodes.').replace('f"{pack.__name__}.nodes.', 'f"nodes.')
+            new = src.replace('importlib.import_module(pack.__name__ + ".nodes.', '_import_mutated("nodes.') \
+                     .replace('importlib.import_module(f"{pack.__name__}.nodes.', '_import_mutated(f"nodes.')
             if new != src:
-                # pytest puts the folder above the copy's root package (the work folder, which holds the
-                # unmutated sources mutmut copies from) first on sys.path: put the mutated copy before it
-                first = ("import os as _os, sys as _sys\n_sys.path.insert(0, _os.path.dirname(_os.path.dirname("
-                         "_os.path.abspath(__file__))))\n")
                 fut = "from __future__ import annotations\n"
-                new = new.replace(fut, fut + first, 1) if fut in new else first + new
+                new = new.replace(fut, fut + _IMPORT_MUTATED, 1) if fut in new else _IMPORT_MUTATED + new
                 with open(p, "w", encoding="utf-8") as out:
                     out.write(new)
 
