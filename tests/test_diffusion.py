@@ -148,6 +148,34 @@ def test_single_file_and_folder_load_the_exact_weights_offline(tiny, tmp_path, n
     _same_weights(m.controlnet, tiny.cn)
 
 
+def test_diffusers_layout_files_and_folder_settings_are_used(tiny, tmp_path):
+    """Promise (loading what creators have): a ControlNet or motion module saved in diffusers layout as one
+    file, with its config.json beside it, loads with its exact weights; a diffusers SD folder brings its
+    own tokenizer (e.g. added trigger words) and scheduler settings, which are used, not the defaults."""
+    import json
+    import shutil
+    for part, loader, ref in (("controlnet", ckpt.load_controlnet, tiny.cn),
+                              ("motion_module", ckpt.load_motion_adapter, tiny.ma)):
+        src = tiny.path(part, tiny.folders[part])
+        dst = tmp_path / part
+        dst.mkdir()
+        shutil.copy(os.path.join(src, "config.json"), dst / "config.json")
+        shutil.copy(os.path.join(src, "diffusion_pytorch_model.safetensors"), dst / "weights.safetensors")
+        _same_weights(loader(str(dst / "weights.safetensors")), ref)
+    folder = tmp_path / "sd"
+    shutil.copytree(tiny.path("checkpoint", tiny.folders["checkpoint"]), folder)
+    from transformers import CLIPTokenizer
+    tok = CLIPTokenizer.from_pretrained(str(folder / "tokenizer"))
+    tok.add_tokens(["<sks-person>"])
+    tok.save_pretrained(str(folder / "tokenizer"))
+    (folder / "scheduler").mkdir()
+    (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(
+        {"_class_name": "DDIMScheduler", "prediction_type": "v_prediction", "beta_end": 0.02}))
+    _, _, _, tok2, sched = ckpt.load_sd_folder(str(folder))
+    assert tok2.convert_tokens_to_ids("<sks-person>") == len(tok) - 1 != tok2.unk_token_id
+    assert sched["prediction_type"] == "v_prediction" and sched["beta_end"] == 0.02
+
+
 def test_real_sd15_architecture_is_inferred_and_fully_mapped():
     """Full-size SD1.5 / ControlNet / AnimateDiff shapes (on the meta device, no memory): the
     architecture read from the original layout is SD1.5's and every weight finds its place."""
