@@ -175,6 +175,20 @@ def resolve_model(kind: str, name_or_path: str, search_dirs: Optional[Sequence[s
         + f". Put {k.hint} there; weights are never downloaded automatically")
 
 
+def _load_errors() -> tuple:
+    """Errors a model loader reports as "cannot load this model": besides OSError/ValueError, the one
+    safetensors raises for a damaged or fake .safetensors file (e.g. a pickle renamed to it)."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover - safetensors is a dependency
+        return ()
+    return (SafetensorError,)
+
+
+#: see :func:`_load_errors`
+LOAD_ERRORS = _load_errors()
+
+
 def load_transformers(kind: str, name_or_path: str, search_dirs: Optional[Sequence[str]], model_cls,
                       processor_cls, *, processor_files: str, model_desc: str, device=None):
     """Load a transformers model folder of ``kind`` offline, safetensors weights only.
@@ -193,7 +207,7 @@ def load_transformers(kind: str, name_or_path: str, search_dirs: Optional[Sequen
     try:
         model, info = model_cls.from_pretrained(path, local_files_only=True, use_safetensors=True,
                                                 output_loading_info=True)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, *LOAD_ERRORS) as e:
         raise ModelNotFoundError(f"cannot load the {what} in {path} (it needs config.json and model.safetensors "
                                  f"of {model_desc}): {e}") from e
     dev = resolve_device(device)
@@ -209,6 +223,6 @@ def resolve_device(device=None):
     return torch.device(device) if not isinstance(device, torch.device) else device
 
 
-__all__ = ["COMFY_MODEL_KINDS", "MODEL_FOLDER_MARKERS", "MODEL_KINDS", "ModelKind", "default_dirs",
+__all__ = ["COMFY_MODEL_KINDS", "LOAD_ERRORS", "MODEL_FOLDER_MARKERS", "MODEL_KINDS", "ModelKind", "default_dirs",
            "default_models_root", "list_models", "load_transformers", "model_kind", "resolve_device",
            "resolve_model"]

@@ -127,11 +127,22 @@ HOST_SH = os.environ.get("COMFY_HOST_SH") or os.path.join(os.path.dirname(ROOT),
 
 
 def need(ok, reason: str) -> None:
-    """Skip the test (fail it under ``SYNCHRORAMA_CI=1``) unless ``ok``."""
+    """Skip the test (fail it under ``SYNCHRORAMA_CI=1``) unless ``ok``.  Also at module level, where
+    the skip covers the whole module and the failure is a collection error (pytest exits non-zero)."""
     if not ok:
         if IN_CI:
             pytest.fail(f"{reason} -- SYNCHRORAMA_CI is set, so this fails instead of skipping", pytrace=False)
-        pytest.skip(reason)
+        pytest.skip(reason, allow_module_level=True)
+
+
+def import_or_skip(name: str, why: str = ""):
+    """``pytest.importorskip(name)`` for a package CI installs (torch, transformers, ray): locally a
+    missing one skips the tests that need it; under ``SYNCHRORAMA_CI=1`` it fails them, so a broken
+    install step cannot hide them behind a skip."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:  # a broken install (torchvision beside CPU torch...) raises other ImportErrors too
+        need(False, f"cannot import {name} ({type(e).__name__}: {e}){'; ' + why if why else ''}")
 
 
 @pytest.fixture(scope="session")

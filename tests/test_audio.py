@@ -1,5 +1,6 @@
 """Audio stage: decoding, trimming, features, bad input, long files — on real espeak-ng speech."""
 import logging
+import os
 import tracemalloc
 
 import numpy as np
@@ -64,6 +65,24 @@ def test_every_format_decodes_to_16k_mono(formats, speech_16k, fmt):
     assert abs(len(y) - len(speech_16k)) / 16000 < 0.15
     env = lambda v: np.convolve(np.abs(v), np.ones(400) / 400, mode="same")[::80]  # noqa: E731
     assert _best_corr(env(y), env(speech_16k), max_lag=20) > 0.9
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3", "m4a", "aac"])
+def test_trim_gives_that_stretch_of_the_file_in_every_format(formats, fmt):
+    """Promise (Load Audio trim, every format): ``start_s``/``duration_s`` give exactly that stretch of
+    the file.  m4a/aac go through the PyAV decoder, the others through libsndfile; both must skip the
+    start (not only cut the length) and stop after the duration."""
+    full, sr = decode_audio(formats[fmt])
+    part, sr2 = decode_audio(formats[fmt], start_s=1.0, duration_s=2.0)
+    assert sr2 == sr and part.shape == (full.shape[0], 2 * sr)
+    want = full[:, sr:3 * sr]
+    assert np.corrcoef(part[0], want[0])[0, 1] > 0.999  # the same samples (mp3 seeks within a frame)
+    assert np.corrcoef(part[0], full[0, :2 * sr])[0, 1] < 0.5  # not the first two seconds
+    # a start at the very end (or past it) is an error naming the file, in every format
+    for start in (full.shape[1] / sr, full.shape[1] / sr + 1.0):
+        with pytest.raises(AudioError, match="past the end") as e:
+            decode_audio(formats[fmt], start_s=start)
+        assert os.path.basename(formats[fmt]) in str(e.value)
 
 
 def test_native_decode_keeps_rate_and_channels(formats):

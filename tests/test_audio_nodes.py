@@ -47,6 +47,32 @@ def test_load_audio_trim_matches_speech_features_on_the_same_audio(audio_nodes, 
     assert np.corrcoef(again.features["rms"], trimmed.features["rms"])[0, 1] > 0.99
 
 
+@pytest.mark.parametrize("ext", ["wav", "m4a"])
+def test_load_audio_trims_its_audio_output_too(audio_nodes, comfy_dirs, speech_wav, ext):
+    """Promise (Load Audio): a trim applies to both outputs.  The AUDIO (what Save Video muxes) holds
+    exactly the trimmed stretch at the file's own rate, as long as the SR_SPEECH frames say, for the
+    libsndfile path (wav) and the PyAV path (m4a)."""
+    x, sr = sf.read(speech_wav, dtype="float32", always_2d=True)
+    name = f"speech.{ext}"
+    if ext == "wav":
+        shutil.copyfile(speech_wav, comfy_dirs / "input" / name)
+    else:
+        import av
+        with av.open(str(comfy_dirs / "input" / name), "w", format="mp4") as out:
+            st = out.add_stream("aac", rate=sr, layout="mono")
+            fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(x.T), format="fltp", layout="mono")
+            fr.sample_rate = sr
+            for p in list(st.encode(fr)) + list(st.encode(None)):
+                out.mux(p)
+    full, _ = audio_nodes.SynchroRaMaLoadAudio().load(name, fps=25.0)
+    audio, speech = audio_nodes.SynchroRaMaLoadAudio().load(name, fps=25.0, start_s=1.5, duration_s=2.0)
+    assert audio["sample_rate"] == sr and tuple(audio["waveform"].shape) == (1, 1, 2 * sr)
+    np.testing.assert_allclose(audio["waveform"][0, 0].numpy(), full["waveform"][0, 0, int(1.5 * sr):int(3.5 * sr)].numpy(),
+                               atol=1e-6)
+    assert speech.n_frames == 50 and speech.start_s == 1.5 and speech.source.endswith(name)
+    assert audio["waveform"].shape[-1] / sr == pytest.approx(speech.n_frames / speech.fps, abs=1e-3)
+
+
 def test_validate_and_is_changed(audio_nodes, in_input, comfy_dirs):
     node = audio_nodes.SynchroRaMaLoadAudio
     assert node.VALIDATE_INPUTS(in_input) is True
@@ -68,7 +94,7 @@ def test_bad_audio_gives_clear_errors(audio_nodes, comfy_dirs, in_input):
     # shorter than one video frame: stopped at the source, not several nodes later
     sr = 16000
     sf.write(comfy_dirs / "input" / "blip.wav", (0.1 * np.random.default_rng(0).standard_normal(320)).astype(np.float32), sr)
-    with pytest.raises(AudioError, match="shorter than one video frame"):
+    with pytest.raises(AudioError, match="blip.wav.*shorter than one video frame"):  # the error names the file
         audio_nodes.SynchroRaMaLoadAudio().load("blip.wav", fps=25.0)
     with pytest.raises(AudioError, match="no samples"):
         audio_nodes.SynchroRaMaSpeechFeatures().analyze({"waveform": torch.zeros(1, 1, 0), "sample_rate": sr})

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import import_or_skip
 from synchrorama_core.batch import SUMMARY_NAME, ManifestError, read_manifest, run_batch
 from synchrorama_core.errors import Cancelled
 
@@ -222,7 +223,7 @@ def test_cancel_stops_running_jobs_and_leaves_no_partial_file(inputs, tmp_path):
 
 
 def test_ray_engine_runs_the_same_jobs_with_the_same_bytes(local_run, tmp_path):
-    ray = pytest.importorskip("ray", reason="Ray is an optional extra (pip install ray); CI installs it")
+    ray = import_or_skip("ray", "Ray is an optional extra (pip install ray); CI installs it")
     m, out, res, _ = local_run
     try:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,

@@ -14,8 +14,10 @@ from synchrorama_core.emotion.whisper import chunk_bounds
 from synchrorama_core.errors import BackendError, ModelNotFoundError
 from synchrorama_core.types import EMOTIONS, EmotionData
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+from conftest import import_or_skip  # noqa: E402
+
+torch = import_or_skip("torch")
+transformers = import_or_skip("transformers")
 
 TEXT = "I am so happy to see you. But now I feel sad and alone."
 WORDS = "[PAD] [UNK] [CLS] [SEP] i am so happy to see you but now feel sad and alone not very . ,".split()
@@ -177,6 +179,29 @@ def test_text_model_errors(dirs):
     assert "LABEL_0" in str(ei.value) and "LABEL_1" in str(ei.value) and "config.json" in str(ei.value)
     with pytest.raises(BackendError, match="classification head"):
         load_text_model("base", dirs("text_emotion"))
+
+
+@pytest.mark.parametrize("loader,kind", [(load_text_model, "text_emotion"), (load_ser_model, "ser"),
+                                         (load_va_model, "va"), (load_whisper_model, "whisper")])
+def test_pickled_weights_are_refused_and_never_unpickled(models_root, loader, kind, tmp_path):
+    """Promise (safe loading): transformers model folders load only safetensors weights.  A folder whose
+    weights are a pickled ``pytorch_model.bin`` (an older save_pretrained), or a pickle renamed
+    ``model.safetensors``, is refused with an error naming the folder, and the pickle is never run."""
+    import shutil
+
+    from helpers.pickles import replace_weights_with_pickle, write_pickle
+    marker = tmp_path / "unpickled.txt"
+    src = models_root / kind / "tiny"
+    for name in ("pickled", "renamed"):
+        dst = tmp_path / kind / name
+        shutil.copytree(src, dst)
+        pkl = replace_weights_with_pickle(dst, marker)
+        if name == "renamed":
+            os.replace(pkl, dst / "model.safetensors")
+        with pytest.raises((ModelNotFoundError, BackendError)) as e:
+            loader(name, [str(tmp_path / kind)])
+        assert str(dst) in str(e.value), str(e.value)
+        assert not marker.exists(), f"the {name} weights were unpickled"
 
 
 @pytest.mark.parametrize("loader,kind", [(load_text_model, "text_emotion"), (load_ser_model, "ser"),

@@ -10,7 +10,6 @@ import json
 import logging
 import math
 import os
-import pickle
 import resource
 import shutil
 import subprocess
@@ -24,7 +23,9 @@ import pytest
 from synchrorama_core.audio import decode_audio, load_speech
 from synchrorama_core.errors import AudioError
 from synchrorama_core.pipeline import generate
+from conftest import need
 from helpers.measure import run_measured
+from helpers.pickles import write_pickle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXT = "Hello there, it is so nice to meet you."
@@ -72,7 +73,7 @@ def _without_root_powers():
         return []
     exe = shutil.which("setpriv")
     if exe is None:
-        pytest.skip("running as root without setpriv (util-linux): a read-only folder cannot be simulated")
+        need(False, "running as root without setpriv (util-linux): a read-only folder cannot be simulated")
     return [exe, "--bounding-set=-dac_override,-dac_read_search,-fowner,-linux_immutable", "--"]
 
 
@@ -525,16 +526,6 @@ def serve_http():
 
 # ------------------------------------------------------------------ 9. pickles
 
-class _Payload:
-    """Unpickling this creates a marker file: proof that a loader unpickled the file."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 @pytest.mark.parametrize("ext", [".ckpt", ".pt", ".pth", ".bin"])
 def test_pickled_weights_are_refused_with_a_conversion_hint(tmp_path, ext):
     import torch
@@ -546,10 +537,9 @@ def test_pickled_weights_are_refused_with_a_conversion_hint(tmp_path, ext):
     msg = str(e.value)
     assert "pickle" in msg and ".safetensors" in msg and "convert" in msg.lower() and str(plain) in msg
     marker = tmp_path / "unpickled.txt"
-    evil = tmp_path / f"evil{ext}"
-    evil.write_bytes(pickle.dumps({"w": _Payload(str(marker))}))
+    evil = write_pickle(tmp_path / f"evil{ext}", marker)
     with pytest.raises(ckpt.CheckpointFormatError):
-        ckpt.read_state_dict(str(evil))
+        ckpt.read_state_dict(evil)
     assert not marker.exists()
 
 

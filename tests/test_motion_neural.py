@@ -160,6 +160,27 @@ def test_missing_and_broken_models(tmp_path, trained):
         load_a2m(str(bad))
 
 
+def test_a2m_refuses_pickled_weights_without_unpickling(tmp_path, trained):
+    """Promise (safe loading): an A2M model loads only safetensors weights.  A pickle renamed
+    ``model.safetensors``, or a folder holding a pickled ``model.bin`` / ``model.pt`` instead, is refused
+    with an error naming the file or folder, and the pickle is never run."""
+    from helpers.pickles import write_pickle
+    marker = tmp_path / "unpickled.txt"
+    folder = trained["model"].save(str(tmp_path / "renamed"))
+    write_pickle(os.path.join(folder, "model.safetensors"), marker)
+    with pytest.raises(A2MModelError, match="safetensors") as e:
+        load_a2m(folder)
+    assert os.path.join(folder, "model.safetensors") in str(e.value)
+    for ext in (".bin", ".pt"):
+        other = trained["model"].save(str(tmp_path / ext[1:]))
+        os.remove(os.path.join(other, "model.safetensors"))
+        write_pickle(os.path.join(other, "model" + ext), marker)
+        with pytest.raises(ModelNotFoundError, match="model.safetensors") as e:
+            load_a2m(other)
+        assert other in str(e.value)
+    assert not marker.exists()
+
+
 def test_phone_inputs_let_a_model_learn_the_closures(make_speech):
     """Trained on the procedural visemes (espeak sentences, transcripts aligned), a tiny model with the
     phone track as input keeps the lips nearly shut on the m/b/p of a held-out sentence and open on its

@@ -20,7 +20,7 @@ from synchrorama_core.face import FaceTracker, analyze_face, measure_landmarks
 from synchrorama_core.geometry import topology as topo
 from synchrorama_core.image import ImageFileError, ImageFileNotFoundError
 from synchrorama_core.pipeline import (STAGES, demo, generate,
-                                       json_path_for)
+                                       json_path_for, partial_files)
 from synchrorama_core.timing import n_frames
 from synchrorama_core.types import EmotionData, MotionData, SceneData
 from helpers.measure import best_lag, frame_rms, lag_corr
@@ -73,6 +73,38 @@ def test_frame_count_and_audio(run, speech):
     assert run["res"].n_frames == len(run["frames"])
     assert run["frames"].shape[1:] == (512, 512, 3)
     assert abs(run["audio_s"] - len(run["frames"]) / FPS) < 0.05     # audio muxed, trimmed to the video
+
+
+def _muxed_vs_source(video, wav, start_s, dur_s):
+    """Correlation of the mp4's audio envelope (10 ms hops) with the source's from ``start_s`` and from 0,
+    both over ``dur_s`` seconds (best within +-50 ms: AAC delays the start a little)."""
+    import av
+    import soundfile as sf
+    with av.open(video) as c:
+        a = np.concatenate([f.to_ndarray().mean(axis=0) for f in c.decode(c.streams.audio[0])])
+        sr = c.streams.audio[0].codec_context.sample_rate
+    y, ysr = sf.read(wav, dtype="float32", always_2d=True)
+    def env(x, r, t0):
+        h = r // 100
+        x = np.abs(x[int(t0 * r):int((t0 + dur_s) * r)])
+        return x[:len(x) // h * h].reshape(-1, h).mean(1)
+    got = env(a, sr, 0.0)
+    best = lambda ref: max(np.corrcoef(got[max(0, k):len(got) + min(0, k)],  # noqa: E731
+                                       ref[max(0, -k):len(ref) - max(0, k)])[0, 1] for k in range(-5, 6))
+    return best(env(y.mean(1), ysr, start_s)), best(env(y.mean(1), ysr, 0.0))
+
+
+def test_the_video_carries_the_speech_its_motion_was_made_from(tmp_path, run, portrait_png, speech):
+    """Promise (lip sync in the file): the mp4's sound is the stretch of speech the face moves to, from its
+    start, or from the trim start with ``start_s``/``duration_s`` (an offset sound track would undo the
+    lip sync however good the motion is)."""
+    same, _ = _muxed_vs_source(run["out"], speech, 0.0, 3.0)
+    assert same > 0.9, same
+    out = tmp_path / "trimmed.mp4"
+    generate(images=[portrait_png], audio=speech, text=TEXT, out=str(out), start_s=0.6, duration_s=1.6,
+             max_side=256, write_json=False)
+    trimmed, untrimmed = _muxed_vs_source(str(out), speech, 0.6, 1.5)
+    assert trimmed > 0.9 and trimmed > untrimmed + 0.2, (trimmed, untrimmed)
 
 
 def test_face_found_in_every_frame(run):
@@ -253,6 +285,36 @@ def test_a_failed_run_keeps_an_earlier_output(tmp_path, portrait_png):
     with pytest.raises(AudioFileNotFoundError):
         generate(images=[portrait_png], audio=str(tmp_path / "missing.wav"), out=str(out))
     assert out.read_bytes() == b"earlier result"
+
+
+def test_a_run_failing_mid_render_keeps_the_earlier_video_and_json(tmp_path, portrait_png, speech):
+    """Promise (nothing lost on failure): a run that fails half-way through rendering leaves an earlier
+    OUT.mp4 and OUT.json byte for byte, and no temporary file.  The failure comes once the encoder has
+    written part of the new video (checked), so writing the video in place would be caught."""
+    out, jpath = tmp_path / "keep.mp4", tmp_path / "keep.json"
+    out.write_bytes(b"earlier video")
+    jpath.write_bytes(b'{"earlier": true}')
+    seen = {"render": 0, "partial_bytes": 0}
+
+    def progress(done, total, stage):
+        if stage == "render":
+            seen["render"] += 1
+            if seen["render"] == 50:
+                parts = [p for p in tmp_path.iterdir() if p.name.endswith(".part.mp4")]
+                seen["partial_bytes"] = sum(p.stat().st_size for p in parts)
+                # were this process killed now, a batch would find its temporary files to clean up
+                seen["found"] = partial_files(str(out)) == sorted(str(p) for p in tmp_path.iterdir()
+                                                                  if ".part." in p.name)
+                assert out.read_bytes() == b"earlier video"
+                raise RuntimeError("the renderer broke at frame 50")
+
+    with pytest.raises(RuntimeError, match="frame 50"):
+        generate(images=[portrait_png], audio=speech, text=TEXT, out=str(out), duration_s=2.2, max_side=256,
+                 progress=progress)
+    assert seen["partial_bytes"] > 0, "the failure came before the encoder wrote anything"
+    assert seen["found"], "the run's temporary files are not named the way the batch cleanup finds them"
+    assert out.read_bytes() == b"earlier video" and jpath.read_bytes() == b'{"earlier": true}'
+    assert sorted(os.listdir(tmp_path)) == ["keep.json", "keep.mp4"]
 
 
 def test_bad_input_errors(tmp_path, portrait_png, speech, astronaut):

@@ -146,6 +146,7 @@ def test_unusable_replies_raise(reply, why):
 
 def test_normalised_segments_always_tile_the_clip():
     rng = np.random.default_rng(0)
+    ran = 0
     for _ in range(200):
         k = int(rng.integers(1, 7))
         raw = [{"start_s": float(rng.uniform(-2, 12)), "end_s": float(rng.uniform(-2, 12)),
@@ -154,9 +155,50 @@ def test_normalised_segments_always_tile_the_clip():
             segs, _ = normalise_segments(raw, 8.0)
         except SceneReplyError:
             continue  # every segment outside the clip
+        ran += 1
         sc = SceneData(duration_s=8.0, segments=segs)  # validates order / no overlap / range
         assert sc.segments[0].start_s == 0.0 and sc.segments[-1].end_s == 8.0
         assert all(a.end_s == b.start_s for a, b in zip(sc.segments, sc.segments[1:]))
+    assert ran >= 180, f"only {ran} of 200 random replies were checked (the rest raised)"
+
+
+_A, _C = {"start_s": 0, "end_s": 2, "description": "a"}, {"start_s": 5, "end_s": 8, "description": "c"}
+
+
+@pytest.mark.parametrize("raw,bounds,repair", [
+    ([_A, {"start_s": 5, "end_s": 2, "description": "b"}, _C], [(0, 2), (2, 5), (5, 8)], "swapped"),
+    ([_A, {"end_s": 5, "description": "b"}, _C], [(0, 2), (2, 5), (5, 8)], "missing start"),
+    ([_A, {"start_s": 2, "description": "b"}, _C], [(0, 2), (2, 5), (5, 8)], "missing end"),
+    ([{"end_s": 2, "description": "a"}, {"start_s": 2, "end_s": 5, "description": "b"},
+      {"start_s": 5, "description": "c"}], [(0, 2), (2, 5), (5, 8)], "missing"),
+    ([{"start": "3s", "end": "0:00.5", "description": "a"}, {"end_s": 6, "description": "b"},
+      {"start_s": 6, "description": "c"}], [(0, 3), (3, 6), (6, 8)], "swapped"),
+    # only ends: each start is the previous end (the given ends are kept, not spread evenly)
+    ([{"end_s": 2, "description": "a"}, {"end_s": 5, "description": "b"}, {"end_s": 8, "description": "c"}],
+     [(0, 2), (2, 5), (5, 8)], "missing start"),
+    # NaN and infinite times (JSON dialects have them) count as missing
+    ([{"start_s": float("nan"), "end_s": 2, "description": "a"}, {"start_s": 2, "end_s": float("inf"), "description": "b"}],
+     [(0, 2), (2, 8)], "missing end"),
+    # neighbours that each lack one side of their shared boundary split the time between them
+    ([_A, {"start_s": 2, "description": "b"}, {"end_s": 8, "description": "c"}], [(0, 2), (2, 5), (5, 8)],
+     "split the time"),
+])
+def test_reply_time_repairs_keep_every_segment(raw, bounds, repair):
+    """Promise (scene replies): swapped start/end, a missing start (from the previous end) and a
+    missing end (from the next start) are repaired, said in the repairs, and lose no segment: every
+    description comes through, in order, with the times the reply meant."""
+    segs, _, info = parse_reply(json.dumps({"segments": raw}), 8.0)
+    assert [s.description for s in segs] == [r["description"] for r in raw]
+    assert [(s.start_s, s.end_s) for s in segs] == [(float(a), float(b)) for a, b in bounds]
+    assert any(repair in r for r in info["repairs"]), info["repairs"]
+
+
+def test_a_reply_that_is_one_segment_object_is_read():
+    """Promise (scene replies): a model that answers with one segment object instead of the list still
+    gives a scene (its description, actions and attributes), not a fallback to the template."""
+    segs, _, _ = parse_reply('{"description": "She nods warmly.", "actions": ["nods"], "attributes": "soft light"}', 4.0)
+    assert [(s.start_s, s.end_s, s.description, s.actions, s.attributes) for s in segs] == \
+        [(0.0, 4.0, "She nods warmly.", ["nods"], ["soft light"])]
 
 
 # ------------------------------------------------------------------ readable text

@@ -5,6 +5,7 @@ import dataclasses
 import functools
 import io
 import json
+import os
 import socket
 import threading
 import time
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from synchrorama_core.audio import load_speech
-from synchrorama_core.errors import Cancelled
+from synchrorama_core.errors import Cancelled, ModelNotFoundError
 from synchrorama_core.scene import (HTTPBackend, SceneBackendError, SceneConfigError, SceneReplyError,
                                     SceneTimeoutError, build_context, build_messages, describe_scene, load_local_backend)
 from synchrorama_core.scene.structured import SYSTEM_PROMPT
@@ -306,6 +307,26 @@ def test_local_model_cancel_and_time_limit(text_llm, llm_dir, speech, messages):
     quick = load_local_backend("tiny-text", [llm_dir], max_new_tokens=24, time_limit_s=1e-6)
     r = quick.complete(messages)
     assert r.info["new_tokens"] == 1 and "time limit" in r.info["note"]
+
+
+def test_local_model_refuses_pickled_weights_without_unpickling(llm_dir, tmp_path):
+    """Promise (safe loading): a local scene model loads only safetensors weights.  Its folder with the
+    weights as a pickled ``pytorch_model.bin``, or a pickle renamed ``model.safetensors``, is refused
+    with an error naming the folder, and the pickle is never run."""
+    import shutil
+
+    from helpers.pickles import replace_weights_with_pickle
+    marker = tmp_path / "unpickled.txt"
+    for name in ("pickled", "renamed"):
+        dst = tmp_path / "llm" / name
+        shutil.copytree(os.path.join(llm_dir, "tiny-text"), dst)
+        pkl = replace_weights_with_pickle(dst, marker)
+        if name == "renamed":
+            os.replace(pkl, dst / "model.safetensors")
+        with pytest.raises(ModelNotFoundError) as e:
+            load_local_backend(name, [str(tmp_path / "llm")], device="cpu")
+        assert str(dst) in str(e.value) and "safetensors" in str(e.value), str(e.value)
+        assert not marker.exists(), f"the {name} weights were unpickled"
 
 
 def test_local_model_with_too_short_a_context(llm_dir, speech):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from synchrorama_core.errors import InvalidDataError
-from synchrorama_core.timing import frame_bounds_s, n_frames, n_frames_for_samples, time_to_frame
+from synchrorama_core.timing import frame_bounds_s, frame_centers_s, n_frames, n_frames_for_samples, time_to_frame
 from synchrorama_core.types import (EMOTIONS, EXPRESSIONS, SPEECH_FEATURES, EmotionData, EmotionPart, FaceData,
                                     MotionData, SceneData, SceneSegment, SpeechData)
 
@@ -99,6 +99,37 @@ def test_frame_count_rule():
         n_frames(-1, 25)
     with pytest.raises(InvalidDataError):
         n_frames(1, 0)
+
+
+def test_a_pickle_named_like_a_data_file_is_refused_without_unpickling(tmp_path):
+    """Promise (safe loading): SR_* data files are JSON or safetensors, read without pickles.  A pickle
+    saved as ``x.safetensors`` (e.g. a shared "motion" file) is refused naming the file, and never run."""
+    from helpers.pickles import write_pickle
+    marker = tmp_path / "unpickled.txt"
+    for cls in (MotionData, SpeechData, EmotionData):
+        path = write_pickle(tmp_path / f"{cls.TYPE}.safetensors", marker)
+        with pytest.raises(InvalidDataError, match="safetensors") as e:
+            cls.load(path)
+        assert path in str(e.value)
+    assert not marker.exists()
+
+
+def test_frame_count_rule_rounds_to_the_nearest_frame(speech_16k):
+    """Promise (DESIGN frame count rule): ``n_frames = round(duration * fps)`` in every stage, not ceil or
+    floor.  1.01 s at 25 fps is 25.25 frames (round 25, ceil 26), 1.03 s is 25.75 (round 26, floor 25);
+    the speech features and the procedural motion of such clips have exactly those counts."""
+    from synchrorama_core.audio import speech_from_waveform
+    from synchrorama_core.motion import generate_procedural
+    assert n_frames(1.01, 25) == 25 and n_frames(1.03, 25) == 26 and n_frames(0.0, 25) == 0
+    assert n_frames(0.49, 30) == 15 and n_frames(0.51, 30) == 15  # 14.7 and 15.3
+    assert n_frames_for_samples(16160, 16000, 25) == 25 and n_frames_for_samples(16480, 16000, 25) == 26
+    for samples, want in ((16160, 25), (16480, 26)):
+        sp = speech_from_waveform(speech_16k[16000:16000 + samples], 25.0)
+        assert sp.n_frames == want and all(len(v) == want for v in sp.features.values())
+        assert generate_procedural(sp).n_frames == want
+    # frame i covers [i/fps, (i+1)/fps): a time belongs to the frame it falls in (floor, not round)
+    assert time_to_frame(0.079, 25) == 1 and time_to_frame(0.08, 25) == 2 and time_to_frame(1.999, 1) == 1
+    assert np.allclose(frame_centers_s(3, 25), [0.02, 0.06, 0.10])
 
 
 def test_speech_validation():

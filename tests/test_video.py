@@ -122,19 +122,42 @@ def test_metadata_is_stored(tmp_path, astronaut):
         assert json.loads(c.metadata["workflow"]) == wf and c.metadata["note"] == "hi"
 
 
+def _written_then(path, last, n=48):
+    """``n`` small frames, enough that the encoder has created ``path`` (checked: x264 writes nothing for
+    its first few dozen frames, so a "no file left" check before that point could not fail), then ``last``."""
+    img = np.full((64, 64, 3), 0.5, np.float32)
+    for _ in range(n):
+        yield img
+    assert os.path.exists(path) and os.path.getsize(path) > 0, "the encoder has not written the file yet"
+    yield last
+
+
 def test_bad_input_errors_leave_no_file(tmp_path, astronaut):
+    """Promise (Save Video, write_video): a failed write leaves no file.  Each failure below happens after
+    the encoder has already created the file, so each "no file" check can fail."""
     path = str(tmp_path / "x.mp4")
     with pytest.raises(VideoError, match="no frames"):
         write_video(path, np.zeros((0, 64, 64, 3), np.float32), 25)
     assert not os.path.exists(path)
-    frames = [astronaut, astronaut, astronaut[:500]]
-    with pytest.raises(VideoError, match=r"frame 2 is 512x500 but the video is 512x512"):
-        write_video(path, frames, 25)
+    with pytest.raises(VideoError, match=r"frame 48 is 64x32 but the video is 64x64"):
+        write_video(path, _written_then(path, np.zeros((32, 64, 3), np.float32)), 25)
     assert not os.path.exists(path)
-    nan = _frames(astronaut, 2)
-    nan[1, 3, 3, 0] = np.nan
-    with pytest.raises(VideoError, match="frame 1 contains NaN"):
-        write_video(path, nan, 25)
+    nan = np.zeros((64, 64, 3), np.float32)
+    nan[3, 3, 0] = np.nan
+    with pytest.raises(VideoError, match="frame 48 contains NaN"):
+        write_video(path, _written_then(path, nan), 25)
+    assert not os.path.exists(path)
+    with pytest.raises(Cancelled):
+        write_video(path, _written_then(path, nan, n=200), 25, cancelled=lambda: os.path.exists(path))
+    assert not os.path.exists(path)
+    # an exception inside the with-block removes the partial file too
+    with pytest.raises(RuntimeError):
+        with VideoWriter(path, 25) as w:
+            for f in _written_then(path, astronaut[:64, :64]):
+                w.write(f)
+            raise RuntimeError("renderer failed")
+    assert not os.path.exists(path)
+    # errors found before anything is encoded
     with pytest.raises(VideoError, match="expected an image"):
         write_video(path, [np.zeros((8, 8, 2), np.float32)], 25)
     with pytest.raises(VideoError, match="crf"):
@@ -145,15 +168,7 @@ def test_bad_input_errors_leave_no_file(tmp_path, astronaut):
         write_video(path, [astronaut], 25, audio=np.zeros(100, np.float32))
     with pytest.raises(VideoError, match="NaN"):
         write_video(path, [astronaut], 25, audio=np.full(100, np.nan, np.float32), sample_rate=16000)
-    with pytest.raises(Cancelled):
-        write_video(path, _frames(astronaut, 3), 25, cancelled=lambda: True)
-    assert not os.path.exists(path)
-    # an exception inside the with-block removes the partial file too
-    with pytest.raises(RuntimeError):
-        with VideoWriter(path, 25) as w:
-            w.write(astronaut)
-            raise RuntimeError("renderer failed")
-    assert not os.path.exists(path)
+    assert os.listdir(tmp_path) == []
 
 
 def test_save_video_node(pack, comfy_dirs, astronaut, speech_wav):
@@ -235,3 +250,19 @@ def test_encode_stream_cancel_and_errors_leave_no_file_and_keep_an_earlier_one(t
     with pytest.raises(VideoError, match="no frames"):
         encode_stream(str(path), iter(()), 25)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["clip.mp4"]
+
+
+def test_temporary_names_are_private_to_each_run_and_found_for_cleanup(tmp_path):
+    """Promise (nothing lost, nothing left): each stream writes under its own hidden temporary name beside
+    the output (two runs writing the same output never share one, and the rename stays on one file
+    system), and the temporary files a killed run left are the ones the batch cleans up."""
+    from synchrorama_core.pipeline import partial_files
+    from synchrorama_core.video.stream import part_path
+    out = tmp_path / "clip.mp4"
+    a, b = part_path(str(out)), part_path(str(out))
+    assert a != b
+    for p in (a, b):
+        assert os.path.dirname(p) == str(tmp_path) and os.path.basename(p).startswith(".clip.")
+        open(p, "wb").close()
+    open(tmp_path / ".clip.b.part.mp4", "wb").close()  # not this naming: never claimed
+    assert partial_files(str(out)) == sorted([a, b])

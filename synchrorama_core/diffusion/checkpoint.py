@@ -23,6 +23,7 @@ import re
 from typing import Dict, List, Optional
 
 from ..errors import InvalidDataError, ModelNotFoundError
+from ..models import LOAD_ERRORS
 
 CHECKPOINT_EXTS = (".safetensors",)
 #: Pickle-based PyTorch weight files: refused (see the module docstring).
@@ -305,7 +306,7 @@ def load_sd_folder(path: str, tokenizer_path: Optional[str] = None):
         unet = UNet2DConditionModel.from_pretrained(path, subfolder="unet", **kw)
         vae = AutoencoderKL.from_pretrained(path, subfolder="vae", **kw)
         te = CLIPTextModel.from_pretrained(os.path.join(path, "text_encoder"), **kw)
-    except (OSError, EnvironmentError) as e:
+    except (OSError, *LOAD_ERRORS) as e:
         raise ModelNotFoundError(f"could not load the diffusers folder {path} ({e}); SynchroRaMa needs its "
                                  f"weights as .safetensors") from e
     tdir = tokenizer_path or (os.path.join(path, "tokenizer") if os.path.isdir(os.path.join(path, "tokenizer")) else None)
@@ -334,7 +335,7 @@ def _load_folder(cls, path: str, what: str, folder: Optional[str], layout: str =
         raise ModelNotFoundError(f"{what} folder {path} has no config.json{layout}")
     try:
         m = cls.from_pretrained(path, local_files_only=True, use_safetensors=True)
-    except (OSError, EnvironmentError) as e:
+    except (OSError, *LOAD_ERRORS) as e:
         raise ModelNotFoundError(f"could not load the {what} folder {path} ({e})") from e
     return m.eval().requires_grad_(False)
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import Cancelled, ModelNotFoundError
-from ..models import resolve_model
+from ..models import LOAD_ERRORS, resolve_model
 from .errors import SceneBackendError, SceneConfigError
 from .http_backend import Reply
 
@@ -162,7 +162,7 @@ class LocalBackend:
                 self.tokenizer = tf.AutoTokenizer.from_pretrained(self.path, local_files_only=True,
                                                                   trust_remote_code=False)
                 self.model = tf.AutoModelForCausalLM.from_pretrained(self.path, **kw)
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, *LOAD_ERRORS) as e:
             self.model = self.tokenizer = self.processor = None
             msg = " ".join(str(e).split())
             msg = msg[:300] + ("..." if len(msg) > 300 else "")

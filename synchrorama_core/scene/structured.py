@@ -11,8 +11,10 @@ did in its ``repairs`` list:
 * text around the JSON: ``<think>`` blocks, code fences, prose before or after;
 * JSON dialects: single quotes, Python literals, trailing commas, a bare list of segments;
 * field names and types: ``start``/``end``, ``"1.5s"``, ``"0:01.5"``, comma-separated lists;
-* times: out of range (clipped), unsorted (sorted), overlapping (cut), gaps (closed), missing
-  (spread evenly when every segment lacks them); actions mapped to the vocabulary.
+* times: out of range (clipped), unsorted (sorted), start and end swapped, overlapping (cut), gaps
+  (closed), missing (a start from the previous end, an end from the next start, the span shared when
+  neighbours each lack one side of their boundary; spread evenly when no segment has any time);
+  actions mapped to the vocabulary.
 
 When nothing usable remains it raises :class:`SceneReplyError` and the describer falls back to
 the template.
@@ -384,7 +386,7 @@ def normalise_segments(raw: Sequence[dict], duration_s: float, repairs: Optional
         if not desc and not acts and not attrs:
             repairs.append(f"segment {i}: dropped (empty)")
             continue
-        if s0 is not None and s1 is not None:
+        if s0 is not None or s1 is not None:  # one time is enough: the other comes from the neighbours
             timed += 1
         items.append({"start_s": s0, "end_s": s1, "description": desc, "actions": acts[:4], "attributes": attrs})
     if not items:
@@ -407,9 +409,16 @@ def normalise_segments(raw: Sequence[dict], duration_s: float, repairs: Optional
                 it["start_s"] = keep[-1]["end_s"] if keep else 0.0
                 repairs.append(f"segment {k}: missing start taken from the previous end")
             if it["end_s"] is None:
-                nxt = next((x["start_s"] for x in items[k + 1:] if x["start_s"] is not None), dur)
-                it["end_s"] = nxt
-                repairs.append(f"segment {k}: missing end taken from the next start")
+                after = items[k + 1] if k + 1 < len(items) else None
+                if after is not None and after["start_s"] is None and after["end_s"] is not None:
+                    # the next segment lacks its start too: the boundary is unknown, so the two share
+                    # the span (taking the next segment's end would leave it nothing: it was dropped)
+                    it["end_s"] = (it["start_s"] + after["end_s"]) / 2.0
+                    repairs.append(f"segment {k}: missing end, and segment {k + 1} has no start: "
+                                   f"split the time between them")
+                else:
+                    it["end_s"] = next((x["start_s"] for x in items[k + 1:] if x["start_s"] is not None), dur)
+                    repairs.append(f"segment {k}: missing end taken from the next start")
             keep.append(it)
         items = keep
         top = max((max(it["start_s"], it["end_s"]) for it in items), default=0.0)
