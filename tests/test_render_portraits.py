@@ -1,8 +1,9 @@
 """The warp renderer on three real portraits it was not tuned on one by one: closed lips (Grace
 Hopper), parted lips on a small grey face (Takeo Kanade) and a smile showing teeth (the astronaut);
 see tests/data/README.md.  Everything is measured on the rendered pixels with the face tracker:
-the open mouth is a mouth (not a black hole), the lips close in the pauses of speech although the
-photo's are parted, and happy and sad speech from the same photo move the mouth corners apart."""
+the open mouth is a mouth (not a black hole, also on an ~80 px face), the lips close in the pauses
+of speech although the photo's are parted, happy and sad speech from the same photo move the mouth
+corners apart, and brows and eye aperture follow surprise, fear, anger and joy."""
 from __future__ import annotations
 
 import os

@@ -345,14 +345,17 @@ class ReferenceWarper:
         col = keep * synth.bilinear(self.image, sp[:, 0], sp[:, 1]) + (1.0 - keep) * synth.chain_at(skin, b.iu)
         # the lid fades into the skin above it over its upper part (no visible seam), opaque further down
         fade = np.maximum(np.minimum(LID_FADE * ew, 0.5 * b.gap), 1.0)
-        # match the tone of the skin the lid fades into, then shade it like a lid over a round eyeball
+        # tone: the lid's top joins the skin just above its top edge as it is in this frame (often a
+        # crease shadow); its body has the lit lid-skin colour; then it is shaded like a lid over a
+        # round eyeball
         rim = b.t < fade
         if rim.sum() >= 4:
-            # the skin just above the lid's top edge, as it is in this frame
             above = np.concatenate([top - n[None, :] * d for d in (1.0, 2.0, 3.0)])
             sky = synth.bilinear(out, above[:, 0], above[:, 1])
-            gain = np.median(sky, axis=0) / np.maximum(np.median(col[rim], axis=0), 1e-3)
-            col = col * np.clip(gain, 0.7, 1.4).astype(col.dtype)[None, :]
+            g_top = np.clip(np.median(sky, axis=0) / np.maximum(np.median(col[rim], axis=0), 1e-3), 0.7, 1.4)
+            g_body = np.clip(np.median(skin, axis=0) / np.maximum(np.median(col, axis=0), 1e-3), 0.7, 1.4)
+            s = synth._smooth(np.clip(b.t / (2.0 * fade), 0, 1))[:, None]
+            col = col * (g_top[None, :] * (1 - s) + g_body[None, :] * s).astype(col.dtype)
         col = col * (1.0 - 0.12 * v - 0.12 * (2 * b.u - 1) ** 2)[:, None]
         lw = max(1.0, 0.05 * ew)
         la = (np.clip(1.0 - (b.gap - b.t) / lw, 0, 1) * 0.85)[:, None]
