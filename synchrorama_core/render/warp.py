@@ -37,8 +37,17 @@ UPPER_SHARE = 0.65
 REAL_INTERIOR = 0.05
 #: the painted lid fades in over this fraction of the eye's width, above the old lash band
 LASH_FADE = 0.1
-#: height of the lid-skin strip (above the lash band, fraction of the eye's width) stretched over a closing lid
-LID_STRIP = 0.15
+#: the closing lid shows the skin above it mirrored down at the photo's own scale (never stretched); the
+#: mirrored window of skin is at most this high (fraction of the eye's width) ...
+LID_WINDOW = 0.25
+#: ... and at least this high, and it ends this share of the way from the lid line up to the brow
+LID_WINDOW_MIN, LID_BROW_SHARE = 0.06, 0.6
+#: the lid fades into the skin above it over this fraction of the eye's width (at most half the lid)
+LID_FADE = 0.2
+#: below this much mirrorable skin (fraction of the eye's width) the lid blends to its smooth skin colour
+LID_SKIN_ENOUGH = 0.12
+#: share of the lid's colour taken from the mirrored skin (the rest: the smooth lit lid-skin colour)
+LID_GRAIN = 0.7
 
 
 @dataclass
@@ -161,8 +170,8 @@ class ReferenceWarper:
         src_band = synth.band(mu, ml, self.mouth_down_src, img.shape)
         self.src_open = float(topo.mouth_opening(self.landmarks))
         self.mouth_col = synth.mouth_colours(img, self.lip_rgb, self.skin_rgb, src_band, self.src_open)
-        self.eye_skin, self.eye_lash, self.eye_e2, self.lash_depth = [], [], [], []
-        for ch in (m.eye_r, m.eye_l):
+        self.eye_skin, self.eye_lash, self.eye_e2, self.lash_depth, self.lid_window = [], [], [], [], []
+        for ch, brow in ((m.eye_r, topo.RIGHT_BROW), (m.eye_l, topo.LEFT_BROW)):
             up_pts = lm[ch.upper]
             ew = float(np.linalg.norm(up_pts[-1] - up_pts[0]))
             e2 = _frame(up_pts, self.down)
@@ -188,6 +197,23 @@ class ReferenceWarper:
             first = np.where(ok.any(axis=1), ok.argmax(axis=1), len(steps) - 1)
             depth = np.clip(steps[first] + 0.5, 0.06 * ew, 0.2 * ew)
             self.lash_depth.append(depth)
+            self.lid_window.append(self._lid_window(up_pts, e2, ew, depth, lm[brow]))
+
+    def _lid_window(self, up_pts, e2, ew: float, depth, brow) -> float:
+        """How much skin above the lash band (photo pixels) a closing lid may mirror: up to where the
+        photo darkens (a brow, a glasses frame, a crease shadow) and short of the brow."""
+        top_of_cover = float(depth.max()) + LASH_FADE * ew
+        to_brow = float(np.min((up_pts.mean(axis=0) - brow) @ e2))
+        limit = min(LID_WINDOW * ew, max(LID_BROW_SHARE * to_brow - top_of_cover, LID_WINDOW_MIN * ew))
+        steps = np.arange(0.0, limit + 0.5, 0.5)
+        mid = up_pts[1:-1]
+        start = depth[1:-1, None] + 0.5 + steps[None, :]
+        prof = synth.luminance(np.stack([synth.bilinear(self.image, *(mid - e2 * d[:, None]).T)
+                                         for d in start.T], axis=1))                  # [K, S]
+        base = float(np.median(prof[:, :3]))
+        dark = prof < 0.8 * base
+        first = np.where(dark.any(axis=1), dark.argmax(axis=1), len(steps) - 1)
+        return float(max(steps[int(np.quantile(first, 0.25))], 1.0))
 
     # ------------------------------------------------------------------ per frame
 
@@ -283,8 +309,11 @@ class ReferenceWarper:
     def _paint_lid(self, out, ch: Chains, tgt, info, skin, lash, head) -> None:
         """Paint the lid from the open lid line (plus the old lash band above it) down to the new one.
 
-        The texture is the reference's lid skin just above its lash band, stretched over the lid;
-        a lash line runs along the lid's new lower edge.
+        The texture is the reference's own skin above the lid, mirrored down from the lid's top edge
+        at the photo's scale (so it joins the skin around it and keeps its grain and pores, instead
+        of a thin strip stretched into a flat patch), reflected back and forth within a window that
+        ends below the brow; tone-matched to the skin around it, shaded like a lid over a round
+        eyeball, with a lash line along the lid's new lower edge.
         """
         e = info["eye"]
         t_up = tgt[ch.upper, :2]
@@ -301,17 +330,32 @@ class ReferenceWarper:
         v = b.t / b.gap
         src_up = self.landmarks[ch.upper, :2]
         e2 = self.eye_e2[e]
+        idx = np.arange(len(src_up))
+        inv = 1.0 / max(scale, 1e-6)
+        # the band's top edge in the photo lies `cover` above the open lid line; never start inside the lashes
+        start = np.maximum(np.interp(b.iu, idx, cover) * inv, np.interp(b.iu, idx, self.lash_depth[e]) + 0.5)
+        window = self.lid_window[e]
         ew_s = float(np.linalg.norm(src_up[-1] - src_up[0]))
-        depth = np.interp(b.iu, np.arange(len(src_up)), self.lash_depth[e])
-        sp = synth.chain_at(src_up, b.iu) - e2[None, :] * (depth + 0.5 + (1.0 - v) * LID_STRIP * ew_s)[:, None]
-        tex = synth.bilinear(self.image, sp[:, 0], sp[:, 1])
-        col = 0.7 * tex + 0.3 * synth.chain_at(skin, b.iu)
-        fade = max(1.0, LASH_FADE * ew)
-        # match the tone of the skin the lid fades into, then shade it like a lid over a round eyeball
+        x = np.mod(b.t * inv, 2.0 * window)
+        mirrored = np.where(x <= window, x, 2.0 * window - x)
+        sp = synth.chain_at(src_up, b.iu) - e2[None, :] * (start + mirrored)[:, None]
+        # the grain of the mirrored skin over the lid's lit skin colour; with little skin between the
+        # lashes and a brow or a glasses frame (mirroring it would stripe the lid) the smooth colour leads
+        keep = LID_GRAIN * min(window / (LID_SKIN_ENOUGH * ew_s), 1.0)
+        col = keep * synth.bilinear(self.image, sp[:, 0], sp[:, 1]) + (1.0 - keep) * synth.chain_at(skin, b.iu)
+        # the lid fades into the skin above it over its upper part (no visible seam), opaque further down
+        fade = np.maximum(np.minimum(LID_FADE * ew, 0.5 * b.gap), 1.0)
+        # tone: the lid's top joins the skin just above its top edge as it is in this frame (often a
+        # crease shadow); its body has the lit lid-skin colour; then it is shaded like a lid over a
+        # round eyeball
         rim = b.t < fade
         if rim.sum() >= 4:
-            gain = out[b.ys[rim], b.xs[rim]].mean(axis=0) / np.maximum(col[rim].mean(axis=0), 1e-3)
-            col = col * np.clip(gain, 0.8, 1.25)[None, :]
+            above = np.concatenate([top - n[None, :] * d for d in (1.0, 2.0, 3.0)])
+            sky = synth.bilinear(out, above[:, 0], above[:, 1])
+            g_top = np.clip(np.median(sky, axis=0) / np.maximum(np.median(col[rim], axis=0), 1e-3), 0.7, 1.4)
+            g_body = np.clip(np.median(skin, axis=0) / np.maximum(np.median(col, axis=0), 1e-3), 0.7, 1.4)
+            s = synth._smooth(np.clip(b.t / (2.0 * fade), 0, 1))[:, None]
+            col = col * (g_top[None, :] * (1 - s) + g_body[None, :] * s).astype(col.dtype)
         col = col * (1.0 - 0.12 * v - 0.12 * (2 * b.u - 1) ** 2)[:, None]
         lw = max(1.0, 0.05 * ew)
         la = (np.clip(1.0 - (b.gap - b.t) / lw, 0, 1) * 0.85)[:, None]
