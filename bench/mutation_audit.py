@@ -60,11 +60,13 @@ MODULES = {
                           "tests/test_scene.py::test_normalised_segments_always_tile_the_clip",
                           "tests/test_scene.py::test_reply_time_repairs_keep_every_segment",
                           "tests/test_data_fuzz.py"]),
-    # the pipeline's output handling: temporary files, rename into place, OUT.json, the mp4 writer call
-    "pipeline/output": ("synchrorama_core/pipeline.py",
-                        ["_write_json", "partial_files", "_reserve_output", "_discard", "_commit",
-                         "json_path_for", "_output_path", "render_to_file"],
-                        _OUTPUT_TESTS),
+    # a run's output handling (run.py, shared by pipeline and conversation): temporary files, rename into
+    # place, OUT.json, the mp4 writer call; and the pipeline's render-to-file step
+    "run/output": ("synchrorama_core/run.py",
+                   ["write_json", "partial_files", "reserve_outputs", "discard", "commit_outputs",
+                    "json_path_for", "check_output_path", "encode_to_file"],
+                   _OUTPUT_TESTS),
+    "pipeline/output": ("synchrorama_core/pipeline.py", ["render_to_file"], _OUTPUT_TESTS),
     "video/stream": ("synchrorama_core/video/stream.py", ["part_path", "write_stream", "encode_stream"],
                      _OUTPUT_TESTS),
     "diffusion/checkpoint": ("synchrorama_core/diffusion/checkpoint.py",

@@ -331,7 +331,7 @@ def _previous(path: str) -> Dict[str, dict]:
 
 def _clean_partials(out_dir: str, names: Sequence[str]) -> List[str]:
     """Remove the temporary files of jobs a killed worker left behind (the finished outputs are untouched)."""
-    from .pipeline import partial_files
+    from .run import partial_files
     gone = []
     for n in names:
         for p in partial_files(os.path.join(out_dir, n + ".mp4")):

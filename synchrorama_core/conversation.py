@@ -34,12 +34,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from . import __version__
-from .errors import AudioError, InvalidDataError
+from .errors import InvalidDataError
 from .face import MAX_CAST_SIDE
-from .image import load_image, side_by_side, to_rgb_float
-from .pipeline import (EMOTION_OPTIONS, MOTION_OPTIONS, SCENE_OPTIONS, VIDEO_OPTIONS, ProgressCb, _check_audio_path,
-                       _commit, _discard, _option_value, _output_path, _pick, _render_options, _reserve_output, _Run,
-                       _write_json, emotion_summary, encode_to_file, json_path_for, motion_generator, speech_dict)
+from .image import load_images, side_by_side, to_rgb_float
+from .pipeline import check_stage_options, emotion_summary, motion_generator, speech_dict
+from .run import (OutputFiles, ProgressCb, Run, RunResult, check_audio_path, check_output_path,
+                  check_speech_frames, encode_to_file, options_report, pick_options)
 from .timing import check_fps
 from .types import CastData, EmotionData, MotionData, SceneData, SpeechData
 
@@ -50,15 +50,10 @@ MAX_SPEAKERS = 4
 
 
 @dataclass
-class ConversationResult:
-    """What :func:`generate_conversation` made: the files, every speaker's values and the timings."""
+class ConversationResult(RunResult):
+    """What :func:`generate_conversation` made: the files and timings (:class:`~.run.RunResult`), every
+    speaker's values."""
 
-    video_path: str
-    json_path: str
-    n_frames: int
-    fps: float
-    duration_s: float
-    timings: Dict[str, float]
     cast: CastData                      # the people, with their final motions (listening included)
     speeches: List[SpeechData]
     emotions: List[EmotionData]
@@ -72,16 +67,7 @@ class ConversationResult:
 def _picture(image):
     """``(picture [H, W, 3], source name)``: one image, or several portraits composed side by side."""
     items = image if isinstance(image, (list, tuple)) else [image]
-    if not items:
-        raise InvalidDataError("no picture given; pass the picture with every speaker's face (--image IMG)")
-    vals, names = [], []
-    for i, im in enumerate(items):
-        if isinstance(im, (str, os.PathLike)):
-            vals.append(load_image(im, i, len(items)))
-            names.append(os.fspath(im))
-        else:
-            vals.append(im)
-            names.append(getattr(im, "filename", "") or f"image {i}")
+    vals, names = load_images(items, "no picture given; pass the picture with every speaker's face (--image IMG)")
     pic = to_rgb_float(vals[0], "the picture") if len(vals) == 1 else side_by_side(vals)
     return pic, names[0] if len(vals) == 1 else " | ".join(names)
 
@@ -100,7 +86,7 @@ def _per_speaker(values, n: int, what: str, flag: str) -> List[str]:
     return values
 
 
-def _each(run: _Run, name: str, fns: Sequence[Callable]):
+def _each(run: Run, name: str, fns: Sequence[Callable]):
     """Run ``fns[k](progress, cancelled)`` for every speaker as one stage ``name`` (timed, one progress share)."""
     def all_of(progress=None, cancelled=None):
         out = []
@@ -160,7 +146,7 @@ def speaker_tracks(audios: Sequence, turns, n_speakers: Optional[int], fps: floa
     later padded with rest, not analysed over silence), or (with ``turns``) one path holding every
     voice (every track then has the recording's length)."""
     from .audio import decode_audio, load_speech_waveform, mix_tracks, parse_turns, split_turns, turn_speakers
-    paths = [_check_audio_path(a) for a in audios]
+    paths = [check_audio_path(a) for a in audios]
     if turns:
         if len(paths) != 1:
             raise InvalidDataError(f"speaker turns split one recording, but {len(paths)} audio files were given; give "
@@ -207,13 +193,10 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
     from .render import CastRenderer
 
     t_all = time.perf_counter()
-    out = _output_path(out)
-    emotion_options = _pick(emotion_options, EMOTION_OPTIONS, "emotion")
-    scene_options = _pick(scene_options, SCENE_OPTIONS, "scene")
-    motion_options = _pick(motion_options, MOTION_OPTIONS, "motion")
-    listening_options = _pick(listening_options, LISTENING_OPTIONS, "listening")
-    video_options = _pick(video_options, VIDEO_OPTIONS, "video")
-    render_options = _render_options(render_options)
+    out = check_output_path(out)
+    emotion_options, scene_options, motion_options, video_options, render_options = check_stage_options(
+        emotion_options, scene_options, motion_options, video_options, render_options)
+    listening_options = pick_options(listening_options, LISTENING_OPTIONS, "listening")
     fps = check_fps(fps)
     audios = [audios] if isinstance(audios, (str, os.PathLike)) else list(audios or [])
     if not audios:
@@ -239,9 +222,8 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
         texts = turn_texts(parse_turns(turns), n)          # a script with words gives each speaker's transcript
     texts = _per_speaker(texts, n, "transcripts", "--text")
     picture, source = _picture(image)
-    temps = _reserve_output(out, write_json)
-    try:
-        run = _Run(progress, cancelled)
+    with OutputFiles(out, write_json) as files:
+        run = Run(progress, cancelled)
         cast = run.stage("face", analyze_cast, picture, face_indices=face_indices, count=n, names=names,
                          source=source, max_side=max_side)
         del picture
@@ -261,36 +243,29 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
         renderer = CastRenderer(cast, render_options)
         run.timings["render_setup"] = time.perf_counter() - t
         frames = renderer.frames(progress=run.prog.stage("render"), cancelled=run.stop_check, dtype=np.uint8)
-        info = encode_to_file(run, frames, fps, motions[0].n_frames, sound, rate, out, temps[0], video_options)
+        info = encode_to_file(run, frames, fps, motions[0].n_frames, sound, rate, out, files.video_tmp,
+                              video_options)
         del sound
         run.timings["total"] = time.perf_counter() - t_all
 
-        jpath = json_path_for(out)
         report = build_conversation_report(
             info=info, source=source, audios=[os.fspath(a) for a in audios], texts=texts, turns=turn_list,
             face_indices=face_indices, fps=fps, seed=seed, start_s=start_s, duration_s=duration_s,
-            options={"emotion": {k: _option_value(v) for k, v in emotion_options.items()},
-                     "scene_backend": "template" if scene_backend is None else _option_value(scene_backend),
-                     "scene": scene_options, "motion_model": own[0].generator, "motion": motion_options,
-                     "listening": listening_options,
-                     "render": {k: getattr(render_options, k) for k in render_options.__dataclass_fields__},
-                     "video": video_options, "max_side": int(max_side)},
+            options=options_report(emotion_options=emotion_options, scene_backend=scene_backend,
+                                   scene_options=scene_options, motion_model=own[0].generator,
+                                   motion_options=motion_options, render_options=render_options,
+                                   video_options=video_options, listening=listening_options, max_side=int(max_side)),
             timings=run.timings, cast=cast, speeches=speeches, emotions=emotions, scenes=scenes, scene=scene,
             tiles=renderer.tiles)
-        if write_json:
-            _write_json(temps[1], report, jpath)
-        _commit(list(zip(temps, [out, jpath])))
-    except BaseException:
-        _discard(temps)
-        raise
+        files.commit(report)
     run.prog.finish()
-    return ConversationResult(video_path=out, json_path=jpath if write_json else "", n_frames=motions[0].n_frames,
+    return ConversationResult(video_path=out, json_path=files.json_path, n_frames=motions[0].n_frames,
                               fps=fps, duration_s=max(sp.duration_s for sp in speeches), timings=dict(run.timings),
                               cast=cast, speeches=speeches, emotions=emotions, scenes=scenes, scene=scene,
                               motions=motions, video=info.to_dict(), report=report)
 
 
-def _speaker_stages(run: _Run, cast: CastData, tracks, sources, texts, fps: float, seed: int, start_s: float,
+def _speaker_stages(run: Run, cast: CastData, tracks, sources, texts, fps: float, seed: int, start_s: float,
                     emotion_options: dict, scene_backend: Any, scene_options: dict, motion_model: Any,
                     motion_options: dict) -> tuple:
     """Each speaker's own speech features, emotion, scene (with their face) and A2M motion, one stage
@@ -303,10 +278,7 @@ def _speaker_stages(run: _Run, cast: CastData, tracks, sources, texts, fps: floa
         (lambda p, c, y=y, src=src: speech_from_waveform(y, fps, source=src, start_s=float(start_s or 0.0),
                                                          progress=p, cancelled=c)) for y, src in zip(tracks, sources)])
     for k, sp in enumerate(speeches):
-        if sp.n_frames < 1:
-            raise AudioError(f"speaker {k}'s track ({os.path.basename(sources[k])}) holds "
-                             f"{sp.duration_s * 1000:.1f} ms of audio, shorter than one video frame "
-                             f"({1000 / fps:.1f} ms at {fps:g} fps); use longer speech")
+        check_speech_frames(sp, fps, f"speaker {k}'s track ({os.path.basename(sources[k])})", "use longer speech")
     emotions = _each(run, "emotion", [
         (lambda p, c, k=k: embed_emotion(speeches[k], texts[k], progress=p, cancelled=c, **emotion_options))
         for k in range(n)])

@@ -1,6 +1,7 @@
 """Reading and normalising images: one place for the pixel conventions every stage shares.
 
 * :func:`load_image` opens an image file (EXIF rotation applied, mode kept: grey, RGBA, 16-bit grey);
+  :func:`load_images` opens the paths of a list and names every item;
 * :func:`side_by_side` composes several portraits left to right into one picture (conversations);
 * :func:`to_rgb_float` turns any image value (numpy, torch, PIL; grey, RGB, RGBA; uint8, uint16,
   float) into float32 ``[H, W, 3]`` in 0..1: grey is repeated to RGB, alpha is composited over white;
@@ -64,6 +65,24 @@ def load_image(path: str, index: int = 0, total: int = 1):
     if im.mode not in ("RGB", "RGBA", "L", "LA"):
         im = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
     return im
+
+
+def load_images(images, missing: str) -> tuple:
+    """``(values, sources)`` of a list of images: each path opened (:func:`load_image`, numbered in the
+    list) and named by its path, any other value (array, PIL image) kept and named by its file name or
+    ``"image i"``.  An empty list is an :class:`~.errors.InvalidDataError` saying ``missing``."""
+    images = list(images)
+    if not images:
+        raise InvalidDataError(missing)
+    vals, sources = [], []
+    for i, im in enumerate(images):
+        if isinstance(im, (str, os.PathLike)):
+            vals.append(load_image(im, i, len(images)))
+            sources.append(os.fspath(im))
+        else:
+            vals.append(im)
+            sources.append(getattr(im, "filename", "") or f"image {i}")
+    return vals, sources
 
 
 def _as_channels(image, what: str) -> np.ndarray:

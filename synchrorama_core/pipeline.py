@@ -45,26 +45,21 @@ Documented handling of unusual input:
 """
 from __future__ import annotations
 
-import inspect
-import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
 from . import __version__
-from .errors import AudioError, BackendError, Cancelled, InvalidDataError, OutputError
-from .image import MAX_WORK_SIDE, load_image
+from .errors import InvalidDataError
+from .image import MAX_WORK_SIDE, load_images
+from .run import (STAGES, OutputFiles, ProgressCb, Run, RunResult, check_audio_path, check_output_path,
+                  check_render_options, check_speech_frames, encode_to_file, json_path_for, options_report,
+                  partial_files, pick_options)
 from .timing import check_fps
-from .video.stream import part_path
 from .types import EMOTIONS, EmotionData, FaceData, MotionData, SceneData, SpeechData
-
-#: The stages in order, as named in progress reports and in ``timings``.
-STAGES = ("face", "speech", "emotion", "scene", "motion", "render")
-#: Share of the overall progress bar given to each stage (render includes encoding).
-_SHARE = {"face": 0.03, "speech": 0.05, "emotion": 0.01, "scene": 0.01, "motion": 0.01, "render": 0.89}
 
 EMOTION_OPTIONS = ("weights", "smoothing_s", "intensity", "target", "target_strength",
                    "text_model", "ser_model", "va_model", "whisper_model")
@@ -72,9 +67,6 @@ SCENE_OPTIONS = ("extra_instructions", "on_failure")
 MOTION_OPTIONS = ("head_scale", "expression_scale", "lip_scale", "blink_rate", "lead_frames", "procedural_blinks",
                   "phones", "language")
 VIDEO_OPTIONS = ("crf", "preset")
-
-
-ProgressCb = Callable[..., None]
 
 #: The flat options a user gives on the command line or in a batch manifest (see :func:`generate_kwargs`).
 FLAT_OPTIONS = ("fps", "seed", "start", "duration", "face_index", "head_scale", "expression_scale", "lip_scale",
@@ -137,15 +129,9 @@ def generate_kwargs(flat: dict) -> dict:
 
 
 @dataclass
-class PipelineResult:
-    """What :func:`generate` made: the files, every stage's value and the timings."""
+class PipelineResult(RunResult):
+    """What :func:`generate` made: the files and timings (:class:`~.run.RunResult`), every stage's value."""
 
-    video_path: str
-    json_path: str
-    n_frames: int
-    fps: float
-    duration_s: float
-    timings: Dict[str, float]
     face: FaceData
     speech: SpeechData
     emotion: EmotionData
@@ -161,76 +147,19 @@ def _images(images) -> tuple:
     """``(list of image values, list of source names)`` from paths / arrays / PIL images."""
     if isinstance(images, (str, os.PathLike)) or hasattr(images, "shape") or hasattr(images, "mode"):
         images = [images]
-    images = list(images or [])
-    if not images:
-        raise InvalidDataError("no reference image given; pass at least one portrait (--image IMG)")
-    vals, sources = [], []
-    for i, im in enumerate(images):
-        if isinstance(im, (str, os.PathLike)):
-            vals.append(load_image(im, i, len(images)))
-            sources.append(os.fspath(im))
-        else:
-            vals.append(im)
-            sources.append(getattr(im, "filename", "") or f"image {i}")
-    return vals, sources
+    return load_images(images or [], "no reference image given; pass at least one portrait (--image IMG)")
 
 
-def _check_audio_path(audio) -> str:
-    from .errors import AudioFileNotFoundError
-    if not isinstance(audio, (str, os.PathLike)):
-        raise InvalidDataError(f"audio must be the path of an audio file, got {type(audio).__name__}")
-    audio = os.fspath(audio)
-    if not os.path.exists(audio):
-        raise AudioFileNotFoundError(f"audio file not found: {audio}")
-    return audio
-
-
-def _pick(options: Optional[dict], allowed: Sequence[str], what: str) -> dict:
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise InvalidDataError(f"unknown {what} option(s) {unknown}; known: {list(allowed)}")
-    return options
-
-
-def _progress_fn(progress: Optional[ProgressCb]) -> Optional[Callable[[int, int, str], None]]:
-    """Accept ``progress(done, total, stage)`` or ``progress(done, total)``."""
-    if progress is None:
-        return None
-    try:
-        params = inspect.signature(progress).parameters.values()
-        three = any(p.kind == p.VAR_POSITIONAL for p in params) or \
-            sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) >= 3
-    except (TypeError, ValueError):
-        three = True
-    return progress if three else (lambda d, t, s: progress(d, t))
-
-
-class _Progress:
-    """Maps each stage's ``(done, total)`` onto one overall scale of ``TOTAL`` units."""
-
-    TOTAL = 1000
-
-    def __init__(self, cb):
-        self.cb = cb
-        self.last = -1
-
-    def stage(self, name: str):
-        lo = sum(_SHARE[s] for s in STAGES[:STAGES.index(name)])
-        hi = lo + _SHARE[name]
-
-        def report(done, total):
-            if self.cb is None:
-                return
-            v = int(self.TOTAL * (lo + (hi - lo) * min(max(done / max(total, 1), 0.0), 1.0)))
-            if v != self.last:
-                self.last = v
-                self.cb(v, self.TOTAL, name)
-        return report
-
-    def finish(self):
-        if self.cb is not None:
-            self.cb(self.TOTAL, self.TOTAL, "done")
+def check_stage_options(emotion_options: Optional[dict], scene_options: Optional[dict],
+                        motion_options: Optional[dict], video_options: Optional[dict], render_options) -> tuple:
+    """The stages' options checked (unknown names are an error listing the known ones: :data:`EMOTION_OPTIONS`,
+    :data:`SCENE_OPTIONS`, :data:`MOTION_OPTIONS`, :data:`VIDEO_OPTIONS`; ``render_options`` a
+    :class:`~.render.RenderOptions` or a dict of its fields): ``(emotion, scene, motion, video, render)``."""
+    return (pick_options(emotion_options, EMOTION_OPTIONS, "emotion"),
+            pick_options(scene_options, SCENE_OPTIONS, "scene"),
+            pick_options(motion_options, MOTION_OPTIONS, "motion"),
+            pick_options(video_options, VIDEO_OPTIONS, "video"),
+            check_render_options(render_options))
 
 
 # ------------------------------------------------------------------------------ report
@@ -277,128 +206,7 @@ def face_dict(face: FaceData) -> dict:
     return d
 
 
-def _write_json(tmp: str, data: dict, name: str) -> None:
-    """Write ``data`` into the reserved temporary file ``tmp``; a failure names ``name`` (OUT.json)."""
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, allow_nan=False)
-    except OSError as e:
-        raise OutputError(f"cannot write {name}: {_os_reason(e)}; neither it nor the video was kept") from e
-
-
-def _os_reason(e: BaseException) -> str:
-    return getattr(e, "strerror", None) or str(e) or type(e).__name__
-
-
-def partial_files(out: str) -> List[str]:
-    """Temporary files a run writing ``out`` (and its OUT.json) left behind, e.g. when its process was
-    killed: for a batch to clean up.  Only this naming is matched, so ``a.mp4`` never claims ``a.b.mp4``'s."""
-    import glob
-    import re
-    out = os.path.abspath(os.fspath(out))
-    root = os.path.splitext(os.path.basename(out))[0]
-    rx = re.compile(rf"^\.{re.escape(root)}\.\d+\.[0-9a-f]{{6}}\.part\.(mp4|json)$")
-    folder = os.path.dirname(out)
-    return sorted(os.path.join(folder, f) for f in (os.path.basename(p) for p in
-                  glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(root)}.*.part.*"))) if rx.match(f))
-
-
-def _reserve_output(out: str, write_json: bool) -> List[str]:
-    """Create ``out``'s folder and the run's temporary files in it (video, then OUT.json): what cannot
-    be written fails here, before any stage runs.  Returns their paths."""
-    folder = os.path.dirname(out)
-    made: List[str] = []
-    names = [out] + ([json_path_for(out)] if write_json else [])
-    try:
-        if os.path.exists(folder) and not os.path.isdir(folder):
-            raise NotADirectoryError(20, f"{folder} is a file, not a folder")
-        os.makedirs(folder, exist_ok=True)
-        tag = f"{os.getpid()}.{os.urandom(3).hex()}"
-        for name in names:
-            tmp = part_path(name, tag)
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            made.append(tmp)
-    except OSError as e:
-        _discard(made)
-        raise OutputError(f"cannot write the output {out}: {_os_reason(e)}; choose a folder you can write to") \
-            from None
-    return made
-
-
-def _discard(paths: Sequence[Optional[str]]) -> None:
-    for p in paths:
-        if p:
-            try:
-                os.remove(p)
-            except OSError:
-                pass
-
-
-def _commit(pairs: Sequence[tuple]) -> None:
-    """Rename each ``(temporary, final)`` pair into place; if one fails, none of the finals is left."""
-    done: List[str] = []
-    try:
-        for tmp, final in pairs:
-            os.replace(tmp, final)
-            done.append(final)
-    except OSError as e:
-        _discard(done + [t for t, _ in pairs])
-        raise OutputError(f"cannot write {final}: {_os_reason(e)}") from e
-
-
-def json_path_for(out: str) -> str:
-    """``OUT.mp4`` -> ``OUT.json``."""
-    root, _ = os.path.splitext(os.fspath(out))
-    return root + ".json"
-
-
 # ------------------------------------------------------------------------------ the pipeline
-
-class _Run:
-    """Timings, overall progress and cancellation of one :func:`generate` call."""
-
-    def __init__(self, progress: Optional[ProgressCb], cancelled: Optional[Callable[[], bool]]):
-        self.prog = _Progress(_progress_fn(progress))
-        self.stop_check = (lambda: bool(cancelled())) if cancelled is not None else None
-        self.timings: Dict[str, float] = {}
-
-    def check(self) -> None:
-        if self.stop_check is not None and self.stop_check():
-            raise Cancelled("video generation cancelled by the user")
-
-    def stage(self, name: str, fn, *a, **kw):
-        """Run one stage's ``fn`` with its share of the progress bar, timed under ``name``."""
-        self.check()
-        t = time.perf_counter()
-        v = fn(*a, progress=self.prog.stage(name), cancelled=self.stop_check, **kw)
-        self.timings[name] = time.perf_counter() - t
-        self.prog.stage(name)(1, 1)
-        return v
-
-
-def _render_options(render_options):
-    from .render import RenderOptions
-    if render_options is None:
-        return RenderOptions()
-    if isinstance(render_options, dict):
-        try:
-            return RenderOptions(**render_options)
-        except TypeError as e:
-            raise InvalidDataError(f"render options: {e}") from e
-    if not isinstance(render_options, RenderOptions):
-        raise InvalidDataError(f"render_options must be a RenderOptions or a dict, got "
-                               f"{type(render_options).__name__}")
-    return render_options
-
-
-def _output_path(out) -> str:
-    out = os.path.abspath(os.fspath(out))
-    if not out.lower().endswith(".mp4"):
-        raise InvalidDataError(f"the output must be an .mp4 file, got {out}")
-    if os.path.isdir(out):
-        raise InvalidDataError(f"the output {out} is a folder; give a file name ending in .mp4")
-    return out
-
 
 def motion_generator(motion_model: Any, motion_options: dict):
     """The A2M stage as one callable ``a2m(speech, emotion, scene, text, seed=..., progress=..., cancelled=...)
@@ -429,7 +237,7 @@ def motion_generator(motion_model: Any, motion_options: dict):
     return a2m
 
 
-def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed: int, face_index: int,
+def run_stages(run: Run, imgs, sources, audio: str, text: str, fps: float, seed: int, face_index: int,
                start_s: float, duration_s: Optional[float], emotion_options: dict, scene_backend: Any,
                scene_options: dict, motion_model: Any, motion_options: dict, max_side: int = MAX_WORK_SIDE):
     """Face -> speech -> emotion -> scene -> motion, each through its stage's public API.
@@ -440,9 +248,7 @@ def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed
     from .scene import describe_scene
     face = run.stage("face", analyze_faces, imgs, face_index=face_index, sources=sources, max_side=max_side)
     speech = run.stage("speech", load_speech, audio, fps=fps, start_s=start_s, duration_s=duration_s)
-    if speech.n_frames < 1:
-        raise AudioError(f"{os.path.basename(audio)} holds {speech.duration_s * 1000:.1f} ms of audio, shorter than "
-                         f"one video frame ({1000 / fps:.1f} ms at {fps:g} fps); use a longer speech clip")
+    check_speech_frames(speech, fps, os.path.basename(audio))
     emotion = run.stage("emotion", embed_emotion, speech, text, **emotion_options)
     scene = run.stage("scene", describe_scene, speech, text, emotion, face, backend=scene_backend, seed=int(seed),
                       **scene_options)
@@ -453,7 +259,7 @@ def run_stages(run: _Run, imgs, sources, audio: str, text: str, fps: float, seed
     return face, speech, emotion, scene, motion
 
 
-def render_to_file(run: _Run, face: FaceData, motion: MotionData, audio: str, start_s: float,
+def render_to_file(run: Run, face: FaceData, motion: MotionData, audio: str, start_s: float,
                    duration_s: Optional[float], out: str, render_options, video_options: dict, tmp: str):
     """Warp-render ``motion`` and stream the frames with the audio into ``tmp`` (a temporary file the
     caller renames to ``out`` once everything is written; removed here on failure).  A file that
@@ -472,32 +278,6 @@ def render_to_file(run: _Run, face: FaceData, motion: MotionData, audio: str, st
     return info, renderer
 
 
-def encode_to_file(run: _Run, frames, fps: float, n_frames: int, sound, sample_rate: int, out: str, tmp: str,
-                   video_options: dict):
-    """Stream ``frames`` (uint8, a generator) with ``sound`` into ``tmp`` (a temporary file the caller
-    renames to ``out`` once everything is written; removed here on failure).  A file that cannot be
-    written raises :class:`OutputError` naming ``out``.  Returns the video info (``path`` = ``out``)."""
-    from .video.stream import write_stream
-    try:
-        t = time.perf_counter()
-        info = write_stream(tmp, frames, fps, audio=sound, sample_rate=sample_rate, cancelled=run.stop_check,
-                            timings=run.timings, metadata={"comment": "made with SynchroRaMa"}, **video_options)
-        run.timings["render_encode_wall"] = time.perf_counter() - t
-    except (OSError, BackendError) as e:
-        cause = e if isinstance(e, OSError) else e.__cause__
-        if not isinstance(cause, OSError) or isinstance(e, OutputError):
-            raise
-        raise OutputError(f"cannot write the video {out}: {_os_reason(cause)}; nothing was kept") from e
-    info.path = out
-    run.timings["render_fps"] = n_frames / max(run.timings["render"], 1e-9)
-    return info
-
-
-def _option_value(v):
-    """An option as JSON: plain values as they are, model objects by name."""
-    return v if isinstance(v, (int, float, str, dict, type(None))) else getattr(v, "name", type(v).__name__)
-
-
 def build_report(*, info, sources, audio: str, text: str, fps: float, seed: int, face_index: int, start_s: float,
                  duration_s: Optional[float], emotion_options: dict, scene_backend: Any, scene_options: dict,
                  motion_options: dict, render_options, video_options: dict, timings: Dict[str, float],
@@ -510,11 +290,10 @@ def build_report(*, info, sources, audio: str, text: str, fps: float, seed: int,
         "inputs": {"images": sources, "audio": audio, "text": text, "fps": fps, "seed": int(seed),
                    "face_index": int(face_index), "start_s": float(start_s or 0.0),
                    "duration_s": None if duration_s is None else float(duration_s)},
-        "options": {"emotion": {k: _option_value(v) for k, v in emotion_options.items()},
-                    "scene_backend": "template" if scene_backend is None else _option_value(scene_backend),
-                    "scene": scene_options, "motion_model": motion.generator, "motion": motion_options,
-                    "render": {k: getattr(render_options, k) for k in render_options.__dataclass_fields__},
-                    "video": video_options},
+        "options": options_report(emotion_options=emotion_options, scene_backend=scene_backend,
+                                  scene_options=scene_options, motion_model=motion.generator,
+                                  motion_options=motion_options, render_options=render_options,
+                                  video_options=video_options),
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
         "summary": {"duration_s": round(speech.duration_s, 4), "n_frames": motion.n_frames, "fps": fps,
                     "emotion": emotion_summary(emotion),
@@ -561,27 +340,22 @@ def generate(images, audio: str, text: Optional[str] = None, fps: float = 25.0, 
     ``True`` stops the run with :class:`~synchrorama_core.errors.Cancelled`, leaving no output.
     """
     t_all = time.perf_counter()
-    out = _output_path(out)
-    emotion_options = _pick(emotion_options, EMOTION_OPTIONS, "emotion")
-    scene_options = _pick(scene_options, SCENE_OPTIONS, "scene")
-    motion_options = _pick(motion_options, MOTION_OPTIONS, "motion")
-    video_options = _pick(video_options, VIDEO_OPTIONS, "video")
-    render_options = _render_options(render_options)
+    out = check_output_path(out)
+    emotion_options, scene_options, motion_options, video_options, render_options = check_stage_options(
+        emotion_options, scene_options, motion_options, video_options, render_options)
     fps = check_fps(fps)
     text = (text or "").strip()
-    audio = _check_audio_path(audio)
+    audio = check_audio_path(audio)
     imgs, sources = _images(images)
-    temps = _reserve_output(out, write_json)
-    try:
-        run = _Run(progress, cancelled)
+    with OutputFiles(out, write_json) as files:
+        run = Run(progress, cancelled)
         face, speech, emotion, scene, motion = run_stages(
             run, imgs, sources, audio, text, fps, seed, face_index, start_s, duration_s, emotion_options,
             scene_backend, scene_options, motion_model, motion_options, max_side=max_side)
         del imgs
         info, renderer = render_to_file(run, face, motion, audio, start_s, duration_s, out, render_options,
-                                        video_options, temps[0])
+                                        video_options, files.video_tmp)
         run.timings["total"] = time.perf_counter() - t_all
-        jpath = json_path_for(out)
         report = build_report(info=info, sources=sources, audio=audio, text=text, fps=fps, seed=seed,
                               face_index=face_index, start_s=start_s, duration_s=duration_s,
                               emotion_options=emotion_options, scene_backend=scene_backend,
@@ -589,14 +363,9 @@ def generate(images, audio: str, text: Optional[str] = None, fps: float = 25.0, 
                               render_options=render_options, video_options=video_options, timings=run.timings,
                               face=face, speech=speech, emotion=emotion, scene=scene, motion=motion,
                               reference_used=_reference_counts(renderer, face.count))
-        if write_json:
-            _write_json(temps[1], report, jpath)
-        _commit(list(zip(temps, [out, jpath])))
-    except BaseException:
-        _discard(temps)
-        raise
+        files.commit(report)
     run.prog.finish()
-    return PipelineResult(video_path=out, json_path=jpath if write_json else "", n_frames=motion.n_frames,
+    return PipelineResult(video_path=out, json_path=files.json_path, n_frames=motion.n_frames,
                           fps=fps, duration_s=speech.duration_s, timings=dict(run.timings), face=face, speech=speech,
                           emotion=emotion, scene=scene, motion=motion, video=info.to_dict(), report=report)
 
