@@ -27,7 +27,7 @@ from ..errors import InvalidDataError
 from ..geometry import topology as topo
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import CastData, FaceData, MotionData
-from .renderer import RenderOptions, WarpRenderer, _check_motion
+from .renderer import RenderOptions, WarpRenderer, _check_motion, _frame_dtype, _render_into
 
 Tile = Tuple[int, int, int, int]   # x0, y0, x1, y1 (pixels, end exclusive)
 
@@ -154,10 +154,7 @@ class CastRenderer:
         """Yield one ``[H, W, 3]`` frame per motion frame (float32 in 0..1, or uint8), the picture with
         every animated person moved.  Inputs are checked before the first frame is asked for."""
         ms = self._motions(motions)
-        dtype = np.dtype(dtype)
-        if dtype not in (np.dtype(np.float32), np.dtype(np.uint8)):
-            raise InvalidDataError(f"frames can be float32 or uint8, not {dtype}")
-        return self._frames(ms, progress, cancelled, dtype)
+        return self._frames(ms, progress, cancelled, _frame_dtype(dtype))
 
     def _frames(self, ms, progress, cancelled, dtype) -> Iterator[np.ndarray]:
         n = next(m for m in ms if m is not None).n_frames
@@ -192,14 +189,7 @@ class CastRenderer:
         """All frames as one ``[N, H, W, 3]`` float32 array (written into ``out`` when given)."""
         ms = self._motions(motions)
         n = next(m for m in ms if m is not None).n_frames
-        h, w = self.size
-        if out is None:
-            out = np.empty((n, h, w, 3), np.float32)
-        elif out.shape != (n, h, w, 3):
-            raise InvalidDataError(f"output buffer has shape {list(out.shape)}, expected {[n, h, w, 3]}")
-        for i, f in enumerate(self.frames(ms, progress, cancelled)):
-            out[i] = f
-        return out
+        return _render_into(self.frames(ms, progress, cancelled), n, self.size, out)
 
 
 __all__ = ["CastRenderer", "face_tiles"]

@@ -133,6 +133,27 @@ def _check_motion(motion) -> None:
                                f"use longer audio")
 
 
+def _frame_dtype(dtype) -> np.dtype:
+    """The frames' dtype: float32 (0..1) or uint8; anything else is an error."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.uint8)):
+        raise InvalidDataError(f"frames can be float32 or uint8, not {dtype}")
+    return dtype
+
+
+def _render_into(frames: Iterator[np.ndarray], n: int, size, out: Optional[np.ndarray]) -> np.ndarray:
+    """The ``n`` frames of ``frames`` written into ``out`` (``[n, H, W, 3]`` float32; made when ``None``;
+    another shape is an error raised before the first frame is made)."""
+    h, w = size
+    if out is None:
+        out = np.empty((n, h, w, 3), np.float32)
+    elif out.shape != (n, h, w, 3):
+        raise InvalidDataError(f"output buffer has shape {list(out.shape)}, expected {[n, h, w, 3]}")
+    for i, f in enumerate(frames):
+        out[i] = f
+    return out
+
+
 class WarpRenderer:
     """Render an ``SR_MOTION`` on the reference portrait(s) of an ``SR_FACE`` (see the module doc)."""
 
@@ -243,10 +264,7 @@ class WarpRenderer:
         The input is checked here, before the first frame is asked for (a motion with no frames,
         from audio shorter than one video frame, is an error)."""
         _check_motion(motion)
-        dtype = np.dtype(dtype)
-        if dtype not in (np.dtype(np.float32), np.dtype(np.uint8)):
-            raise InvalidDataError(f"frames can be float32 or uint8, not {dtype}")
-        return self._frames(motion, progress, cancelled, dtype)
+        return self._frames(motion, progress, cancelled, _frame_dtype(dtype))
 
     def _frames(self, motion: MotionData, progress, cancelled, dtype) -> Iterator[np.ndarray]:
         n = motion.n_frames
@@ -269,15 +287,7 @@ class WarpRenderer:
                cancelled: Optional[CancelFn] = None, out: Optional[np.ndarray] = None) -> np.ndarray:
         """All frames as one ``[N, H, W, 3]`` float32 array (written into ``out`` when given)."""
         _check_motion(motion)
-        n = motion.n_frames
-        h, w = self.size
-        if out is None:
-            out = np.empty((n, h, w, 3), np.float32)
-        elif out.shape != (n, h, w, 3):
-            raise InvalidDataError(f"output buffer has shape {list(out.shape)}, expected {[n, h, w, 3]}")
-        for i, f in enumerate(self.frames(motion, progress, cancelled)):
-            out[i] = f
-        return out
+        return _render_into(self.frames(motion, progress, cancelled), motion.n_frames, self.size, out)
 
 
 def render_video(face: FaceData, motion: MotionData, options: Optional[RenderOptions] = None,
