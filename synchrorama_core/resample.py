@@ -56,7 +56,16 @@ def sample_rows(x: np.ndarray, fps_in: float, n_out: int, fps_out: float) -> np.
     return x[np.clip(idx, 0, len(x) - 1)]
 
 
-def _target(fps: float, duration_s: float):
+_OWN = object()   # the value's own duration
+
+
+def _target(value, cls, source: str, fps: float, duration_s=_OWN):
+    """``value`` checked to be a ``cls`` (else an error naming the node to connect, ``source``) and the
+    new timeline (``duration_s`` default: the value's own): ``(fps, duration_s, n_out)``."""
+    if not isinstance(value, cls):
+        raise InvalidDataError(f"expected an {cls.TYPE} value, got {type(value).__name__}; connect {source}")
+    if duration_s is _OWN:
+        duration_s = value.duration_s
     fps = check_fps(fps)
     try:
         d = float(duration_s)
@@ -67,9 +76,14 @@ def _target(fps: float, duration_s: float):
     return fps, d, n_frames(d, fps)
 
 
-def _expect(value, cls, source: str) -> None:
-    if not isinstance(value, cls):
-        raise InvalidDataError(f"expected an {cls.TYPE} value, got {type(value).__name__}; connect {source}")
+def _lerp(x, fps_in: float, n_out: int, fps_out: float) -> np.ndarray:
+    """:func:`resample_rows` of ``x`` as float64."""
+    return resample_rows(np.asarray(x, np.float64), fps_in, n_out, fps_out)
+
+
+def _meta(value, **more) -> dict:
+    """``value.meta`` with ``resampled_from``: the fps (``more``) and frame count it had."""
+    return {**value.meta, "resampled_from": {"fps": value.fps, **more, "n_frames": value.n_frames}}
 
 
 def resample_motion(motion: MotionData, fps: float, duration_s: float) -> MotionData:
@@ -78,9 +92,8 @@ def resample_motion(motion: MotionData, fps: float, duration_s: float) -> Motion
     A shorter motion is extended by holding its last pose.  Rotation is interpolated per Euler
     angle, scale in log space.
     """
-    _expect(motion, MotionData, "SynchroRaMa A2M Motion or Load Motion")
     m = motion
-    fps, duration_s, n_out = _target(fps, duration_s)
+    fps, duration_s, n_out = _target(m, MotionData, "SynchroRaMa A2M Motion or Load Motion", fps, duration_s)
     if abs(fps - m.fps) < 1e-9 and n_out == m.n_frames:
         return MotionData(fps=fps, duration_s=duration_s, rotation=m.rotation, translation=m.translation,
                           scale=m.scale, expressions=m.expressions, generator=m.generator, meta=m.meta)
@@ -88,10 +101,9 @@ def resample_motion(motion: MotionData, fps: float, duration_s: float) -> Motion
         raise InvalidDataError("cannot re-time a motion with no frames onto a longer timeline")
 
     def interp(x: np.ndarray) -> np.ndarray:
-        return resample_rows(np.asarray(x, np.float64), m.fps, n_out, fps).astype(np.float32)
+        return _lerp(x, m.fps, n_out, fps).astype(np.float32)
 
-    meta = dict(m.meta)
-    meta["resampled_from"] = {"fps": m.fps, "duration_s": m.duration_s, "n_frames": m.n_frames}
+    meta = _meta(m, duration_s=m.duration_s)
     return MotionData(fps=fps, duration_s=duration_s, rotation=interp(m.rotation),
                       translation=interp(m.translation), scale=np.exp(interp(np.log(m.scale))),
                       expressions={k: interp(v) for k, v in m.expressions.items()}, generator=m.generator, meta=meta)
@@ -99,16 +111,15 @@ def resample_motion(motion: MotionData, fps: float, duration_s: float) -> Motion
 
 def resample_emotion(emotion: EmotionData, fps: float) -> EmotionData:
     """``emotion`` on ``round(emotion.duration_s * fps)`` frames at ``fps`` (same duration, same parts and weights)."""
-    _expect(emotion, EmotionData, "SynchroRaMa Emotion Embedder")
     e = emotion
-    fps, duration_s, n_out = _target(fps, e.duration_s)
+    fps, duration_s, n_out = _target(e, EmotionData, "SynchroRaMa Emotion Embedder", fps)
     if abs(fps - e.fps) < 1e-9:
         return e
     if e.n_frames == 0 and n_out > 0:
         raise InvalidDataError("cannot re-time an emotion with no frames")
 
     def interp(x: np.ndarray) -> np.ndarray:
-        return resample_rows(np.asarray(x, np.float64), e.fps, n_out, fps)
+        return _lerp(x, e.fps, n_out, fps)
 
     def probs(p: np.ndarray) -> np.ndarray:
         q = np.clip(interp(p), 0.0, 1.0)
@@ -118,20 +129,17 @@ def resample_emotion(emotion: EmotionData, fps: float) -> EmotionData:
                             arousal=interp(p.arousal).astype(np.float32),
                             confidence=np.clip(interp(p.confidence), 0, 1).astype(np.float32), backend=p.backend)
              for k, p in e.parts.items()}
-    meta = dict(e.meta)
-    meta["resampled_from"] = {"fps": e.fps, "n_frames": e.n_frames}
     return EmotionData(fps=fps, duration_s=duration_s, probs=probs(e.probs),
                        valence=np.clip(interp(e.valence), -1, 1).astype(np.float32),
                        arousal=np.clip(interp(e.arousal), -1, 1).astype(np.float32),
                        intensity=np.clip(interp(e.intensity), 0, 1).astype(np.float32),
-                       parts=parts, weights=dict(e.weights), meta=meta)
+                       parts=parts, weights=dict(e.weights), meta=_meta(e))
 
 
 def resample_speech(speech: SpeechData, fps: float) -> SpeechData:
     """``speech`` with its frame features on ``round(duration_s * fps)`` frames at ``fps`` (the waveform is kept)."""
-    _expect(speech, SpeechData, "SynchroRaMa Load Audio or Speech Features")
     s = speech
-    fps, _, n_out = _target(fps, s.duration_s)
+    fps, _, n_out = _target(s, SpeechData, "SynchroRaMa Load Audio or Speech Features", fps)
     if abs(fps - s.fps) < 1e-9:
         return s
     feats = {}
@@ -139,10 +147,8 @@ def resample_speech(speech: SpeechData, fps: float) -> SpeechData:
         pick = sample_rows if k in BINARY_FEATURES else resample_rows
         feats[k] = pick(np.asarray(v, np.float32), s.fps, n_out, fps)
     emb = None if s.embeddings is None else resample_rows(s.embeddings, s.fps, n_out, fps)
-    meta = dict(s.meta)
-    meta["resampled_from"] = {"fps": s.fps, "n_frames": s.n_frames}
     return SpeechData(waveform=s.waveform, fps=fps, features=feats, sample_rate=s.sample_rate, source=s.source,
-                      start_s=s.start_s, embeddings=emb, embedding_model=s.embedding_model, meta=meta)
+                      start_s=s.start_s, embeddings=emb, embedding_model=s.embedding_model, meta=_meta(s))
 
 
 __all__ = ["BINARY_FEATURES", "resample_emotion", "resample_motion", "resample_rows", "resample_speech",
