@@ -38,7 +38,7 @@ from .errors import InvalidDataError
 from .face import MAX_CAST_SIDE
 from .image import load_images, side_by_side, to_rgb_float
 from .pipeline import check_stage_options, emotion_summary, motion_generator, speech_dict
-from .run import (OutputFiles, ProgressCb, Run, RunResult, check_audio_path, check_output_path,
+from .run import (OutputFiles, ProgressCb, Run, RunResult, bundled_files, check_audio_path, check_output_path,
                   check_speech_frames, encode_to_file, options_report, pick_options)
 from .timing import check_fps
 from .types import CastData, EmotionData, MotionData, SceneData, SpeechData
@@ -297,12 +297,8 @@ def bundled_conversation() -> Dict[str, Any]:
     ``audio`` (one track, both voices), ``script`` (one ``start-end:speaker<TAB>words`` line per turn),
     ``turns`` (the same without the words) and ``texts`` (what each speaker says, joined over their
     turns); see ``assets/README.md``."""
-    d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
-    paths = {"image": os.path.join(d, "sample_conversation.jpg"), "audio": os.path.join(d, "sample_conversation.flac"),
-             "text_file": os.path.join(d, "sample_conversation.txt")}
-    for k, p in paths.items():
-        if not os.path.isfile(p):
-            raise FileNotFoundError(f"the bundled conversation sample {k} is missing: {p}; reinstall the node pack")
+    paths = bundled_files("conversation sample", image="sample_conversation.jpg", audio="sample_conversation.flac",
+                          text_file="sample_conversation.txt")
     from .audio import parse_turns, turn_texts
     with open(paths["text_file"], "r", encoding="utf-8") as f:
         script = f.read()

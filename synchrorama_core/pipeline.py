@@ -55,7 +55,7 @@ import numpy as np
 from . import __version__
 from .errors import InvalidDataError
 from .image import MAX_WORK_SIDE, load_images
-from .run import (STAGES, OutputFiles, ProgressCb, Run, RunResult, check_audio_path, check_output_path,
+from .run import (STAGES, OutputFiles, ProgressCb, Run, RunResult, bundled_files, check_audio_path, check_output_path,
                   check_render_options, check_speech_frames, encode_to_file, json_path_for, options_report,
                   partial_files, pick_options)
 from .timing import check_fps
@@ -381,13 +381,8 @@ def _reference_counts(renderer, k: int) -> List[int]:
 
 def bundled_sample() -> Dict[str, str]:
     """Paths of the bundled demo portrait, speech and transcript (no downloads)."""
-    d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
-    paths = {"image": os.path.join(d, "sample_portrait.jpg"), "audio": os.path.join(d, "sample_speech.flac"),
-             "text_file": os.path.join(d, "sample_speech.txt")}
-    for k, p in paths.items():
-        if not os.path.isfile(p):
-            raise FileNotFoundError(f"the bundled sample {k} is missing: {p}; reinstall the SynchroRaMa node pack")
-    return paths
+    return bundled_files("sample", image="sample_portrait.jpg", audio="sample_speech.flac",
+                         text_file="sample_speech.txt")
 
 
 def demo(out: str = "synchrorama_demo.mp4", duration_s: Optional[float] = None, **kw) -> PipelineResult:

@@ -120,6 +120,22 @@ def options_report(*, emotion_options: dict, scene_backend, scene_options: dict,
             "video": video_options, **more}
 
 
+# ------------------------------------------------------------------------------ bundled samples
+
+#: The bundled samples' folder (``synchrorama_core/assets``; see its README).
+ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+
+
+def bundled_files(what: str, **names: str) -> Dict[str, str]:
+    """``{key: path}`` of the bundled files ``key=file name`` in :data:`ASSETS`; a missing one is a
+    ``FileNotFoundError`` naming it (``what``: "sample", "conversation sample")."""
+    paths = {k: os.path.join(ASSETS, name) for k, name in names.items()}
+    for k, p in paths.items():
+        if not os.path.isfile(p):
+            raise FileNotFoundError(f"the bundled {what} {k} is missing: {p}; reinstall the SynchroRaMa node pack")
+    return paths
+
+
 # ------------------------------------------------------------------------------ output files
 
 def json_path_for(out: str) -> str:
@@ -323,7 +339,7 @@ def encode_to_file(run: Run, frames, fps: float, n_frames: int, sound, sample_ra
     return info
 
 
-__all__ = ["OutputFiles", "ProgressCb", "Run", "RunResult", "STAGES", "check_audio_path", "check_output_path",
-           "check_render_options", "check_speech_frames", "commit_outputs", "discard", "encode_to_file",
-           "json_path_for", "option_value", "options_report", "os_reason", "partial_files", "pick_options",
-           "reserve_outputs", "write_json"]
+__all__ = ["ASSETS", "OutputFiles", "ProgressCb", "Run", "RunResult", "STAGES", "bundled_files", "check_audio_path",
+           "check_output_path", "check_render_options", "check_speech_frames", "commit_outputs", "discard",
+           "encode_to_file", "json_path_for", "option_value", "options_report", "os_reason", "partial_files",
+           "pick_options", "reserve_outputs", "write_json"]
