@@ -313,6 +313,17 @@ class Progress:
         return False
 
 
+def image_frames(n: int, height: int, width: int, fill, node_id: Optional[str] = None, zeros: bool = False):
+    """A ComfyUI IMAGE ``[n, height, width, 3]`` (float32; ``zeros``: cleared first) that ``fill(out=...,
+    progress=..., cancelled=...)`` (a core function writing frames into the numpy view ``out``) fills in
+    place, with the progress bar and cancel of :class:`Progress`: no second copy of the frames."""
+    import torch
+    images = (torch.zeros if zeros else torch.empty)((n, height, width, 3), dtype=torch.float32)
+    with Progress(max(n, 1), node_id) as p:
+        fill(out=images.numpy(), progress=p.update, cancelled=p.cancelled)
+    return images
+
+
 # ------------------------------------------------------------------ devices
 
 def torch_device():

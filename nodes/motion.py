@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 
 from synchrorama_core.audio.phones import PHONE_MODES, speech_phones
 from synchrorama_core.motion import (MISMATCH, STYLES, adjust_motion, blend_motion, conform_motion,
@@ -174,14 +175,10 @@ class SynchroRaMaMotionFrames:
 
     def draw(self, motion, face, style="mediapipe", width=0, height=0, reference=0, thickness=0, neutralize=1.0,
              unique_id=None):
-        import torch
         h, w = frame_size(face, reference, height, width)
         n = motion.n_frames if hasattr(motion, "n_frames") else 0
-        images = torch.empty((n, h, w, 3), dtype=torch.float32)
-        with comfy.Progress(max(n, 1), unique_id) as p:
-            motion_frames(face, motion, style, h, w, reference, int(thickness) or None, out=images.numpy(),
-                          progress=p.update, cancelled=p.cancelled, neutralize=neutralize)
-        return (images,)
+        return (comfy.image_frames(n, h, w, partial(motion_frames, face, motion, style, h, w, reference,
+                                                    int(thickness) or None, neutralize=neutralize), unique_id),)
 
 
 class SynchroRaMaSaveMotion:

@@ -3,13 +3,15 @@ SynchroRaMa Warp Render Video (the same frames streamed straight into an mp4: co
 conversation forms (SR_CAST -> every person animated in one picture, as IMAGE or VIDEO)."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from synchrorama_core.render import CastRenderer, RenderOptions, WarpRenderer
 from synchrorama_core.video import encode_stream
 
 from . import comfy_adapter as comfy
-from .values import SR_CAST, SR_FACE, SR_MOTION, audio_parts
+from .values import SR_CAST, SR_FACE, SR_MOTION, optional_audio
 
 CATEGORY = "SynchroRaMa/render"
 
@@ -56,6 +58,18 @@ def _renderer(face, **options) -> WarpRenderer:
     return WarpRenderer(face, _options(**options))
 
 
+def _stream_video(prefix: str, n: int, wave, sr, crf, unique_id, frames) -> tuple:
+    """Core's VIDEO of a new mp4 in the temp folder: ``frames(cancelled)`` -> ``(uint8 frames, fps)``
+    streamed with the sound ``wave``/``sr`` into H.264/AAC, ``n`` frames on the progress bar."""
+    path = comfy.temp_file(prefix, "mp4")
+    with comfy.Progress(max(n, 1), unique_id) as p:
+        # the frame source checks cancel per frame; progress is reported on this (the node's) thread
+        source, fps = frames(p.cancelled)
+        encode_stream(path, source, fps, audio=wave, sample_rate=sr, crf=int(crf), cancelled=p.cancelled,
+                      progress=p.update, total=n)
+    return (comfy.video_value(path),)
+
+
 _REQUIRED = {
     "face": (SR_FACE, {"tooltip": "reference portrait(s) from SynchroRaMa Face Analysis"}),
     "motion": (SR_MOTION, {"tooltip": "head pose and expressions per frame (SynchroRaMa A2M Motion)"}),
@@ -82,14 +96,10 @@ class SynchroRaMaWarpRenderer:
                    "motion's fps for Save Video / Create Video.")
 
     def render(self, face, motion, unique_id=None, **options):
-        import torch
         renderer = _renderer(face, **options)
-        h, w = renderer.size
         n = motion.n_frames if hasattr(motion, "n_frames") else 0
         # one preallocated batch: frames are written straight into the tensor ComfyUI receives
-        images = torch.empty((n, h, w, 3), dtype=torch.float32)
-        with comfy.Progress(max(n, 1), unique_id) as p:
-            renderer.render(motion, progress=p.update, cancelled=p.cancelled, out=images.numpy())
+        images = comfy.image_frames(n, *renderer.size, partial(renderer.render, motion), unique_id)
         return images, float(motion.fps)
 
 
@@ -119,17 +129,10 @@ class SynchroRaMaWarpRenderVideo:
 
     def render(self, face, motion, audio=None, crf=19, unique_id=None, **options):
         renderer = _renderer(face, **options)
-        wave = sr = None
-        if audio is not None:
-            wave, sr = audio_parts(audio)
+        wave, sr = optional_audio(audio)
         n = motion.n_frames if hasattr(motion, "n_frames") else 0
-        path = comfy.temp_file("synchrorama_render", "mp4")
-        with comfy.Progress(max(n, 1), unique_id) as p:
-            # the frame source checks cancel per frame; progress is reported on this (the node's) thread
-            frames = renderer.frames(motion, cancelled=p.cancelled, dtype=np.uint8)
-            encode_stream(path, frames, motion.fps, audio=wave, sample_rate=sr, crf=int(crf),
-                          cancelled=p.cancelled, progress=p.update, total=n)
-        return (comfy.video_value(path),)
+        return _stream_video("synchrorama_render", n, wave, sr, crf, unique_id,
+                             lambda c: (renderer.frames(motion, cancelled=c, dtype=np.uint8), motion.fps))
 
 
 # ------------------------------------------------------------------ conversations (SR_CAST)
@@ -167,13 +170,8 @@ class SynchroRaMaCastRenderer:
                    "and the fps.")
 
     def render(self, cast, unique_id=None, **options):
-        import torch
         renderer = _cast_renderer(cast, **options)
-        h, w = renderer.size
-        n = renderer.n_frames()
-        images = torch.empty((n, h, w, 3), dtype=torch.float32)
-        with comfy.Progress(max(n, 1), unique_id) as p:
-            renderer.render(progress=p.update, cancelled=p.cancelled, out=images.numpy())
+        images = comfy.image_frames(renderer.n_frames(), *renderer.size, renderer.render, unique_id)
         fps = next(m for m in cast.motions if m is not None).fps
         return images, float(fps)
 
@@ -201,17 +199,11 @@ class SynchroRaMaCastRenderVideo:
 
     def render(self, cast, audio=None, crf=19, unique_id=None, **options):
         renderer = _cast_renderer(cast, **options)
-        wave = sr = None
-        if audio is not None:
-            wave, sr = audio_parts(audio)
+        wave, sr = optional_audio(audio)
         n = renderer.n_frames()
         fps = next(m for m in cast.motions if m is not None).fps
-        path = comfy.temp_file("synchrorama_conversation", "mp4")
-        with comfy.Progress(max(n, 1), unique_id) as p:
-            frames = renderer.frames(cancelled=p.cancelled, dtype=np.uint8)
-            encode_stream(path, frames, fps, audio=wave, sample_rate=sr, crf=int(crf), cancelled=p.cancelled,
-                          progress=p.update, total=n)
-        return (comfy.video_value(path),)
+        return _stream_video("synchrorama_conversation", n, wave, sr, crf, unique_id,
+                             lambda c: (renderer.frames(cancelled=c, dtype=np.uint8), fps))
 
 
 NODE_CLASS_MAPPINGS = {"SynchroRaMaWarpRenderer": SynchroRaMaWarpRenderer,

@@ -63,6 +63,11 @@ def audio_parts(audio) -> tuple:
     return audio["waveform"], int(audio["sample_rate"])
 
 
+def optional_audio(audio) -> tuple:
+    """:func:`audio_parts` of an optional AUDIO input: ``(None, None)`` when nothing is connected."""
+    return (None, None) if audio is None else audio_parts(audio)
+
+
 class VideoFile:
     """A ``VIDEO`` value for an mp4 on disk where core ComfyUI's ``VideoFromFile`` is not available
     (standalone use and tests, or a ComfyUI older than the VIDEO type); the same reading methods.

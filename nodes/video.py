@@ -6,7 +6,7 @@ import os
 from synchrorama_core.video import write_video
 
 from . import comfy_adapter as comfy
-from .values import audio_parts
+from .values import optional_audio
 
 CATEGORY = "SynchroRaMa/video"
 
@@ -43,9 +43,7 @@ class SynchroRaMaSaveVideo:
 
     def save(self, images, fps=25.0, filename_prefix="SynchroRaMa/video", crf=19, audio=None, prompt=None,
              extra_pnginfo=None, unique_id=None):
-        wave = sr = None
-        if audio is not None:
-            wave, sr = audio_parts(audio)
+        wave, sr = optional_audio(audio)
         full, file, subfolder = comfy.save_path(filename_prefix, "mp4")
         meta = {}
         if prompt is not None:

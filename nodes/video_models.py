@@ -6,6 +6,8 @@ Audio needs no node: Load Audio's AUDIO goes into core AudioEncoderEncode.
 """
 from __future__ import annotations
 
+from functools import partial
+
 from synchrorama_core.bridge import VIDEO_MODELS, WAN_NEGATIVE, pose_video, pose_video_indices, video_model, window_prompt
 from synchrorama_core.bridge.pose import clip_frames
 
@@ -107,12 +109,10 @@ class SynchroRaMaPoseVideo:
 
     def draw(self, motion, face, model="wan2.2_s2v", width=640, height=640, window=-1, length=77, reference=0,
              unique_id=None):
-        import torch
         n = len(pose_video_indices(motion, model, int(window), int(length)))
-        images = torch.zeros((n, int(height), int(width), 3), dtype=torch.float32)
-        with comfy.Progress(max(n, 1), unique_id) as p:
-            pose_video(face, motion, model, int(width), int(height), int(window), int(length), int(reference),
-                       out=images.numpy(), progress=p.update, cancelled=p.cancelled)
+        images = comfy.image_frames(n, int(height), int(width), partial(
+            pose_video, face, motion, model, int(width), int(height), int(window), int(length), int(reference)),
+            unique_id, zeros=True)
         fps = video_model(model).fps
         return (images, clip_frames(motion, fps), float(fps))
 
