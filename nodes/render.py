@@ -70,6 +70,24 @@ def _stream_video(prefix: str, n: int, wave, sr, crf, unique_id, frames) -> tupl
     return (comfy.video_value(path),)
 
 
+class _ImageForm:
+    """The outputs of the render nodes that return IMAGE frames (one person or a cast)."""
+
+    RETURN_TYPES = ("IMAGE", "FLOAT")
+    RETURN_NAMES = ("images", "fps")
+    FUNCTION = "render"
+    CATEGORY = CATEGORY
+
+
+class _VideoForm:
+    """The outputs of the render nodes that stream into an mp4 (one person or a cast)."""
+
+    RETURN_TYPES = ("VIDEO",)
+    RETURN_NAMES = ("video",)
+    FUNCTION = "render"
+    CATEGORY = CATEGORY
+
+
 _REQUIRED = {
     "face": (SR_FACE, {"tooltip": "reference portrait(s) from SynchroRaMa Face Analysis"}),
     "motion": (SR_MOTION, {"tooltip": "head pose and expressions per frame (SynchroRaMa A2M Motion)"}),
@@ -80,17 +98,13 @@ _WHAT = ("Moves the face of the reference portrait along SR_MOTION with a landma
          "Real time on a CPU, no downloaded weights.")
 
 
-class SynchroRaMaWarpRenderer:
+class SynchroRaMaWarpRenderer(_ImageForm):
     """The zero-download video sampler: warps the reference portrait(s) along the motion, on the CPU."""
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": dict(_REQUIRED), "optional": _render_inputs(), "hidden": {"unique_id": "UNIQUE_ID"}}
 
-    RETURN_TYPES = ("IMAGE", "FLOAT")
-    RETURN_NAMES = ("images", "fps")
-    FUNCTION = "render"
-    CATEGORY = CATEGORY
     DESCRIPTION = (_WHAT + " Output: one IMAGE per motion frame at the first reference's size (every frame is held "
                    "in memory: ~78 MB per second at 512x512; for long clips use Warp Render Video), and the "
                    "motion's fps for Save Video / Create Video.")
@@ -103,7 +117,7 @@ class SynchroRaMaWarpRenderer:
         return images, float(motion.fps)
 
 
-class SynchroRaMaWarpRenderVideo:
+class SynchroRaMaWarpRenderVideo(_VideoForm):
     """The warp renderer streamed straight into an H.264/AAC mp4: memory does not grow with the clip."""
 
     @classmethod
@@ -119,10 +133,6 @@ class SynchroRaMaWarpRenderVideo:
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
-    RETURN_TYPES = ("VIDEO",)
-    RETURN_NAMES = ("video",)
-    FUNCTION = "render"
-    CATEGORY = CATEGORY
     DESCRIPTION = (_WHAT + " Each frame goes straight into an H.264 mp4 (with the audio as AAC) at the motion's fps, "
                    "so a 10-minute clip needs no more memory than a short one. Output: ComfyUI's VIDEO (a file in the "
                    "temp folder): connect Save Video to keep it and watch it, or Get Video Components.")
@@ -154,17 +164,13 @@ def _cast_inputs() -> dict:
     return {k: opt[k] for k in _CAST_OPTIONS}
 
 
-class SynchroRaMaCastRenderer:
+class SynchroRaMaCastRenderer(_ImageForm):
     """The warp renderer for a conversation: every animated person of an SR_CAST in one picture."""
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": dict(_CAST), "optional": _cast_inputs(), "hidden": {"unique_id": "UNIQUE_ID"}}
 
-    RETURN_TYPES = ("IMAGE", "FLOAT")
-    RETURN_NAMES = ("images", "fps")
-    FUNCTION = "render"
-    CATEGORY = CATEGORY
     DESCRIPTION = (_CAST_WHAT + " Output: one IMAGE per motion frame at the picture's size (every frame is held in "
                    "memory: ~157 MB per second at 512x1024; for long clips use Warp Render Video (conversation)), "
                    "and the fps.")
@@ -176,7 +182,7 @@ class SynchroRaMaCastRenderer:
         return images, float(fps)
 
 
-class SynchroRaMaCastRenderVideo:
+class SynchroRaMaCastRenderVideo(_VideoForm):
     """The conversation renderer streamed straight into an H.264/AAC mp4: memory does not grow with the clip."""
 
     @classmethod
@@ -190,10 +196,6 @@ class SynchroRaMaCastRenderVideo:
             "hidden": {"unique_id": "UNIQUE_ID"},
         }
 
-    RETURN_TYPES = ("VIDEO",)
-    RETURN_NAMES = ("video",)
-    FUNCTION = "render"
-    CATEGORY = CATEGORY
     DESCRIPTION = (_CAST_WHAT + " Each frame goes straight into an H.264 mp4 (with the audio as AAC), so a long "
                    "conversation needs no more memory than a short one. Output: ComfyUI's VIDEO (connect Save Video).")
 
