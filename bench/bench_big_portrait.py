@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 import numpy as np
 
@@ -28,7 +27,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))  # the tests' own measuring help
 
 from synchrorama_core.pipeline import bundled_sample  # noqa: E402
 from helpers.measure import run_measured  # noqa: E402
-from _common import print_table  # noqa: E402
+from _common import cli_env, print_folder, print_machine, print_table, print_target, work_folder  # noqa: E402
 
 
 def make_portrait(path: str, size: tuple, face_scale: int, at: tuple) -> str:
@@ -51,17 +50,15 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=float, default=2.0, help="seconds of speech (default 2)")
     ap.add_argument("--keep", default=None, help="keep the portraits and videos in this folder")
     a = ap.parse_args(argv)
-    folder = a.keep or tempfile.mkdtemp(prefix="sr_bench_big_")
-    os.makedirs(folder, exist_ok=True)
+    folder = work_folder(a.keep, "sr_bench_big_")
     root = os.path.abspath(a.root)
-    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = cli_env(root)
     sample = bundled_sample()
     cases = [("512x512 (bundled)", sample["image"]),
              ("4032x3024 (12 MP)", make_portrait(os.path.join(folder, "12mp.jpg"), (4032, 3024), 4, (1000, 400))),
              ("8000x8000 (64 MP)", make_portrait(os.path.join(folder, "64mp.jpg"), (8000, 8000), 8, (1800, 1400)))]
     print(f"checkout: {root}")
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
-          f"(shared with other work: numbers are pessimistic)")
+    print_machine()
     rows = []
     for name, image in cases:
         out = os.path.join(folder, f"out_{len(rows)}.mp4")
@@ -85,10 +82,9 @@ def main(argv=None) -> int:
     big = rows[-1]
     if big[-1] == "ok":
         rss, wall = float(big[1].split()[0]), float(big[2].split()[0])
-        print(f"target 8000x8000: < 3000 MB and well under 60 s: {'MET' if rss < 3000 and wall < 60 else 'NOT MET'} "
-              f"({rss:.0f} MB, {wall:.1f} s)")
-    if not a.keep:
-        print(f"(files in {folder})")
+        print_target("target 8000x8000: < 3000 MB and well under 60 s", rss < 3000 and wall < 60,
+                     f"{rss:.0f} MB, {wall:.1f} s")
+    print_folder(a.keep, folder)
     return 0
 
 

@@ -17,10 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
-import time
 
 import numpy as np
 
@@ -29,9 +26,7 @@ sys.path.insert(0, ROOT)
 
 from synchrorama_core.audio import load_speech_waveform, parse_turns, split_turns  # noqa: E402
 from synchrorama_core.conversation import bundled_conversation  # noqa: E402
-from _common import print_table  # noqa: E402
-
-STAGES = ("face", "speech", "emotion", "scene", "motion", "render", "encode", "render_encode_wall", "total")
+from _common import CLI_TIMINGS as STAGES, cli_env, print_machine, print_table, run_cli, work_folder  # noqa: E402
 
 
 def make_tracks(seconds: float, folder: str) -> list:
@@ -49,35 +44,22 @@ def make_tracks(seconds: float, folder: str) -> list:
     return paths
 
 
-def run_measured(args, env) -> dict:
-    """Run the CLI as a direct child; its peak RSS and CPU time come from os.wait4."""
-    t = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "synchrorama_core", *args], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = p.stderr.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    return {"wall_s": time.perf_counter() - t, "cpu_s": ru.ru_utime + ru.ru_stime, "rss_mb": ru.ru_maxrss / 1024.0,
-            "rc": os.waitstatus_to_exitcode(status), "stderr": err.decode(errors="replace")[-2000:]}
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--durations", type=float, nargs="+", default=[15.0, 60.0])
     ap.add_argument("--fps", type=float, default=25.0)
     ap.add_argument("--keep", default=None, help="keep the videos and OUT.json files in this folder")
     a = ap.parse_args(argv)
-    folder = a.keep or tempfile.mkdtemp(prefix="sr_bench_conversation_")
-    os.makedirs(folder, exist_ok=True)
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    folder = work_folder(a.keep, "sr_bench_conversation_")
+    env = cli_env()
     s = bundled_conversation()
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
-          f"(shared with other work: wall times are pessimistic)")
+    print_machine("wall times are pessimistic")
     rows = []
     for d in a.durations:
         left, right = make_tracks(d, folder)
         out = os.path.join(folder, f"conversation_{d:g}s.mp4")
         load0 = os.getloadavg()[0]
-        r = run_measured(["generate", "--image", s["image"], "--audio", left, "--audio", right,
+        r = run_cli(["generate", "--image", s["image"], "--audio", left, "--audio", right,
                           "--text", s["texts"][0], "--text", s["texts"][1], "--fps", str(a.fps), "--out", out,
                           "--quiet"], env)
         if r["rc"] != 0:

@@ -13,10 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
-import time
 
 import numpy as np
 
@@ -25,9 +22,8 @@ sys.path.insert(0, ROOT)
 
 from synchrorama_core.audio import load_speech_waveform  # noqa: E402
 from synchrorama_core.pipeline import bundled_sample  # noqa: E402
-from _common import print_table  # noqa: E402
-
-STAGES = ("face", "speech", "emotion", "scene", "motion", "render", "encode", "render_encode_wall", "total")
+from _common import (CLI_TIMINGS as STAGES, cli_env, print_folder, print_machine, print_table,  # noqa: E402
+                     print_target, run_cli, work_folder)
 
 
 def make_speech(seconds: float, folder: str) -> tuple:
@@ -47,36 +43,21 @@ def make_speech(seconds: float, folder: str) -> tuple:
     return path, tpath
 
 
-def run_measured(args, env) -> dict:
-    """Run the CLI as a direct child and read that child's own peak RSS with os.wait4."""
-    t = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-m", "synchrorama_core", *args], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = p.stderr.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return {"wall_s": wall, "rss_mb": ru.ru_maxrss / 1024.0, "rc": p.returncode,
-            "stderr": err.decode(errors="replace")[-2000:]}
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--durations", type=float, nargs="+", default=[20.0, 60.0])
     ap.add_argument("--fps", type=float, default=25.0)
     ap.add_argument("--keep", default=None, help="keep the videos and OUT.json files in this folder")
     a = ap.parse_args(argv)
-    folder = a.keep or tempfile.mkdtemp(prefix="sr_bench_pipeline_")
-    os.makedirs(folder, exist_ok=True)
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    folder = work_folder(a.keep, "sr_bench_pipeline_")
+    env = cli_env()
     portrait = bundled_sample()["image"]
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start "
-          f"(shared with other work: numbers are pessimistic)")
+    print_machine()
     rows = []
     for d in a.durations:
         wav, txt = make_speech(d, folder)
         out = os.path.join(folder, f"out_{d:g}s.mp4")
-        r = run_measured(["generate", "--image", portrait, "--audio", wav, "--text-file", txt, "--fps", str(a.fps),
+        r = run_cli(["generate", "--image", portrait, "--audio", wav, "--text-file", txt, "--fps", str(a.fps),
                           "--out", out, "--quiet"], env)
         if r["rc"] != 0:
             print(f"{d:g} s: the CLI failed (exit {r['rc']}):\n{r['stderr']}")
@@ -103,10 +84,8 @@ def main(argv=None) -> int:
               f"{int(hi['frames'] - lo['frames'])} more frames would be {0.75 * (hi['frames'] - lo['frames']):.0f} MB)")
     target = [r for r in rows if r["duration"] >= 60]
     for r in target:
-        print(f"target: {r['duration']:g} s of speech in < 60 s wall: {'MET' if r['wall_s'] < 60 else 'NOT MET'} "
-              f"({r['wall_s']:.1f} s)")
-    if not a.keep:
-        print(f"(files in {folder})")
+        print_target(f"target: {r['duration']:g} s of speech in < 60 s wall", r["wall_s"] < 60, f"{r['wall_s']:.1f} s")
+    print_folder(a.keep, folder)
     return 0
 
 
