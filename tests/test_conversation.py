@@ -20,6 +20,7 @@ from synchrorama_core.errors import FaceNotFoundError, InvalidDataError
 from synchrorama_core.face import FaceTracker, analyze_cast, measure_landmarks
 from synchrorama_core.types import CastData, MotionData
 from helpers.measure import frame_rms, lag_corr
+from helpers.pictures import two_people
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "data")
@@ -28,25 +29,12 @@ LEFT_TEXT = ["Hello there. I am really happy to see you today.", "Shall we take 
 RIGHT_TEXT = "Thank you, what a wonderful morning it is."
 
 
-def fit(a: np.ndarray, h: int, w: int) -> np.ndarray:
-    """uint8 image scaled to cover (h, w), centre crop."""
-    from PIL import Image
-    im = Image.fromarray(a)
-    s = max(h / im.height, w / im.width)
-    im = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
-    x0, y0 = (im.width - w) // 2, (im.height - h) // 2
-    return np.asarray(im)[y0:y0 + h, x0:x0 + w]
-
-
 @pytest.fixture(scope="module")
 def picture(tmp_path_factory):
     """Two real faces side by side, 512 x 1024: the astronaut (left) and Grace Hopper (right)."""
     from PIL import Image
-    from skimage import data
-    hopper = np.asarray(Image.open(os.path.join(DATA, "portrait_closed_lips.jpg")).convert("RGB"))
-    pic = np.concatenate([fit(data.astronaut(), 512, 512), fit(hopper, 512, 512)], axis=1)
     path = tmp_path_factory.mktemp("conv") / "two_people.png"
-    Image.fromarray(pic).save(path)
+    Image.fromarray(two_people(512)).save(path)
     return str(path)
 
 

@@ -23,6 +23,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ASSETS = os.path.join(ROOT, "synchrorama_core", "assets")
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))  # the tests' own two-person picture (helpers/pictures.py)
 
 TURNS = [(0, "en-us+f3", "Hello! It is so good to see you again. How was your trip?"),
          (1, "en-us+f2", "Thank you, it was wonderful. The mountains were beautiful, but I missed home."),
@@ -30,22 +31,10 @@ TURNS = [(0, "en-us+f3", "Hello! It is so good to see you again. How was your tr
 GAP_S, EDGE_S, SR = 0.45, 0.25, 16000
 
 
-def _fit(a: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Scale to cover (h, w) and crop the centre."""
-    from PIL import Image
-    im = Image.fromarray(a)
-    s = max(h / im.height, w / im.width)
-    im = im.resize((round(im.width * s), round(im.height * s)), Image.LANCZOS)
-    x0, y0 = (im.width - w) // 2, (im.height - h) // 2
-    return np.asarray(im)[y0:y0 + h, x0:x0 + w]
-
-
 def picture(path: str) -> None:
     from PIL import Image
-    from skimage import data
-    hopper = np.asarray(Image.open(os.path.join(ROOT, "tests", "data", "portrait_closed_lips.jpg")).convert("RGB"))
-    pic = np.concatenate([_fit(data.astronaut(), 512, 512), _fit(hopper, 512, 512)], axis=1)
-    Image.fromarray(pic).save(path, quality=90)
+    from helpers.pictures import two_people
+    Image.fromarray(two_people(512)).save(path, quality=90)
 
 
 def speech(flac: str, txt: str) -> None:
