@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from synchrorama_core.conversation import assign_speakers, generate_conversation
-from synchrorama_core.errors import FaceNotFoundError, InvalidDataError
+from synchrorama_core.errors import AudioError, FaceNotFoundError, InvalidDataError
 from synchrorama_core.face import FaceTracker, analyze_cast, measure_landmarks
 from synchrorama_core.types import CastData, MotionData
 from helpers.measure import frame_rms, lag_corr
@@ -325,6 +325,31 @@ def test_errors_name_both_counts(picture, tracks, tmp_path):
     with pytest.raises(InvalidDataError, match="unknown listening option"):
         generate_conversation(picture, p, listening_options={"stare": 1}, out=out)
     assert os.listdir(tmp_path) == []                                 # nothing written
+
+
+def test_a_track_shorter_than_one_frame_is_named(picture, tracks, tmp_path):
+    import soundfile as sf
+    short = tmp_path / "blip.wav"
+    sf.write(short, np.full(300, 0.1, np.float32), 16000)          # 19 ms < one 40 ms frame
+    with pytest.raises(AudioError, match=r"speaker 1's track \(blip.wav\) holds 18.8 ms of audio, shorter than one "
+                                         r"video frame \(40.0 ms at 25 fps\); use longer speech"):
+        generate_conversation(picture, [tracks["paths"][0], str(short)], fps=FPS, out=str(tmp_path / "x.mp4"))
+    assert os.listdir(tmp_path) == ["blip.wav"]                        # no video, no OUT.json, no temporary file
+
+
+def test_cast_renderer_checks_frame_dtype_and_output_buffer(picture):
+    from PIL import Image
+    from synchrorama_core.render import CastRenderer
+    cast = analyze_cast(np.asarray(Image.open(picture), np.float32) / 255.0)
+    ren = CastRenderer(cast.with_motions([MotionData.neutral(0.12, FPS), None]))
+    h, w = ren.size
+    with pytest.raises(InvalidDataError, match="frames can be float32 or uint8, not float64"):
+        ren.frames(dtype=np.float64)
+    with pytest.raises(InvalidDataError,
+                       match=rf"output buffer has shape \[2, {h}, {w}, 3\], expected \[3, {h}, {w}, 3\]"):
+        ren.render(out=np.zeros((2, h, w, 3), np.float32))
+    out = np.zeros((3, h, w, 3), np.float32)
+    assert ren.render(out=out) is out and np.array_equal(out, np.stack(list(ren.frames())))
 
 
 def test_cli_conversation_errors_and_usage(picture, tracks):

@@ -482,6 +482,21 @@ def test_bad_input_is_reported_clearly(face, astronaut):
         w.render(np.zeros((10, 3)))
 
 
+def test_frame_dtype_and_output_buffer_are_checked_before_any_frame(renderer):
+    m = motion([{"jaw_open": 0.5}] * 3)
+    h, w = renderer.size
+    with pytest.raises(InvalidDataError, match="frames can be float32 or uint8, not int16"):
+        renderer.frames(m, dtype=np.int16)
+    buf = np.full((3, h, w + 1, 3), 7.0, np.float32)
+    with pytest.raises(InvalidDataError,
+                       match=rf"output buffer has shape \[3, {h}, {w + 1}, 3\], expected \[3, {h}, {w}, 3\]"):
+        renderer.render(m, out=buf)
+    assert (buf == 7.0).all()                          # nothing written
+    out = np.zeros((3, h, w, 3), np.float32)
+    assert renderer.render(m, out=out) is out                         # the right buffer is filled in place
+    assert np.array_equal(out, np.stack(list(renderer.frames(m))))
+
+
 def test_motion_without_frames_is_an_error_before_any_frame(face, renderer):
     empty = MotionData.neutral(0.01, FPS)           # audio shorter than one frame: round(0.25) = 0 frames
     assert empty.n_frames == 0
