@@ -190,6 +190,49 @@ def test_blank_reference_face_is_a_clear_error(face):
         pose_video(face, _motion(25), "sora")
 
 
+def test_skeleton_lies_on_the_face_of_a_large_portrait(astronaut):
+    """Face Analysis keeps a portrait over 1024 px as a scaled head-and-shoulders crop, but Wan's
+    ref_image is the loaded picture itself: the skeleton must land on the face of that picture as the
+    model sees it (cover-cropped to 640x640), found there by a fresh face analysis of those pixels."""
+    from PIL import Image
+    from synchrorama_core.face import analyze_face
+    from synchrorama_core.geometry import topology as topo
+    big = np.full((1600, 2400, 3), 128, np.uint8)              # a 2400x1600 photo, the face off-centre
+    big[32:1568, 100:1636] = np.asarray(Image.fromarray((astronaut * 255 + 0.5).astype(np.uint8))
+                                        .resize((1536, 1536), Image.LANCZOS))
+    face = analyze_face(big)
+    assert face.meta["work_region"][0] is not None and max(face.images[0].shape[:2]) <= 1024
+    frame = pose_video(face, _motion(25), "wan2.2_s2v", 640, 640)[0]
+    nose, neck = _joint(frame, "nose") + 0.5, _joint(frame, "neck") + 0.5     # pixel centres
+    # the picture as WanSoundImageToVideo fits ref_image to 640x640: centre 1600x1600 crop, scaled by 0.4
+    whole = analyze_face(big, max_side=0).landmarks[0]          # the same face, analysed uncropped
+    at = (whole[topo.NOSE_TIP, :2] - [400, 0]) * 0.4
+    assert np.linalg.norm(nose - at) < 1.5, (nose, at)
+    # and on the pixels the model gets: a fresh analysis of the fitted 640x640 reference (its landmarks
+    # differ from the full-size ones by ~0.07 eye distances, 3.6 px here; the bug put the nose 193 px away)
+    ref = np.asarray(Image.fromarray(big).crop((400, 0, 2000, 1600)).resize((640, 640), Image.LANCZOS))
+    seen = analyze_face(ref).landmarks[0]
+    iod = np.linalg.norm(seen[topo.LEFT_IRIS_CENTER, :2] - seen[topo.RIGHT_IRIS_CENTER, :2])
+    assert np.linalg.norm(nose - seen[topo.NOSE_TIP, :2]) < 0.12 * iod, (nose, seen[topo.NOSE_TIP, :2], iod)
+    assert abs(neck[0] - seen[topo.NOSE_TIP, 0]) < 0.12 * iod and neck[1] > seen[topo.CHIN, 1]   # under the chin
+    # the mapping itself: work image -> picture -> model frame, against the record
+    x0, y0, kx, ky, w, h = face.picture_region(0)
+    assert (w, h) == (2400, 1600) and (x0, y0) == tuple(face.meta["work_region"][0]["crop"][:2])
+    assert kx == pytest.approx(face.meta["work_region"][0]["scale"], rel=1e-5)
+
+
+def test_picture_region_of_small_and_bad_records(face):
+    assert face.picture_region(0) == (0.0, 0.0, 1.0, 1.0, 512, 512)
+    im, lm = face.images[0], face.landmarks[0]
+    bad = FaceData(images=[im], landmarks=[lm], boxes=face.boxes, meta={"work_region": [{"crop": [0, 0, 9]}]})
+    with pytest.raises(InvalidDataError, match="work_region.*not a crop record"):
+        pose_video(bad, _motion(25))
+    outside = FaceData(images=[im], landmarks=[lm], boxes=face.boxes,
+                       meta={"work_region": [{"crop": [0, 0, 900, 900], "original_size": [800, 800]}]})
+    with pytest.raises(InvalidDataError, match="does not lie in the 800x800 picture"):
+        pose_video(outside, _motion(25))
+
+
 def test_pose_node(pack, face):
     node = pack.NODE_CLASS_MAPPINGS["SynchroRaMaPoseVideo"]()
     img, n_clip, fps = node.draw(_motion(100), face, "wan2.2_s2v", 832, 480, window=1, length=77)
