@@ -206,8 +206,11 @@ def window_frame_indices(window: int, length: int, n_clip: int, frames_per_windo
     VAE-encodes ``control_video[:length]`` as it is, and the causal VAE gives the first frame a
     latent of its own and every later latent four frames, while the generated window's latent
     ``k`` becomes output frames ``4k..4k+3``.  So the control video is window frame 0 followed by
-    window frames 4, 5, 6, ...: control latent ``k`` then holds output frames ``4k..4k+3``, as in
-    Wan's own inference (which encodes ``[first frame] + window`` and drops the first latent).
+    window frames 4, 5, 6, ...: control latent ``k >= 1`` then holds output frames ``4k..4k+3``.
+    Control latent 0 holds window frame 0 alone, encoded as a still image.  Wan's own inference
+    differs there: it encodes ``[frame 0] + window`` and drops the first latent, so its latent 0
+    holds window frames 0..3.  No choice of frames can reproduce that through ComfyUI's node, so
+    window frames 1..3 have no pose of their own and follow frame 0's.
     """
     start = int(window) * int(frames_per_window)
     rel = np.arange(int(length))
