@@ -333,16 +333,18 @@ def _drawn_mouth(face, motion, scale=2):
     h, w = face.images[0].shape[:2]
     frames = motion_frames(face, motion, style="laion_face", height=scale * h, width=scale * w, thickness=1)
     rest, _ = rest_landmarks(face.landmarks[0])
-    centre = scale * 0.5 * (apply_motion(rest, motion)[:, 13, :2] + apply_motion(rest, motion)[:, 14, :2])
+    driven = apply_motion(rest, motion)
+    centre = scale * 0.5 * (driven[:, 13, :2] + driven[:, 14, :2])
     iod = scale * float(T.interocular(rest[None])[0])
     width, opening = np.zeros(len(frames)), np.zeros(len(frames))
     for k, img in enumerate(frames):
         lips = np.all(img == LAION_LIPS, axis=-1)
-        xs = np.flatnonzero(lips.any(axis=0))
+        ys, xs = np.flatnonzero(lips.any(axis=1)), np.flatnonzero(lips.any(axis=0))
         width[k] = (xs.max() - xs.min() + 1) / iod
+        lips = lips[ys.min():ys.max() + 1, xs.min():xs.max() + 1]          # the lips' box: holes lie inside
         lab, _ = ndi.label(ndi.binary_fill_holes(lips) & ~lips)
-        cx, cy = int(centre[k, 0]), int(centre[k, 1])
-        if lab[cy, cx]:
+        cx, cy = int(centre[k, 0]) - xs.min(), int(centre[k, 1]) - ys.min()
+        if 0 <= cy < lab.shape[0] and 0 <= cx < lab.shape[1] and lab[cy, cx]:
             rows = np.flatnonzero(lab[:, cx] == lab[cy, cx])
             opening[k] = (rows.max() - rows.min() + 1) / iod
     return width, opening
