@@ -164,7 +164,7 @@ def test_closures_anticipate_the_aligned_phone_without_jitter(lip_words):
     before it, falling over two frames: without anticipation it stays at 0.67-0.93); the shut frames
     move with ``lead_frames`` exactly (0, 1, 2 frames early).  No jitter: the re-detected gap and mouth
     width jitter no more than the energy-driven lips did on the sentence, and the lip channels
-    themselves less than the energy-driven lips on these same words."""
+    themselves no more than the energy-driven lips on these same words."""
     spans, motion, gap, track = lip_words["spans"], lip_words["motion"], lip_words["gap"], lip_words["track"]
     speech = lip_words["speech"]
     lead = _lead(motion)
