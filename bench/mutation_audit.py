@@ -62,10 +62,12 @@ MODULES = {
                           "tests/test_data_fuzz.py"]),
     # the pipeline's output handling: temporary files, rename into place, OUT.json, the mp4 writer call
     "pipeline/output": ("synchrorama_core/pipeline.py",
-                        ["_write_json", "partial_files", "_reserve_output", "_discard", "_commit",
-                         "json_path_for", "_output_path", "render_to_file"],
+                        ["_write_json", "partial_files", "output_files", "json_path_for", "_output_path",
+                         "render_to_file"],
                         _OUTPUT_TESTS),
-    "video/stream": ("synchrorama_core/video/stream.py", ["part_path", "write_stream", "encode_stream"],
+    # temporary names, reserving, rename into place (every writer's, the pipeline's included)
+    "outputs": ("synchrorama_core/outputs.py", None, _OUTPUT_TESTS),
+    "video/stream": ("synchrorama_core/video/stream.py", ["write_stream", "encode_stream"],
                      _OUTPUT_TESTS),
     "diffusion/checkpoint": ("synchrorama_core/diffusion/checkpoint.py",
                              ["pickle_refusal", "read_state_dict", "detect_family", "load_sd_single_file",

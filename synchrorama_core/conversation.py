@@ -37,9 +37,10 @@ from . import __version__
 from .errors import AudioError, InvalidDataError
 from .face import MAX_CAST_SIDE
 from .image import load_image, side_by_side, to_rgb_float
+from .outputs import commit, discard, reserve
 from .pipeline import (EMOTION_OPTIONS, MOTION_OPTIONS, SCENE_OPTIONS, VIDEO_OPTIONS, ProgressCb, _check_audio_path,
-                       _commit, _discard, _option_value, _output_path, _pick, _render_options, _reserve_output, _Run,
-                       _write_json, emotion_summary, encode_to_file, json_path_for, motion_generator, speech_dict)
+                       _option_value, _output_path, _pick, _render_options, _Run, _write_json, emotion_summary,
+                       encode_to_file, json_path_for, motion_generator, output_files, speech_dict)
 from .timing import check_fps
 from .types import CastData, EmotionData, MotionData, SceneData, SpeechData
 
@@ -239,7 +240,7 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
         texts = turn_texts(parse_turns(turns), n)          # a script with words gives each speaker's transcript
     texts = _per_speaker(texts, n, "transcripts", "--text")
     picture, source = _picture(image)
-    temps = _reserve_output(out, write_json)
+    temps = reserve(output_files(out, write_json))
     try:
         run = _Run(progress, cancelled)
         cast = run.stage("face", analyze_cast, picture, face_indices=face_indices, count=n, names=names,
@@ -279,9 +280,9 @@ def generate_conversation(image, audios, texts=None, fps: float = 25.0, out: str
             tiles=renderer.tiles)
         if write_json:
             _write_json(temps[1], report, jpath)
-        _commit(list(zip(temps, [out, jpath])))
+        commit(list(zip(temps, [out, jpath])))
     except BaseException:
-        _discard(temps)
+        discard(temps)
         raise
     run.prog.finish()
     return ConversationResult(video_path=out, json_path=jpath if write_json else "", n_frames=motions[0].n_frames,

@@ -57,8 +57,8 @@ import numpy as np
 from . import __version__
 from .errors import AudioError, BackendError, Cancelled, InvalidDataError, OutputError
 from .image import MAX_WORK_SIDE, load_image
+from .outputs import commit, discard, os_reason, part_files, reserve
 from .timing import check_fps
-from .video.stream import part_path
 from .types import EMOTIONS, EmotionData, FaceData, MotionData, SceneData, SpeechData
 
 #: The stages in order, as named in progress reports and in ``timings``.
@@ -283,67 +283,18 @@ def _write_json(tmp: str, data: dict, name: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f, allow_nan=False)
     except OSError as e:
-        raise OutputError(f"cannot write {name}: {_os_reason(e)}; neither it nor the video was kept") from e
-
-
-def _os_reason(e: BaseException) -> str:
-    return getattr(e, "strerror", None) or str(e) or type(e).__name__
+        raise OutputError(f"cannot write {name}: {os_reason(e)}; neither it nor the video was kept") from e
 
 
 def partial_files(out: str) -> List[str]:
     """Temporary files a run writing ``out`` (and its OUT.json) left behind, e.g. when its process was
-    killed: for a batch to clean up.  Only this naming is matched, so ``a.mp4`` never claims ``a.b.mp4``'s."""
-    import glob
-    import re
-    out = os.path.abspath(os.fspath(out))
-    root = os.path.splitext(os.path.basename(out))[0]
-    rx = re.compile(rf"^\.{re.escape(root)}\.\d+\.[0-9a-f]{{6}}\.part\.(mp4|json)$")
-    folder = os.path.dirname(out)
-    return sorted(os.path.join(folder, f) for f in (os.path.basename(p) for p in
-                  glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(root)}.*.part.*"))) if rx.match(f))
+    killed: for a batch to clean up (:func:`..outputs.part_files`)."""
+    return sorted(part_files(out) + part_files(json_path_for(out)))
 
 
-def _reserve_output(out: str, write_json: bool) -> List[str]:
-    """Create ``out``'s folder and the run's temporary files in it (video, then OUT.json): what cannot
-    be written fails here, before any stage runs.  Returns their paths."""
-    folder = os.path.dirname(out)
-    made: List[str] = []
-    names = [out] + ([json_path_for(out)] if write_json else [])
-    try:
-        if os.path.exists(folder) and not os.path.isdir(folder):
-            raise NotADirectoryError(20, f"{folder} is a file, not a folder")
-        os.makedirs(folder, exist_ok=True)
-        tag = f"{os.getpid()}.{os.urandom(3).hex()}"
-        for name in names:
-            tmp = part_path(name, tag)
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            made.append(tmp)
-    except OSError as e:
-        _discard(made)
-        raise OutputError(f"cannot write the output {out}: {_os_reason(e)}; choose a folder you can write to") \
-            from None
-    return made
-
-
-def _discard(paths: Sequence[Optional[str]]) -> None:
-    for p in paths:
-        if p:
-            try:
-                os.remove(p)
-            except OSError:
-                pass
-
-
-def _commit(pairs: Sequence[tuple]) -> None:
-    """Rename each ``(temporary, final)`` pair into place; if one fails, none of the finals is left."""
-    done: List[str] = []
-    try:
-        for tmp, final in pairs:
-            os.replace(tmp, final)
-            done.append(final)
-    except OSError as e:
-        _discard(done + [t for t, _ in pairs])
-        raise OutputError(f"cannot write {final}: {_os_reason(e)}") from e
+def output_files(out: str, write_json: bool) -> List[str]:
+    """What a run writes: the video, then OUT.json."""
+    return [out] + ([json_path_for(out)] if write_json else [])
 
 
 def json_path_for(out: str) -> str:
@@ -487,7 +438,7 @@ def encode_to_file(run: _Run, frames, fps: float, n_frames: int, sound, sample_r
         cause = e if isinstance(e, OSError) else e.__cause__
         if not isinstance(cause, OSError) or isinstance(e, OutputError):
             raise
-        raise OutputError(f"cannot write the video {out}: {_os_reason(cause)}; nothing was kept") from e
+        raise OutputError(f"cannot write the video {out}: {os_reason(cause)}; nothing was kept") from e
     info.path = out
     run.timings["render_fps"] = n_frames / max(run.timings["render"], 1e-9)
     return info
@@ -571,7 +522,7 @@ def generate(images, audio: str, text: Optional[str] = None, fps: float = 25.0, 
     text = (text or "").strip()
     audio = _check_audio_path(audio)
     imgs, sources = _images(images)
-    temps = _reserve_output(out, write_json)
+    temps = reserve(output_files(out, write_json))
     try:
         run = _Run(progress, cancelled)
         face, speech, emotion, scene, motion = run_stages(
@@ -591,9 +542,9 @@ def generate(images, audio: str, text: Optional[str] = None, fps: float = 25.0, 
                               reference_used=_reference_counts(renderer, face.count))
         if write_json:
             _write_json(temps[1], report, jpath)
-        _commit(list(zip(temps, [out, jpath])))
+        commit(list(zip(temps, [out, jpath])))
     except BaseException:
-        _discard(temps)
+        discard(temps)
         raise
     run.prog.finish()
     return PipelineResult(video_path=out, json_path=jpath if write_json else "", n_frames=motion.n_frames,
@@ -631,4 +582,4 @@ def demo(out: str = "synchrorama_demo.mp4", duration_s: Optional[float] = None, 
 
 __all__ = ["EMOTION_OPTIONS", "MOTION_OPTIONS", "PipelineResult",
            "SCENE_OPTIONS", "STAGES", "VIDEO_OPTIONS", "bundled_sample", "demo", "emotion_summary", "face_dict",
-           "generate", "json_path_for", "partial_files", "speech_dict"]
+           "generate", "json_path_for", "output_files", "partial_files", "speech_dict"]
