@@ -7,6 +7,7 @@ from synchrorama_core.diffusion import (CONTEXT_FUSE, SCHEDULERS, LowVRAM, Sampl
                                         load_models)
 from synchrorama_core.models import list_models
 from synchrorama_core.diffusion.conditioning import DEFAULT_NEGATIVE
+from synchrorama_core.diffusion.sampler import MOTION_TRAINED_FRAMES
 
 from . import comfy_adapter as comfy
 from .values import SR_EMOTION, SR_FACE, SR_SCENE, SR_SPEECH, image_to_list, list_to_image
@@ -105,11 +106,13 @@ class SynchroRaMaVideoSampler:
                 "control_strength": f(1.0, 0.0, 2.0, 0.05, "ControlNet strength of the motion frames"),
                 "audio_strength": f(1.0, 0.0, 4.0, 0.05, "SynchroRaMa audio adapter strength"),
                 "emotion_strength": f(1.0, 0.0, 4.0, 0.05, "SynchroRaMa emotion adapter strength"),
-                "window": ("INT", {"default": 16, "min": 1, "max": 64,
-                                   "tooltip": "context window: frames the motion module sees together (AnimateDiff "
-                                              "modules were trained on 16); longer clips are covered by overlapping "
-                                              "windows, all denoised at every step"}),
-                "overlap": ("INT", {"default": 4, "min": 0, "max": 63,
+                "window": ("INT", {"default": MOTION_TRAINED_FRAMES, "min": 1, "max": MOTION_TRAINED_FRAMES,
+                                   "tooltip": f"context window: frames the motion module sees together, at most "
+                                              f"{MOTION_TRAINED_FRAMES}: AnimateDiff motion modules were trained on "
+                                              f"{MOTION_TRAINED_FRAMES}-frame clips and lose temporal consistency "
+                                              f"on longer windows. Longer clips are covered by overlapping windows, "
+                                              f"all denoised at every step"}),
+                "overlap": ("INT", {"default": 4, "min": 0, "max": MOTION_TRAINED_FRAMES - 1,
                                     "tooltip": "frames shared by consecutive context windows; their noise "
                                                "predictions are fused, so there are no seams"}),
                 "prompt": ("STRING", {"multiline": True, "default": "",

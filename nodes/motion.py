@@ -6,6 +6,7 @@ import os
 from synchrorama_core.audio.phones import PHONE_MODES, speech_phones
 from synchrorama_core.motion import (MISMATCH, STYLES, adjust_motion, blend_motion, conform_motion,
                                      draw_motion_curves, generate_procedural, motion_frames, summarize_motion)
+from synchrorama_core.motion.draw import FACE_CONTROLNET_STYLE
 from synchrorama_core.motion.frames import frame_size
 from synchrorama_core.motion.neural import list_a2m_models, load_a2m
 from synchrorama_core.motion.procedural import ProceduralConfig
@@ -141,9 +142,11 @@ class SynchroRaMaMotionFrames:
             "required": {
                 "motion": (SR_MOTION,),
                 "face": (SR_FACE, {"tooltip": "reference portrait(s) from SynchroRaMa Face Analysis"}),
-                "style": _combo(STYLES, "mediapipe", "mediapipe: MediaPipe's face-mesh drawing (tessellation + "
-                                "coloured contours, as face-landmark ControlNets saw it); laion_face: the LAION-Face "
-                                "ControlNet colours; outline: a plain white pose/outline"),
+                "style": _combo(STYLES, FACE_CONTROLNET_STYLE,
+                                "laion_face: what the MediaPipe-face ControlNet (LAION-Face; the Video Sampler's "
+                                "control_v2p_sd15_mediapipe_face) was trained on, drawn as its annotator draws it; "
+                                "mediapipe: MediaPipe's own face-mesh drawing (grey tessellation, coloured contours), "
+                                "not what that ControlNet saw; outline: a plain white outline"),
                 "width": ("INT", {"default": 0, "min": 0, "max": 8192, "step": 8,
                                   "tooltip": "0 (with height 0): the reference image's size; otherwise the "
                                              "reference is centre-cropped to this aspect and scaled, like the "
@@ -172,7 +175,7 @@ class SynchroRaMaMotionFrames:
                    "from its neutral rest face, as the Warp Renderer does) and draws one face-mesh picture per "
                    "video frame: the motion frames the Video Sampler's face-landmark ControlNet follows.")
 
-    def draw(self, motion, face, style="mediapipe", width=0, height=0, reference=0, thickness=0, neutralize=1.0,
+    def draw(self, motion, face, style=FACE_CONTROLNET_STYLE, width=0, height=0, reference=0, thickness=0, neutralize=1.0,
              unique_id=None):
         import torch
         h, w = frame_size(face, reference, height, width)

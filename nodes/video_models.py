@@ -78,7 +78,10 @@ class SynchroRaMaPoseVideo:
                 "motion": (SR_MOTION, {"tooltip": "head motion from SynchroRaMa A2M Motion (any fps: re-timed "
                                                   "exactly to the model's)"}),
                 "face": (SR_FACE, {"tooltip": "the reference portrait from SynchroRaMa Face Analysis: the skeleton "
-                                              "is anchored on its face"}),
+                                              "is anchored on its face, placed where that face is in the picture "
+                                              "Face Analysis was given (connect the same picture to the model "
+                                              "node's ref_image; a photo over 1024 px is mapped back from Face "
+                                              "Analysis's working crop)"}),
                 "model": (MODELS, {"default": MODELS[0], "tooltip": _MODEL_TIP}),
                 "width": ("INT", {"default": 640, "min": 16, "max": 8192, "step": 16,
                                   "tooltip": "the model node's width (the portrait is fitted the same way: scaled "

@@ -815,6 +815,31 @@ class FaceData(SRData):
     def count(self) -> int:
         return len(self.images)
 
+    def picture_region(self, k: int = 0) -> Tuple[float, float, float, float, int, int]:
+        """Where ``images[k]`` lies in the picture it was analysed from: ``(x0, y0, sx, sy, W, H)``.
+
+        Pixel position ``p`` of ``images[k]`` (and of ``landmarks[k]``) is at
+        ``(x0 + p.x / sx, y0 + p.y / sy)`` in that ``W x H`` picture.  Face Analysis keeps a
+        portrait over its ``max_side`` as a scaled head-and-shoulders crop and records the crop in
+        ``meta["work_region"][k]``; any other reference is the picture itself: ``(0, 0, 1, 1, w, h)``.
+        """
+        h, w = (int(v) for v in self.images[k].shape[:2])
+        regions = self.meta.get("work_region") if isinstance(self.meta, dict) else None
+        work = regions[k] if isinstance(regions, list) and k < len(regions) else None
+        if work is None:
+            return 0.0, 0.0, 1.0, 1.0, w, h
+        try:
+            x0, y0, x1, y1 = (float(v) for v in work["crop"])
+            big_w, big_h = (int(v) for v in work["original_size"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise InvalidDataError(f"SR_FACE.meta['work_region'][{k}] is not a crop record ({e}): expected "
+                                   f"{{'original_size': [W, H], 'crop': [x0, y0, x1, y1], ...}} as Face "
+                                   f"Analysis writes it, or null") from None
+        if not (0 <= x0 < x1 <= big_w and 0 <= y0 < y1 <= big_h):
+            raise InvalidDataError(f"SR_FACE.meta['work_region'][{k}]: crop {[x0, y0, x1, y1]} does not lie in "
+                                   f"the {big_w}x{big_h} picture")
+        return x0, y0, w / (x1 - x0), h / (y1 - y0), big_w, big_h
+
     def _derived(self) -> dict:
         return {"count": self.count, "sizes": [list(im.shape[:2]) for im in self.images]}
 

@@ -190,6 +190,49 @@ def test_blank_reference_face_is_a_clear_error(face):
         pose_video(face, _motion(25), "sora")
 
 
+def test_skeleton_lies_on_the_face_of_a_large_portrait(astronaut):
+    """Face Analysis keeps a portrait over 1024 px as a scaled head-and-shoulders crop, but Wan's
+    ref_image is the loaded picture itself: the skeleton must land on the face of that picture as the
+    model sees it (cover-cropped to 640x640), found there by a fresh face analysis of those pixels."""
+    from PIL import Image
+    from synchrorama_core.face import analyze_face
+    from synchrorama_core.geometry import topology as topo
+    big = np.full((1600, 2400, 3), 128, np.uint8)              # a 2400x1600 photo, the face off-centre
+    big[32:1568, 100:1636] = np.asarray(Image.fromarray((astronaut * 255 + 0.5).astype(np.uint8))
+                                        .resize((1536, 1536), Image.LANCZOS))
+    face = analyze_face(big)
+    assert face.meta["work_region"][0] is not None and max(face.images[0].shape[:2]) <= 1024
+    frame = pose_video(face, _motion(25), "wan2.2_s2v", 640, 640)[0]
+    nose, neck = _joint(frame, "nose") + 0.5, _joint(frame, "neck") + 0.5     # pixel centres
+    # the picture as WanSoundImageToVideo fits ref_image to 640x640: centre 1600x1600 crop, scaled by 0.4
+    whole = analyze_face(big, max_side=0).landmarks[0]          # the same face, analysed uncropped
+    at = (whole[topo.NOSE_TIP, :2] - [400, 0]) * 0.4
+    assert np.linalg.norm(nose - at) < 1.5, (nose, at)
+    # and on the pixels the model gets: a fresh analysis of the fitted 640x640 reference (its landmarks
+    # differ from the full-size ones by ~0.07 eye distances, 3.6 px here; the bug put the nose 193 px away)
+    ref = np.asarray(Image.fromarray(big).crop((400, 0, 2000, 1600)).resize((640, 640), Image.LANCZOS))
+    seen = analyze_face(ref).landmarks[0]
+    iod = np.linalg.norm(seen[topo.LEFT_IRIS_CENTER, :2] - seen[topo.RIGHT_IRIS_CENTER, :2])
+    assert np.linalg.norm(nose - seen[topo.NOSE_TIP, :2]) < 0.12 * iod, (nose, seen[topo.NOSE_TIP, :2], iod)
+    assert abs(neck[0] - seen[topo.NOSE_TIP, 0]) < 0.12 * iod and neck[1] > seen[topo.CHIN, 1]   # under the chin
+    # the mapping itself: work image -> picture -> model frame, against the record
+    x0, y0, kx, ky, w, h = face.picture_region(0)
+    assert (w, h) == (2400, 1600) and (x0, y0) == tuple(face.meta["work_region"][0]["crop"][:2])
+    assert kx == pytest.approx(face.meta["work_region"][0]["scale"], rel=1e-5)
+
+
+def test_picture_region_of_small_and_bad_records(face):
+    assert face.picture_region(0) == (0.0, 0.0, 1.0, 1.0, 512, 512)
+    im, lm = face.images[0], face.landmarks[0]
+    bad = FaceData(images=[im], landmarks=[lm], boxes=face.boxes, meta={"work_region": [{"crop": [0, 0, 9]}]})
+    with pytest.raises(InvalidDataError, match="work_region.*not a crop record"):
+        pose_video(bad, _motion(25))
+    outside = FaceData(images=[im], landmarks=[lm], boxes=face.boxes,
+                       meta={"work_region": [{"crop": [0, 0, 900, 900], "original_size": [800, 800]}]})
+    with pytest.raises(InvalidDataError, match="does not lie in the 800x800 picture"):
+        pose_video(outside, _motion(25))
+
+
 def test_pose_node(pack, face):
     node = pack.NODE_CLASS_MAPPINGS["SynchroRaMaPoseVideo"]()
     img, n_clip, fps = node.draw(_motion(100), face, "wan2.2_s2v", 832, 480, window=1, length=77)
@@ -211,6 +254,128 @@ def test_cover_crop_is_comfyuis_centre_crop():
     x0, y0, sx, sy = cover_crop(512, 512, 832, 480)
     assert (x0, y0) == (0, 108) and sx == pytest.approx(832 / 512) and sy == pytest.approx(480 / 296)
     assert cover_crop(640, 360, 640, 640)[:2] == (140, 0)
+
+
+# ------------------------------------------------------------------------------ the shipped S2V graph
+
+def _s2v_wiring_problems(wf: dict, info: dict) -> list:
+    """What is wrong with window k's wiring in a UI-format S2V graph: the k-th sampler stage (the
+    WanSoundImageToVideo, then each WanSoundImageToVideoExtend in the order the latent chain gives)
+    must get window k's prompt (positive and negative of one Video Model Prompt with window k) and
+    window k's pose video, and the time both start at must be where ComfyUI's Extend node continues
+    (4 x the latent frames made before it)."""
+    from comfy_workflow import ui_to_api
+    prompt, problems = ui_to_api(wf, info)
+    if problems:
+        return problems
+    spec = VIDEO_MODELS["wan2.2_s2v"]
+    of = lambda cls: sorted(i for i, n in prompt.items() if n["class_type"] == cls)  # noqa: E731
+
+    def val(node, name):
+        v = node["inputs"][name]
+        if isinstance(v, list):                      # a link: only from a primitive node is it a value
+            src = prompt[v[0]]
+            assert src["class_type"] in ("PrimitiveInt", "PrimitiveFloat"), (name, src["class_type"])
+            return src["inputs"]["value"]
+        return v
+
+    def sampler(cond):
+        ks = [i for i in of("KSampler") if [prompt[i]["inputs"][k] for k in ("positive", "negative", "latent_image")]
+              == [[cond, 0], [cond, 1], [cond, 2]]]
+        return ks[0] if len(ks) == 1 else None
+
+    def parts(ref):                                  # the KSampler outputs a latent is made of, in time order
+        n = prompt[ref[0]]
+        if n["class_type"] == "KSampler":
+            return [ref[0]]
+        if n["class_type"] == "LatentConcat" and n["inputs"].get("dim") == "t":
+            return parts(n["inputs"]["samples1"]) + parts(n["inputs"]["samples2"])
+        return [f"{n['class_type']} {ref[0]}"]
+
+    first, extends = of("WanSoundImageToVideo"), of("WanSoundImageToVideoExtend")
+    if len(first) != 1:
+        return [f"{len(first)} WanSoundImageToVideo nodes"]
+    stages, samplers = [first[0]], [sampler(first[0])]
+    while None not in samplers:
+        nxt = [e for e in extends if parts(prompt[e]["inputs"]["video_latent"]) == samplers]
+        if len(nxt) != 1:
+            break
+        stages.append(nxt[0])
+        samplers.append(sampler(nxt[0]))
+    out = []
+    if None in samplers or len(stages) != 1 + len(extends):
+        return [f"the latent chain joins {len(stages)} of {1 + len(extends)} sampler stages in order"]
+    width, height = val(prompt[first[0]], "width"), val(prompt[first[0]], "height")
+    made = 0                                          # latent frames before stage k
+    for k, cid in enumerate(stages):
+        cond = prompt[cid]
+        length, offset = val(cond, "length"), 4 * made
+        made += latent_frames(length)
+        texts = [prompt[cond["inputs"][side][0]] for side in ("positive", "negative")]
+        links = [t["inputs"].get("text") for t in texts]
+        if any(t["class_type"] != "CLIPTextEncode" for t in texts) or not all(isinstance(x, list) for x in links) \
+                or links[0][0] != links[1][0] or [links[0][1], links[1][1]] != [0, 1]:
+            out.append(f"stage {k}: positive/negative are not one Video Model Prompt's outputs 0 and 1")
+            continue
+        pr, pose = prompt[links[0][0]], prompt[cond["inputs"]["control_video"][0]]
+        for what, n in (("prompt", pr), ("pose video", pose)):
+            want = {"SynchroRaMaVideoModelPrompt", "SynchroRaMaPoseVideo"}
+            if n["class_type"] not in want or val(n, "model") != "wan2.2_s2v" or val(n, "length") != length:
+                out.append(f"stage {k}: {what} is a {n['class_type']} for {val(n, 'model')!r}, length "
+                           f"{val(n, 'length')} (the stage has {length})")
+            elif val(n, "window") != k:
+                out.append(f"stage {k}: its {what} is for window {val(n, 'window')}")
+        if (val(pose, "width"), val(pose, "height")) != (width, height):
+            out.append(f"stage {k}: pose video {val(pose, 'width')}x{val(pose, 'height')}, model {width}x{height}")
+        # where the windows start, as our nodes compute it, against ComfyUI's frame_offset
+        if val(pose, "window") >= 0 and val(pr, "window") >= 0:
+            clip = MotionData.neutral(60.0, 25.0)
+            start_pose = int(pose_video_indices(clip, "wan2.2_s2v", val(pose, "window"), length)[0])
+            start_s = spec.window_span(val(pr, "window"), length)[0]
+            if start_pose != offset or start_s * spec.fps != offset:
+                out.append(f"stage {k}: ComfyUI continues at frame {offset}; the pose video starts at "
+                           f"{start_pose}, the prompt at {start_s * spec.fps:g}")
+        # the skeleton is anchored on the face analysed from the very picture the stage gets as ref_image
+        face = prompt[pose["inputs"]["face"][0]]
+        if face["class_type"] != "SynchroRaMaFaceAnalysis" or face["inputs"]["image"] != cond["inputs"]["ref_image"]:
+            out.append(f"stage {k}: the pose video's face is not analysed from the stage's ref_image")
+    return out
+
+
+def test_s2v_graph_gives_window_k_to_the_kth_sampler_stage(pack):
+    import copy
+    import json
+    import os
+    from comfy_workflow import core_object_info, pack_object_info, set_widget, widget_slots
+    info = {**core_object_info(), **pack_object_info(pack.NODE_CLASS_MAPPINGS)}
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "workflows",
+                        "synchrorama_wan_s2v.json")
+    with open(path, encoding="utf-8") as f:
+        wf = json.load(f)
+    assert _s2v_wiring_problems(wf, info) == []
+    n_extend = sum(n["type"] == "WanSoundImageToVideoExtend" for n in wf["nodes"])
+    assert n_extend >= 2                                 # a real chain is checked
+    windowed = ("SynchroRaMaVideoModelPrompt", "SynchroRaMaPoseVideo")
+
+    def window(n):
+        return n["widgets_values"][widget_slots(info[n["type"]])[0]["window"]]
+
+    # every window left at 0: each later stage is reported, for its prompt and for its pose video
+    zero = copy.deepcopy(wf)
+    for n in zero["nodes"]:
+        if n["type"] in windowed:
+            set_widget(n, "window", 0, info)
+    bad = _s2v_wiring_problems(zero, info)
+    assert len([b for b in bad if "is for window 0" in b]) == 2 * n_extend, bad
+    # windows 1 and 2 of the pose videos swapped
+    swapped = copy.deepcopy(wf)
+    one, two = (next(n for n in swapped["nodes"] if n["type"] == "SynchroRaMaPoseVideo" and window(n) == w)
+                for w in (1, 2))
+    set_widget(one, "window", 2, info)
+    set_widget(two, "window", 1, info)
+    bad = _s2v_wiring_problems(swapped, info)
+    assert {"stage 1: its pose video is for window 2", "stage 2: its pose video is for window 1"} <= set(bad), bad
+    assert "stage 1: ComfyUI continues at frame 80; the pose video starts at 160, the prompt at 80" in bad
 
 
 # ------------------------------------------------------------------------------ re-timing (one home)

@@ -954,12 +954,22 @@ def test_long_prompts_keep_the_emotion_phrase(models, astronaut, speech, setting
     assert out.shape == (n, SIZE, SIZE, 3) and np.isfinite(out).all()
 
 
-def test_windows_longer_than_the_motion_training_warn(models, astronaut, speech_16k, caplog):
+def test_windows_longer_than_the_motion_training_warn(models, astronaut, speech_16k, caplog, pack):
     sp = speech_from_waveform(speech_16k[16000:16000 + 20 * 640], 25.0)
     with caplog.at_level("WARNING", logger="synchrorama"):
         generate_video(models, astronaut, motion_frames(20), sp, settings=SamplerSettings(
             width=SIZE, height=SIZE, steps=1, cfg=1.0, window=24, overlap=4))
     assert any("16 frames" in r.getMessage() and "20" in r.getMessage() for r in caplog.records)
+    # the node offers no window that warns (the log is not where a creator looks), and says why
+    req = pack.NODE_CLASS_MAPPINGS["SynchroRaMaVideoSampler"].INPUT_TYPES()["required"]
+    win, overlap = req["window"][1], req["overlap"][1]
+    assert win["max"] == win["default"] == 16 and overlap["max"] == win["max"] - 1
+    assert "trained on 16-frame clips" in win["tooltip"] and "lose temporal consistency" in win["tooltip"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="synchrorama"):
+        generate_video(models, astronaut, motion_frames(20), sp, settings=SamplerSettings(
+            width=SIZE, height=SIZE, steps=1, cfg=1.0, window=win["max"], overlap=4))
+    assert not [r for r in caplog.records if "context window" in r.getMessage()]
 
 
 @pytest.mark.parametrize("scheduler", ["ddim", "euler", "euler_ancestral", "dpmpp_2m", "unipc"])

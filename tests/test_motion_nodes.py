@@ -183,6 +183,38 @@ def test_motion_frames_node(nodes, short_speech, face):
     assert int((diff > 0.2).sum()) > 200
 
 
+def test_motion_frames_default_is_what_the_samplers_controlnet_learnt(nodes, pack, short_speech, face):
+    """Motion Frames feeds the Video Sampler's MediaPipe-face ControlNet, which was trained on the
+    LAION-Face annotator's drawing: the node's default draws that, as the shipped sampler graph and
+    the adapter trainer do."""
+    from comfy_workflow import core_object_info, pack_object_info, widget_slots
+    from synchrorama_core.motion.draw import FACE_CONTROLNET_STYLE
+    from synchrorama_core.training.adapters import build_parser
+    node = nodes["SynchroRaMaMotionFrames"]
+    spec = node.INPUT_TYPES()["required"]["style"]
+    assert spec[1]["default"] == FACE_CONTROLNET_STYLE == "laion_face" == build_parser().get_default("style")
+    assert "not what that ControlNet saw" in spec[1]["tooltip"]
+    # the shipped sampler graph: its Motion Frames style is the node's default, into that ControlNet
+    info = {**core_object_info(), **pack_object_info(pack.NODE_CLASS_MAPPINGS)}
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "workflows",
+                           "synchrorama_diffusion_sampler.json"), encoding="utf-8") as f:
+        wf = json.load(f)
+    (mf,) = [n for n in wf["nodes"] if n["type"] == "SynchroRaMaMotionFrames"]
+    (ld,) = [n for n in wf["nodes"] if n["type"] == "SynchroRaMaLoadDiffusionModels"]
+    assert mf["widgets_values"][widget_slots(info[mf["type"]])[0]["style"]] == spec[1]["default"]
+    assert "mediapipe_face" in ld["widgets_values"][widget_slots(info[ld["type"]])[0]["controlnet"]]
+    # from the pixels: the default drawing is the annotator's (the subject's right eye in (180, 200, 10),
+    # no grey tessellation), not MediaPipe's own
+    m = generate_procedural(short_speech, seed=2)
+    (default,) = node.draw(m, face)
+    (lf,) = node.draw(m, face, "laion_face")
+    (mp,) = node.draw(m, face, "mediapipe")
+    assert (default == lf).all() and not (default == mp).all()
+    px = np.round(default[0].numpy() * 255).astype(int).reshape(-1, 3)
+    assert (px == (180, 200, 10)).all(axis=1).sum() > 20
+    assert (px == 128).all(axis=1).sum() == 0 < (np.round(mp[0].numpy() * 255) == 128).all(axis=-1).sum()
+
+
 def test_motion_frames_fit_other_sizes_like_the_sampler(nodes, short_speech, face):
     m = generate_procedural(short_speech, head_scale=0.0)
     (tall,) = nodes["SynchroRaMaMotionFrames"].draw(m, face, "outline", 256, 384)

@@ -18,9 +18,11 @@ through the shared face rig (:meth:`~synchrorama_core.geometry.FaceRig.pose`), s
 ears and eyes, pitch moves the nose against the eyes, roll tilts the eye line.  Neck and
 shoulders are placed from the inter-ocular distance with the proportions of Wan's example
 (nose-neck 2.1, shoulder half-width 2.15 eye distances) and follow a third of the head's sideways
-translation.  Points are mapped into the output frame exactly as core's Wan nodes fit the
-reference image (``common_upscale(..., "center")``: scale to cover, centre crop), so the skeleton
-lies on the face in ``ref_image``.
+translation.  Points are taken back from SR_FACE's working image to the whole loaded picture (Face
+Analysis keeps a portrait over 1024 px as a scaled crop, recorded in ``meta["work_region"]``) and
+mapped into the output frame exactly as core's Wan nodes fit that picture as ``ref_image``
+(``common_upscale(..., "center")``: scale to cover, centre crop), so the skeleton lies on the face
+in ``ref_image`` (:func:`reference_to_frame`).
 
 Frames for one window of an Extend chain are aligned to how ComfyUI's node encodes them
 (:func:`window_frame_indices`).
@@ -95,6 +97,21 @@ def cover_crop(src_w: int, src_h: int, dst_w: int, dst_h: int) -> Tuple[float, f
     return float(x0), float(y0), dst_w / (src_w - 2 * x0), dst_h / (src_h - 2 * y0)
 
 
+def reference_to_frame(face: FaceData, reference: int, width: int, height: int) -> Tuple[float, float, float, float]:
+    """``(x0, y0, sx, sy)``: landmark position ``p`` of SR_FACE reference ``reference`` lands at
+    ``((p.x - x0) * sx, (p.y - y0) * sy)`` in a ``width x height`` frame of the model.
+
+    The model's ``ref_image`` is the picture the portrait was loaded as, not SR_FACE's image:
+    Face Analysis keeps a portrait over 1024 px as a scaled head-and-shoulders crop of it
+    (:meth:`~synchrorama_core.types.FaceData.picture_region`), so the landmarks are taken back to
+    the whole picture first and then fitted as :func:`cover_crop` fits the picture.
+    """
+    ox, oy, kx, ky, pic_w, pic_h = face.picture_region(reference)
+    cx, cy, sx, sy = cover_crop(pic_w, pic_h, width, height)
+    # (p / k + o - c) * s  ==  (p - (c - o) * k) * (s / k)
+    return (cx - ox) * kx, (cy - oy) * ky, sx / kx, sy / ky
+
+
 def pose_keypoints(face: FaceData, motion: MotionData, width: int, height: int, frames: Sequence[int],
                    reference: int = 0) -> np.ndarray:
     """Body keypoints ``[len(frames), 18, 3]`` (x, y in output pixels, visible 0/1) for motion frames ``frames``."""
@@ -122,8 +139,7 @@ def pose_keypoints(face: FaceData, motion: MotionData, width: int, height: int, 
     pts = {"nose": posed[:, 0, :2], "r_eye": posed[:, 1, :2], "l_eye": posed[:, 2, :2], "r_ear": posed[:, 3, :2],
            "l_ear": posed[:, 4, :2], "neck": neck, "r_shoulder": r_sh, "l_shoulder": l_sh, "r_elbow": r_el,
            "l_elbow": l_el}
-    h0, w0 = face.images[reference].shape[:2]
-    x0, y0, sx, sy = cover_crop(w0, h0, int(width), int(height))
+    x0, y0, sx, sy = reference_to_frame(face, reference, int(width), int(height))
     for name, p in pts.items():
         j = BODY_POINTS.index(name)
         out[:, j, 0] = (p[:, 0] - x0) * sx
@@ -190,8 +206,11 @@ def window_frame_indices(window: int, length: int, n_clip: int, frames_per_windo
     VAE-encodes ``control_video[:length]`` as it is, and the causal VAE gives the first frame a
     latent of its own and every later latent four frames, while the generated window's latent
     ``k`` becomes output frames ``4k..4k+3``.  So the control video is window frame 0 followed by
-    window frames 4, 5, 6, ...: control latent ``k`` then holds output frames ``4k..4k+3``, as in
-    Wan's own inference (which encodes ``[first frame] + window`` and drops the first latent).
+    window frames 4, 5, 6, ...: control latent ``k >= 1`` then holds output frames ``4k..4k+3``.
+    Control latent 0 holds window frame 0 alone, encoded as a still image.  Wan's own inference
+    differs there: it encodes ``[frame 0] + window`` and drops the first latent, so its latent 0
+    holds window frames 0..3.  No choice of frames can reproduce that through ComfyUI's node, so
+    window frames 1..3 have no pose of their own and follow frame 0's.
     """
     start = int(window) * int(frames_per_window)
     rel = np.arange(int(length))
@@ -274,4 +293,5 @@ def clip_frames(motion: MotionData, fps: float) -> int:
 
 
 __all__ = ["BODY_POINTS", "COLORS", "DRAWN", "LIMBS", "check_face", "clip_frames", "cover_crop", "draw_pose",
-           "pose_frames", "pose_keypoints", "pose_video", "pose_video_indices", "window_frame_indices"]
+           "pose_frames", "pose_keypoints", "pose_video", "pose_video_indices", "reference_to_frame",
+           "window_frame_indices"]
