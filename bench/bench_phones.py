@@ -56,6 +56,7 @@ print(json.dumps(dict(seconds=dt, cpu=dc, duration=speech.duration_s, rss_growth
 
 
 def main() -> None:
+    load_start = os.getloadavg()
     y = load_speech_waveform(SAMPLE)
     reps = 6
     speech = speech_from_waveform(np.tile(y, reps), 25.0)
@@ -107,7 +108,8 @@ def main() -> None:
     rows.append(("  peak RSS growth", f"{r['rss_growth'] / 1e6:.0f} MB", "",
                  f"decoded audio: {r['duration'] * 16000 * 4 / 1e6:.0f} MB (16 kHz float32)"))
     print_table(rows, ("measure", "result", "target", "notes"))
-    print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}; {os.cpu_count()} CPUs")
+    print("load average (1, 5, 15 min): at the start " + ", ".join(f"{v:.1f}" for v in load_start)
+          + "; at the end " + ", ".join(f"{v:.1f}" for v in os.getloadavg()) + f"; {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

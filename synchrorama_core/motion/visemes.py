@@ -14,7 +14,10 @@ The phone track (:class:`~synchrorama_core.types.PhoneTrack`, made by the audio 
 * **jaw** (``jaw_open``, the lip opening): the coarticulated vowel height (open a, ae above
   mid e, o above close i, u; consonants low) times the loudness envelope of the speech (half the
   frame's own level, half a level bridging dips of up to two frames: the lips narrow at
-  consonants, only pauses close them).
+  consonants, only pauses close them).  Inside a word, a tongue consonant (t, d, n, s, l, sh,
+  k, g ...) between two sounds keeps the envelope of the quieter side (``TONGUE_BRIDGE_S``): the
+  silence of a t or k closure stops the air, not the jaw, so the lips stay apart through
+  "canter" and only p, b, m close them.
 * **bilabials** (p, b, m): the lips close fully (``jaw_open`` 0) in every frame the phone track
   gives the class, with a lip press that builds up to the release.
 * **labiodentals** (f, v): ``lip_tuck`` brings the lower lip up under the upper teeth, jaw nearly
@@ -49,6 +52,9 @@ JAW_FLOOR = 0.3
 JAW_GAIN, ROUND_GAIN, SPREAD_GAIN, TUCK_GAIN = 1.15, 1.0, 0.8, 0.9
 #: voice activity the phone track leaves as a pause for at least this long is missed speech
 MISSED_S = 0.2
+#: a tongue consonant inside a word keeps at least the loudness of the quieter of the sounds within
+#: this time before and after it (its stop closure's silence does not close the lips)
+TONGUE_BRIDGE_S = 0.12
 #: lip press during a closure: at its first frame and at its last (just before the release)
 PRESS_START, PRESS_RELEASE = 0.25, 0.45
 
@@ -68,6 +74,7 @@ DOMINANCE: Dict[str, tuple] = {
 assert set(DOMINANCE) == set(VISEMES)
 _CLASS = {k: i for i, k in enumerate(VISEMES)}
 _SHUT = [_CLASS[c] for c in ("rest", "bilabial", "labiodental")]   # no opening of their own
+_TONGUE = [_CLASS[c] for c in ("dental", "postalveolar", "velar")]   # the lips play no part in them
 
 
 def check_track(track: Optional[PhoneTrack], speech: SpeechData) -> Optional[PhoneTrack]:
@@ -143,10 +150,12 @@ def coarticulate(track: PhoneTrack) -> Dict[str, np.ndarray]:
     return out
 
 
-def loudness_envelope(f: Dict[str, np.ndarray], fps: float) -> np.ndarray:
+def loudness_envelope(f: Dict[str, np.ndarray], fps: float, vis: Optional[np.ndarray] = None) -> np.ndarray:
     """Per-frame loudness in ~[0, 1.2] relative to the clip's loud speech, 0 where no voice is
     active; half of it bridges dips of up to two frames (a consonant's closure is not a pause),
-    half follows the frame's own level (the lips do narrow at consonants)."""
+    half follows the frame's own level (the lips do narrow at consonants).  With the phone
+    track's classes ``vis``, tongue consonants inside words are bridged too
+    (:func:`bridge_tongue_consonants`), before the light smoothing."""
     rms = f["rms"].astype(np.float64)
     vad = f["vad"] > 0.5
     ref = sig.robust_scale(rms, vad, 95.0)
@@ -155,7 +164,30 @@ def loudness_envelope(f: Dict[str, np.ndarray], fps: float) -> np.ndarray:
         return a.astype(np.float32)
     k = 2 * max(int(round(0.04 * fps)), 1) + 1
     bridged = scipy.ndimage.maximum_filter1d(a, k, mode="nearest")
-    return sig.smooth(0.5 * (a + bridged), 0.6 * fps / 25.0)
+    level = 0.5 * (a + bridged)
+    if vis is not None:
+        level = bridge_tongue_consonants(level, vis, fps)
+    return sig.smooth(level, 0.6 * fps / 25.0)
+
+
+def bridge_tongue_consonants(env: np.ndarray, vis: np.ndarray, fps: float) -> np.ndarray:
+    """``env`` where, in each run of non-pause frames of the phone track (``vis``: viseme class per
+    frame), a tongue consonant's frame is raised to the lower of the loudest levels within
+    ``TONGUE_BRIDGE_S`` before and after it in the same run.  Between two vowels the lips stay as
+    open as the quieter vowel lets them; at a word's edge (a pause on one side) nothing changes."""
+    out = np.asarray(env, np.float64).copy()
+    r = max(int(round(TONGUE_BRIDGE_S * fps)), 1)
+    tongue = np.isin(vis, _TONGUE)
+    windows = np.lib.stride_tricks.sliding_window_view
+    for a, b in sig.segments(vis != _CLASS["rest"]):
+        t = tongue[a:b]
+        if not t.any():
+            continue
+        e = out[a:b]
+        left = windows(np.pad(e, (r, 0)), r + 1).max(axis=1)     # loudest in [i - r, i] within the run
+        right = windows(np.pad(e, (0, r)), r + 1).max(axis=1)    # loudest in [i, i + r]
+        e[t] = np.maximum(e[t], np.minimum(left, right)[t])
+    return out
 
 
 def _shift_mask(mask: np.ndarray, frames: int) -> np.ndarray:
@@ -177,7 +209,7 @@ def viseme_tracks(track: PhoneTrack, f: Dict[str, np.ndarray], fps: float, lip_s
     n = track.n_frames
     vis = np.asarray(track.viseme)
     ctr = coarticulate(track)
-    env = np.clip(loudness_envelope(f, fps), 0.0, 1.25)
+    env = np.clip(loudness_envelope(f, fps, vis), 0.0, 1.25)
     jaw = JAW_GAIN * env * ctr["jaw"]
     # lip shapes hardly depend on loudness: a quiet "oo" is still rounded
     pucker = ROUND_GAIN * ctr["round"] * (0.8 + 0.2 * np.clip(env, 0, 1))
@@ -211,4 +243,5 @@ def viseme_tracks(track: PhoneTrack, f: Dict[str, np.ndarray], fps: float, lip_s
     return out
 
 
-__all__ = ["check_track", "coarticulate", "loudness_envelope", "phone_features", "track_meta", "viseme_tracks"]
+__all__ = ["bridge_tongue_consonants", "check_track", "coarticulate", "loudness_envelope", "phone_features",
+           "track_meta", "viseme_tracks"]
