@@ -60,14 +60,16 @@ MODULES = {
                           "tests/test_scene.py::test_normalised_segments_always_tile_the_clip",
                           "tests/test_scene.py::test_reply_time_repairs_keep_every_segment",
                           "tests/test_data_fuzz.py"]),
-    # a run's output handling (run.py, shared by pipeline and conversation): temporary files, rename into
-    # place, OUT.json, the mp4 writer call; and the pipeline's render-to-file step
+    # a run's output handling (run.py, shared by pipeline and conversation): OUT.json, the run's
+    # temporary files, the mp4 writer call; and the pipeline's render-to-file step
     "run/output": ("synchrorama_core/run.py",
-                   ["write_json", "partial_files", "reserve_outputs", "discard", "commit_outputs",
-                    "json_path_for", "check_output_path", "encode_to_file"],
+                   ["write_json", "partial_files", "reserve_outputs", "json_path_for", "check_output_path",
+                    "encode_to_file"],
                    _OUTPUT_TESTS),
     "pipeline/output": ("synchrorama_core/pipeline.py", ["render_to_file"], _OUTPUT_TESTS),
-    "video/stream": ("synchrorama_core/video/stream.py", ["part_path", "write_stream", "encode_stream"],
+    # temporary names, reserving, rename into place (every writer's, the pipeline's included)
+    "outputs": ("synchrorama_core/outputs.py", None, _OUTPUT_TESTS),
+    "video/stream": ("synchrorama_core/video/stream.py", ["write_stream", "encode_stream"],
                      _OUTPUT_TESTS),
     "diffusion/checkpoint": ("synchrorama_core/diffusion/checkpoint.py",
                              ["pickle_refusal", "read_state_dict", "detect_family", "load_sd_single_file",

@@ -269,7 +269,7 @@ def _conversation(args, texts, kw: dict, bar, stop):
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s", stream=sys.stderr)
-    from .errors import Cancelled, OutputError, SynchroRaMaError
+    from .errors import Cancelled, OutputError, SynchroRaMaError, one_line
     bar = ProgressBar(enabled=not args.quiet)
     t0 = time.monotonic()
     try:
@@ -307,7 +307,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if isinstance(e, ManifestError):   # one line per bad job
             sys.stderr.write("".join(f"error: {args.manifest}: {m}\n" for m in e.errors))
             return EXIT_BAD_INPUT
-        msg = " ".join(str(e).split()) or type(e).__name__
+        msg = one_line(e)
         if isinstance(e, OutputError):
             msg += " (--out)"
         sys.stderr.write(f"error: {msg}\n")

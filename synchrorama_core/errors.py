@@ -43,3 +43,12 @@ class BackendError(SynchroRaMaError, RuntimeError):
 
 class Cancelled(SynchroRaMaError, RuntimeError):
     """The user cancelled a long-running operation."""
+
+
+def one_line(e: BaseException) -> str:
+    """``e`` as the one line a command line prints after ``error:`` (whitespace folded; a plain
+    ``OSError`` as "reason: file", without Python's ``[Errno N]``)."""
+    msg = str(e)
+    if isinstance(e, OSError) and not isinstance(e, SynchroRaMaError) and e.strerror:
+        msg = e.strerror + (f": {e.filename}" if e.filename is not None else "")
+    return " ".join(msg.split()) or type(e).__name__

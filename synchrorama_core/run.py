@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
 from .errors import AudioError, BackendError, Cancelled, InvalidDataError, OutputError
-from .video.stream import part_path
+from .outputs import commit, discard, os_reason, part_files, reserve
 
 #: The stages in order, as named in progress reports and in ``timings``.
 STAGES = ("face", "speech", "emotion", "scene", "motion", "render")
@@ -144,66 +144,16 @@ def json_path_for(out: str) -> str:
     return root + ".json"
 
 
-def os_reason(e: BaseException) -> str:
-    """The short reason of an OS error ("Permission denied")."""
-    return getattr(e, "strerror", None) or str(e) or type(e).__name__
-
-
 def partial_files(out: str) -> List[str]:
     """Temporary files a run writing ``out`` (and its OUT.json) left behind, e.g. when its process was
-    killed: for a batch to clean up.  Only this naming is matched, so ``a.mp4`` never claims ``a.b.mp4``'s."""
-    import glob
-    import re
-    out = os.path.abspath(os.fspath(out))
-    root = os.path.splitext(os.path.basename(out))[0]
-    rx = re.compile(rf"^\.{re.escape(root)}\.\d+\.[0-9a-f]{{6}}\.part\.(mp4|json)$")
-    folder = os.path.dirname(out)
-    return sorted(os.path.join(folder, f) for f in (os.path.basename(p) for p in
-                  glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(root)}.*.part.*"))) if rx.match(f))
+    killed: for a batch to clean up (:func:`..outputs.part_files`)."""
+    return sorted(part_files(out) + part_files(json_path_for(out)))
 
 
 def reserve_outputs(out: str, write_json: bool) -> List[str]:
     """Create ``out``'s folder and the run's temporary files in it (video, then OUT.json): what cannot
     be written fails here, before any stage runs.  Returns their paths."""
-    folder = os.path.dirname(out)
-    made: List[str] = []
-    names = [out] + ([json_path_for(out)] if write_json else [])
-    try:
-        if os.path.exists(folder) and not os.path.isdir(folder):
-            raise NotADirectoryError(20, f"{folder} is a file, not a folder")
-        os.makedirs(folder, exist_ok=True)
-        tag = f"{os.getpid()}.{os.urandom(3).hex()}"
-        for name in names:
-            tmp = part_path(name, tag)
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            made.append(tmp)
-    except OSError as e:
-        discard(made)
-        raise OutputError(f"cannot write the output {out}: {os_reason(e)}; choose a folder you can write to") \
-            from None
-    return made
-
-
-def discard(paths: Sequence[Optional[str]]) -> None:
-    """Remove the files that exist of ``paths`` (``None`` and missing files are skipped)."""
-    for p in paths:
-        if p:
-            try:
-                os.remove(p)
-            except OSError:
-                pass
-
-
-def commit_outputs(pairs: Sequence[tuple]) -> None:
-    """Rename each ``(temporary, final)`` pair into place; if one fails, none of the finals is left."""
-    done: List[str] = []
-    try:
-        for tmp, final in pairs:
-            os.replace(tmp, final)
-            done.append(final)
-    except OSError as e:
-        discard(done + [t for t, _ in pairs])
-        raise OutputError(f"cannot write {final}: {os_reason(e)}") from e
+    return reserve([out] + ([json_path_for(out)] if write_json else []), what=out)
 
 
 def write_json(tmp: str, data: dict, name: str) -> None:
@@ -240,7 +190,7 @@ class OutputFiles:
         """Write ``report`` as ``OUT.json`` (when asked for) and rename both files into place."""
         if self.json_path:
             write_json(self.temps[1], report, self.json_path)
-        commit_outputs(list(zip(self.temps, [self.out, self.json_path])))
+        commit(list(zip(self.temps, [self.out, self.json_path])))
 
     def __enter__(self) -> "OutputFiles":
         return self
@@ -340,6 +290,6 @@ def encode_to_file(run: Run, frames, fps: float, n_frames: int, sound, sample_ra
 
 
 __all__ = ["ASSETS", "OutputFiles", "ProgressCb", "Run", "RunResult", "STAGES", "bundled_files", "check_audio_path",
-           "check_output_path", "check_render_options", "check_speech_frames", "commit_outputs", "discard",
-           "encode_to_file", "json_path_for", "option_value", "options_report", "os_reason", "partial_files",
+           "check_output_path", "check_render_options", "check_speech_frames",
+           "encode_to_file", "json_path_for", "option_value", "options_report", "partial_files",
            "pick_options", "reserve_outputs", "write_json"]

@@ -29,7 +29,8 @@ from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import InvalidDataError, OutputError
+from .errors import InvalidDataError
+from .outputs import replacing
 from .timing import check_fps, n_frames
 
 #: The 8 MEAD emotions, in this order everywhere (columns of every ``probs`` array).
@@ -361,13 +362,6 @@ def _check_value(v: Any, hint: Any, name: str) -> Any:
     raise InvalidDataError(f"{name}: cannot check a value of type {_hint_name(hint)}")  # pragma: no cover
 
 
-def _remove_quietly(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
-
-
 class SRData:
     """Serialisation shared by every SynchroRaMa type."""
 
@@ -420,30 +414,16 @@ class SRData:
         file (:class:`~synchrorama_core.errors.OutputError`)."""
         path = os.fspath(path)
         d = self.to_dict()
-        folder = os.path.dirname(os.path.abspath(path))
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.part")
-        try:
-            os.makedirs(folder, exist_ok=True)
+        with replacing(path) as (tmp,):
             if path.endswith(".safetensors"):
                 from safetensors.numpy import save_file
                 tensors: Dict[str, np.ndarray] = {}
                 skeleton = _split_tensors(d, tensors)
-                from safetensors import SafetensorError
-                try:
-                    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, tmp,
-                              metadata={"synchrorama": json.dumps(skeleton)})
-                except SafetensorError as e:  # its I/O errors (a full disk) are not OSErrors
-                    raise OSError(str(e)) from e
+                save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, tmp,
+                          metadata={"synchrorama": json.dumps(skeleton)})
             else:
                 with open(tmp, "w", encoding="utf-8") as f:
                     json.dump(d, f, allow_nan=False)
-            os.replace(tmp, path)
-        except OSError as e:
-            _remove_quietly(tmp)
-            raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
-        except BaseException:
-            _remove_quietly(tmp)
-            raise
         return path
 
     @classmethod

@@ -530,6 +530,32 @@ def test_training_script_on_a_video_folder(tiny, tmp_path, make_speech, astronau
     assert v[0, EMOTIONS.index("happy")] == 1 and v[0, -1] == pytest.approx(1.0)
 
 
+def test_training_script_checks_its_output_before_any_work(tiny, tmp_path, make_speech, astronaut, capsys):
+    """An ``--out`` that cannot be written (here: under a file) is one ``error:`` line and exit code 2
+    before the models are loaded or a step is trained; so is an ``--out`` that is not ``.safetensors``
+    (the adapters load only from those)."""
+    from synchrorama_core.audio import load_speech_waveform
+    from synchrorama_core.training.adapters import main
+    from synchrorama_core.video import write_video
+    data = tmp_path / "videos"
+    data.mkdir()
+    wav = load_speech_waveform(make_speech("Good morning."))[:16000]
+    write_video(str(data / "clip.mp4"), np.stack([np.roll(astronaut[::8, ::8], i, axis=0) for i in range(25)]), 25.0,
+                audio=wav, sample_rate=16000)
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the output folder should be")
+    common = ["--data", str(data), "--checkpoint", tiny.path("checkpoint"), "--size", "64", "--frames", "4",
+              "--steps", "2", "--device", "cpu"]
+    for out, needle in ((blocker / "trained.safetensors", "not_a_folder"), (tmp_path / "trained.pt", ".safetensors")):
+        capsys.readouterr()
+        assert main(common + ["--out", str(out)]) == 2
+        got = capsys.readouterr()
+        lines = [ln for ln in got.err.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], got.err
+        assert "step" not in got.out and "frames" not in got.out, got.out    # no clip prepared, no step trained
+    assert sorted(os.listdir(tmp_path)) == ["not_a_folder", "videos"]
+
+
 # ------------------------------------------------------------------------------ nodes
 
 def test_nodes_load_and_sample(pack, tiny, monkeypatch, astronaut, speech_16k):

@@ -10,7 +10,6 @@ import json
 import logging
 import math
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -23,16 +22,13 @@ import pytest
 from synchrorama_core.audio import decode_audio, load_speech
 from synchrorama_core.errors import AudioError
 from synchrorama_core.pipeline import generate
-from conftest import need
+from helpers.cli import env as _env, file_size_limit as _file_size_limit, one_error_line as _one_error_line
+from helpers.cli import without_root_powers as _without_root_powers
 from helpers.measure import run_measured
 from helpers.pickles import write_pickle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEXT = "Hello there, it is so nice to meet you."
-
-
-def _env():
-    return dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
 def _cli_cmd(*args):
@@ -42,13 +38,6 @@ def _cli_cmd(*args):
 def _cli(*args, prefix=(), **kw):
     return subprocess.run([*prefix, *_cli_cmd(*args)], cwd=ROOT, env=_env(), capture_output=True, text=True,
                           timeout=180, **kw)
-
-
-def _one_error_line(stderr: str) -> str:
-    """The CLI's promise on bad input: exactly one non-empty stderr line, starting with ``error:``."""
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +55,6 @@ def warm(tmp_path_factory, portrait_png, speech):
 
 
 # ------------------------------------------------------------------ 1. output folder not writable
-
-def _without_root_powers():
-    """A command prefix under which even root meets file permissions (root ignores a read-only mode)."""
-    if os.geteuid() != 0:
-        return []
-    exe = shutil.which("setpriv")
-    if exe is None:
-        need(False, "running as root without setpriv (util-linux): a read-only folder cannot be simulated")
-    return [exe, "--bounding-set=-dac_override,-dac_read_search,-fowner,-linux_immutable", "--"]
-
 
 def test_cli_unwritable_output_folder_is_one_error_before_any_stage(tmp_path, portrait_png, speech):
     ro = tmp_path / "readonly"
@@ -109,14 +88,6 @@ def test_generate_checks_the_output_before_any_stage(tmp_path, portrait_png, spe
 
 # ------------------------------------------------------------------ 2. disk full while writing
 
-def _file_size_limit(nbytes: int):
-    """``preexec_fn``: the child may write files up to ``nbytes``; a longer write fails with EFBIG
-    ("File too large") exactly as a full disk fails with ENOSPC (Python ignores SIGXFSZ itself)."""
-    def pre():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
-    return pre
-
-
 @pytest.mark.parametrize("limit_kb, failing", [(64, "demo.json"), (8, "demo.mp4")])
 def test_cli_disk_full_is_one_error_and_leaves_nothing(tmp_path, warm, limit_kb, failing):
     # at crf 51 the 2 s video is ~23 KB and OUT.json ~117 KB: 64 KB lets the video through and stops
@@ -140,6 +111,128 @@ def test_saving_an_sr_value_on_a_full_disk_leaves_no_partial_file(tmp_path):
                          preexec_fn=_file_size_limit(16 * 1024))
         assert r["rc"] == 0 and "OutputError: cannot write" in r["stdout"] and "File too large" in r["stdout"], r
         assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------------------ 1-2 for the trainers
+
+def _trainer(module, *args, prefix=()):
+    return subprocess.run([*prefix, sys.executable, "-m", f"synchrorama_core.training.{module}", *args], cwd=ROOT,
+                          env=_env(), capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def talking_video(tmp_path_factory, astronaut, speech):
+    """A training video: one second of the astronaut (a face the tracker finds) with speech."""
+    from synchrorama_core.video import write_video
+    folder = tmp_path_factory.mktemp("videos")
+    face = (astronaut[::2, ::2] * 255 + 0.5).astype(np.uint8)
+    frames = np.stack([np.roll(face, i, axis=1) for i in range(25)])
+    from synchrorama_core.audio import load_speech_waveform
+    write_video(str(folder / "talk.mp4"), frames, 25.0, audio=load_speech_waveform(speech)[:16000], sample_rate=16000)
+    return folder
+
+
+def test_a2m_trainer_unwritable_output_is_one_error_before_any_work(tmp_path, talking_video):
+    """The A2M trainer writes its model after extraction and training: a folder it cannot write to is
+    one error line at once, with nothing extracted or trained (nothing printed, nothing cached)."""
+    ro = tmp_path / "readonly"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        t = time.monotonic()
+        p = _trainer("a2m", "--videos", str(talking_video), "--out", str(ro / "run"), "--steps", "2", "--batch", "2",
+                     "--window", "16", "--channels", "8", "--dilations", "1", prefix=_without_root_powers())
+        took = time.monotonic() - t
+    finally:
+        ro.chmod(0o755)
+    assert p.returncode == 2, p.stderr
+    line = _one_error_line(p.stderr)
+    assert str(ro / "run" / "a2m") in line and "Permission denied" in line, line
+    assert p.stdout == "" and os.listdir(ro) == [] and took < 60, (p.stdout, took)
+
+
+def test_a2m_trainer_unreadable_file_is_one_error_line(tmp_path, talking_video):
+    """Any OSError (here a transcript beside a video that cannot be read) is one ``error:`` line naming
+    the file, exit code 2, no traceback."""
+    videos = tmp_path / "videos"
+    shutil.copytree(talking_video, videos)
+    side = videos / "talk.txt"
+    side.write_text(TEXT)
+    side.chmod(0o000)
+    p = _trainer("a2m", "--videos", str(videos), "--out", str(tmp_path / "run"), "--steps", "2", "--batch", "2",
+                 "--window", "16", "--channels", "8", "--dilations", "1", prefix=_without_root_powers())
+    assert p.returncode == 2, p.stderr
+    line = _one_error_line(p.stderr)
+    assert line == f"error: Permission denied: {side}", line
+    assert not os.path.exists(tmp_path / "run" / "a2m" / "model.safetensors")
+
+
+def test_adapters_trainer_unwritable_output_is_one_error_before_any_work(tmp_path, talking_video):
+    """The adapter trainer checks its ``--out`` before loading a model or a video (its training and
+    the rest of the checks: ``test_diffusion.py``)."""
+    ro = tmp_path / "readonly"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        p = _trainer("adapters", "--data", str(talking_video), "--checkpoint", str(tmp_path / "sd15.safetensors"),
+                     "--out", str(ro / "mine.safetensors"), prefix=_without_root_powers())
+    finally:
+        ro.chmod(0o755)
+    assert p.returncode == 2, p.stderr
+    line = _one_error_line(p.stderr)
+    assert str(ro / "mine.safetensors") in line and "Permission denied" in line and "--out" in line, line
+    assert os.listdir(ro) == []
+
+
+def _full_disk_after(nbytes):
+    """A stand-in for ``safetensors.torch.save_file`` on a disk that fills up after ``nbytes``: it writes
+    the real file's first ``nbytes`` and fails as a full disk does."""
+    from safetensors.torch import save as serialise
+
+    def save_file(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(serialise(tensors, metadata)[:nbytes])
+        raise OSError(28, "No space left on device", str(filename))
+    return save_file
+
+
+def _files(folder):
+    return {f: (folder / f).read_bytes() for f in sorted(os.listdir(folder))}
+
+
+def test_a2m_save_that_fails_mid_write_keeps_the_earlier_model(tmp_path, monkeypatch):
+    import safetensors.torch
+    from synchrorama_core.errors import OutputError
+    from synchrorama_core.motion.neural import NeuralA2M, default_config
+    folder = tmp_path / "models" / "tiny"
+    NeuralA2M(default_config(channels=8, kernel=3, dilations=(1, 2), dropout=0.0)).save(str(folder))
+    before = _files(folder)
+    assert sorted(before) == ["config.json", "model.safetensors"]
+    bigger = NeuralA2M(default_config(channels=16, kernel=3, dilations=(1, 2, 4), dropout=0.0))
+    monkeypatch.setattr(safetensors.torch, "save_file", _full_disk_after(1000))
+    with pytest.raises(OutputError, match="No space left on device") as e:
+        bigger.save(str(folder))
+    assert str(folder / "model.safetensors") in str(e.value)
+    assert _files(folder) == before              # byte for byte; no temporary file left beside them
+    monkeypatch.undo()
+    bigger.save(str(folder))                     # and a save that completes replaces both files
+    assert NeuralA2M.load(str(folder)).config["channels"] == 16 and sorted(os.listdir(folder)) == sorted(before)
+
+
+def test_adapters_save_that_fails_mid_write_keeps_the_earlier_file(tmp_path, monkeypatch):
+    import safetensors.torch
+    from synchrorama_core.diffusion.adapters import SRAdapters
+    from synchrorama_core.errors import OutputError
+    out = tmp_path / "adapters" / "mine.safetensors"
+    SRAdapters({"down.attn2": (8, 8, 8)}, audio_dim=4, hidden=8).save(str(out), {"steps": 500})
+    before = _files(out.parent)
+    monkeypatch.setattr(safetensors.torch, "save_file", _full_disk_after(300))
+    with pytest.raises(OutputError, match="No space left on device") as e:
+        SRAdapters({"down.attn2": (8, 8, 8)}, audio_dim=4, hidden=16).save(str(out), {"steps": 1000})
+    assert str(out) in str(e.value)
+    assert _files(out.parent) == before
+    monkeypatch.undo()
+    assert SRAdapters.load(str(out)).config["hidden"] == 8
 
 
 # ------------------------------------------------------------------ 3. huge portraits

@@ -257,7 +257,7 @@ def test_temporary_names_are_private_to_each_run_and_found_for_cleanup(tmp_path)
     the output (two runs writing the same output never share one, and the rename stays on one file
     system), and the temporary files a killed run left are the ones the batch cleans up."""
     from synchrorama_core.pipeline import partial_files
-    from synchrorama_core.video.stream import part_path
+    from synchrorama_core.outputs import part_path
     out = tmp_path / "clip.mp4"
     a, b = part_path(str(out)), part_path(str(out))
     assert a != b

@@ -16,7 +16,6 @@ entry holding the configuration (audio feature source and width, layers and thei
 from __future__ import annotations
 
 import json
-import os
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidDataError
+from ..outputs import replacing
 from ..types import EMOTIONS, EmotionData, SpeechData
 
 FORMAT = "synchrorama_adapters"
@@ -241,13 +241,17 @@ class SRAdapters(nn.Module):
 
     # -- files
     def save(self, path: str, extra_meta: Optional[dict] = None) -> str:
+        """Write the adapters to ``path`` (a ``.safetensors`` file; its folder is created), under a
+        temporary name renamed when complete: a failure (a full disk) raises
+        :class:`~synchrorama_core.errors.OutputError`, leaves no partial file and an earlier ``path``
+        as it was."""
         from safetensors.torch import save_file
-        os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
         meta = {FORMAT: json.dumps(self.config)}
         if extra_meta:
             meta["training"] = json.dumps(extra_meta)
-        save_file({k: v.detach().float().contiguous().cpu() for k, v in self.state_dict().items()}, path,
-                  metadata=meta)
+        state = {k: v.detach().float().contiguous().cpu() for k, v in self.state_dict().items()}
+        with replacing(path) as (tmp,):
+            save_file(state, tmp, metadata=meta)
         return path
 
     @classmethod

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import InvalidDataError, ModelNotFoundError
 from ..models import default_dirs, list_models, resolve_model
+from ..outputs import replacing
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import (EMOTIONS, EXPRESSIONS, LIP_TARGETS, VISEMES, EmotionData, MotionData, PhoneTrack, SceneData,
                      SpeechData)
@@ -329,13 +330,16 @@ class NeuralA2M:
         return model
 
     def save(self, folder: str) -> str:
-        """Write ``config.json`` and ``model.safetensors`` into ``folder`` (created)."""
+        """Write ``config.json`` and ``model.safetensors`` into ``folder`` (created).  Both are written
+        under temporary names and renamed when both are complete: a failure (a full disk) raises
+        :class:`~synchrorama_core.errors.OutputError`, leaves no partial file and an earlier model in
+        ``folder`` as it was."""
         from safetensors.torch import save_file
-        os.makedirs(folder, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
-        save_file(state, os.path.join(folder, WEIGHTS_FILE), metadata={"format": "pt", "kind": "synchrorama-a2m"})
-        with open(os.path.join(folder, CONFIG_FILE), "w", encoding="utf-8") as f:
-            json.dump(self.config, f, indent=1, allow_nan=False)
+        with replacing(os.path.join(folder, WEIGHTS_FILE), os.path.join(folder, CONFIG_FILE)) as (weights, config):
+            save_file(state, weights, metadata={"format": "pt", "kind": "synchrorama-a2m"})
+            with open(config, "w", encoding="utf-8") as f:
+                json.dump(self.config, f, indent=1, allow_nan=False)
         self.path = folder
         self.name = os.path.basename(os.path.normpath(folder))
         return folder

@@ -4,8 +4,8 @@
 
     python -m synchrorama_core.training.a2m --videos DIR --out DIR [--name NAME] [--steps 3000]
         [--fps 25] [--batch 16] [--window 128] [--lr 1e-3] [--channels 128] [--dilations 1,2,4,8,1,2,4,8]
-        [--emotion-intensity 0.7] [--phones auto|pocketsphinx|acoustic|off] [--cache DIR] [--init MODEL]
-        [--device cpu|cuda] [--seed 0]
+        [--emotion-intensity 0.7] [--phones auto|pocketsphinx|acoustic|off]
+        [--mouth-targets phones|video|blend] [--cache DIR] [--init MODEL] [--device cpu|cuda] [--seed 0]
 
 For every video in ``--videos`` (recursively: mp4, mov, mkv, webm, avi, m4v):
 
@@ -22,17 +22,28 @@ For every video in ``--videos`` (recursively: mp4, mov, mkv, webm, avi, m4v):
 5. the phone track of the audio (``--phones``, default ``auto``: pocketsphinx aligned to the
    transcript in ``<video>.txt`` when there is one, free phone recognition otherwise, acoustic
    cues when it is not English) becomes 15 more inputs per frame (viseme class one-hot and lip
-   targets).  The targets already hold the mouth shapes the rules make (closed lips are
-   ``jaw_open`` 0 with ``mouth_press``, f/v is ``lip_tuck``: the expression fit finds them in the
-   landmarks); the phone inputs give the network what the audio features cannot (an m from an
-   n), so a model trained this way learns the lip rules from real faces and can replace them.
-   ``--phones off`` trains without them (a format-1-style input layout).
+   targets): the network gets what the audio features cannot give it (an m from an n).
+   ``--phones off`` trains without them (a format-1-style input layout);
+6. the mouth channels' targets (``--mouth-targets``, :func:`with_mouth_targets`): ``phones``
+   (the default) takes them from the procedural viseme rules on the phone track
+   (:func:`rule_mouth`: closures with a lip press on m/b/p, ``lip_tuck`` on f/v, rounding,
+   spreading, jaw by vowel height and loudness), so a trained model learns the rules and can
+   replace them; ``video`` from the expression fit of step 3; ``blend`` their mean.  Head pose,
+   blinks, brows and the other expressions always come from the video.  Why ``phones`` is the
+   default: the fit recovers the jaw but hardly the lip shapes, even on the rig's own rendering
+   (``bench/bench_a2m_targets.py``; docs/motion.md).
 
-The extracted pairs are cached (``--cache``, default ``<out>/cache``) so later runs skip
-extraction.  Training samples random windows, minimises a masked, channel-weighted squared
-error, and writes ``<out>/<name>/config.json`` + ``model.safetensors``; copy that folder into
-``ComfyUI/models/synchrorama/a2m/`` to use it.  The last 10 % of every clip is held out and
-its loss is reported before and after training.
+The extracted pairs are cached (``--cache``, default ``<out>/cache``; both mouth sources, so
+``--mouth-targets`` can change without extracting again) so later runs skip extraction.
+Training samples random windows, minimises a masked, channel-weighted squared error, and
+writes ``<out>/<name>/config.json`` + ``model.safetensors`` + ``training.json``; copy that
+folder into ``ComfyUI/models/synchrorama/a2m/`` to use it.  The last 10 % of every clip is held
+out and its loss is reported before and after training.
+
+The output (and the cache) folder is checked before any work; files are written under
+temporary names and renamed when complete (:mod:`..outputs`), so a full disk leaves no partial
+model and an earlier one intact.  Bad input, an output that cannot be written or a file that
+cannot be read is one ``error:`` line and exit code 2.
 """
 from __future__ import annotations
 
@@ -44,20 +55,23 @@ import logging
 import os
 import sys
 import time
+import zipfile
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from ..audio import load_speech
-from ..errors import AudioError, InvalidDataError, SynchroRaMaError
+from ..errors import AudioError, InvalidDataError, SynchroRaMaError, one_line
 from ..face import FaceTracker
+from ..motion import generate_procedural
 from ..motion.adjust import MOUTH
 from ..motion.extract import motion_from_landmarks
-from ..motion.neural import (EMOTION_INPUTS, OUTPUTS, PHONE_INPUTS, SPEECH_INPUTS, NeuralA2M, default_config,
-                             emotion_inputs, motion_targets, speech_inputs)
+from ..motion.neural import (CONFIG_FILE, EMOTION_INPUTS, OUTPUTS, PHONE_INPUTS, SPEECH_INPUTS, WEIGHTS_FILE, NeuralA2M,
+                             default_config, emotion_inputs, motion_targets, speech_inputs)
 from ..audio.phones import PHONE_MODES, speech_phones
 from ..motion.visemes import check_track, phone_features
+from ..outputs import check_writable, replacing
 from ..progress import CancelFn, ProgressFn, Steps
 from ..types import EXPRESSIONS, EmotionData, MotionData, PhoneTrack, SpeechData
 from .data import clip_emotion, find_videos, frames_at
@@ -68,10 +82,18 @@ log = logging.getLogger("synchrorama.training.a2m")
 CHANNEL_WEIGHTS = np.array([1.0, 1.0, 1.0, 0.5, 0.5, 0.5] +
                            [4.0 if k in MOUTH else 2.0
                             for k in EXPRESSIONS], np.float32)
+#: where the mouth channels' targets (:data:`~..motion.adjust.MOUTH`) come from: the expression fit
+#: of the video's face, the viseme rules on the phone track (:func:`rule_mouth`), or their mean
+MOUTH_TARGETS = ("video", "phones", "blend")
+DEFAULT_MOUTH_TARGETS = "phones"
+TRAINING_FILE = "training.json"
+_MOUTH_COLS = [OUTPUTS.index(k) for k in MOUTH]
 
 @dataclass
 class Pair:
-    """One training clip: raw inputs ``x [n, in_dim]``, targets ``y [n, len(OUTPUTS)]``, ``mask [n]``."""
+    """One training clip: raw inputs ``x [n, in_dim]``, targets ``y [n, len(OUTPUTS)]``, ``mask [n]``;
+    ``rules [n, len(MOUTH)]``: the viseme rules' mouth channels (:func:`rule_mouth`; ``None`` without a
+    phone track); ``mouth_targets``: where ``y``'s mouth columns come from (:data:`MOUTH_TARGETS`)."""
     x: np.ndarray
     y: np.ndarray
     mask: np.ndarray
@@ -79,14 +101,42 @@ class Pair:
     source: str = ""
     embedding_dim: int = 0
     phone_dim: int = 0
+    rules: Optional[np.ndarray] = None
+    mouth_targets: str = "video"
+
+
+def rule_mouth(speech: SpeechData, track: PhoneTrack, emotion: Optional[EmotionData] = None) -> np.ndarray:
+    """``[n, len(MOUTH)]``: the mouth channels the procedural generator makes from ``speech``, its phone
+    ``track`` and ``emotion`` (visemes on the phone track plus the emotion's mouth), without the visual
+    lead (the neural generator adds ``lead_frames`` on top of what it learned) and at scale 1."""
+    m = generate_procedural(speech, emotion, phones=check_track(track, speech), lead_frames=0.0)
+    return np.stack([m.expressions[k] for k in MOUTH], 1).astype(np.float32)
+
+
+def with_mouth_targets(pair: Pair, mode: str) -> Pair:
+    """``pair`` with its mouth columns taken from the video fit (``video``, as extracted), the viseme
+    rules (``phones``) or their mean (``blend``); head pose, blinks, brows and the rest stay the video's."""
+    if mode not in MOUTH_TARGETS:
+        raise InvalidDataError(f"unknown mouth targets {mode!r}; choose one of {list(MOUTH_TARGETS)}")
+    if mode == pair.mouth_targets:
+        return pair
+    if pair.mouth_targets != "video":
+        raise InvalidDataError(f"{pair.source}: its mouth targets are already {pair.mouth_targets!r}")
+    if pair.rules is None:
+        raise InvalidDataError(f"{os.path.basename(pair.source) or 'a training pair'}: mouth targets {mode!r} come "
+                               f"from the phone track, but it was made without one (phones 'off')")
+    y = pair.y.copy()
+    y[:, _MOUTH_COLS] = pair.rules if mode == "phones" else 0.5 * (y[:, _MOUTH_COLS] + pair.rules)
+    return dataclasses.replace(pair, y=y, mouth_targets=mode)
 
 
 def pair_from_motion(speech: SpeechData, motion: MotionData, emotion: Optional[EmotionData] = None,
                      valid: Optional[np.ndarray] = None, source: str = "", use_embeddings: bool = False,
-                     phones="auto", transcript: str = "") -> Pair:
+                     phones="auto", transcript: str = "", mouth_targets: str = "video") -> Pair:
     """A training pair from aligned speech and motion (e.g. extracted from a video).  ``phones``: a
     phone backend (``auto``, ``pocketsphinx``, ``acoustic``; ``off`` = no phone inputs) or a ready
-    :class:`~synchrorama_core.types.PhoneTrack` of the speech; ``transcript`` is aligned when given."""
+    :class:`~synchrorama_core.types.PhoneTrack` of the speech; ``transcript`` is aligned when given.
+    ``mouth_targets``: see :func:`with_mouth_targets` (``motion``'s own mouth by default)."""
     if motion.n_frames != speech.n_frames or abs(motion.fps - speech.fps) > 1e-6:
         raise InvalidDataError(f"motion ({motion.n_frames} frames @ {motion.fps}) and speech "
                                f"({speech.n_frames} @ {speech.fps}) are not aligned")
@@ -102,8 +152,9 @@ def pair_from_motion(speech: SpeechData, motion: MotionData, emotion: Optional[E
         parts.append(np.asarray(speech.embeddings, np.float32))
         d = speech.embeddings.shape[1]
     mask = np.ones(speech.n_frames, bool) if valid is None else np.asarray(valid, bool)
-    return Pair(np.concatenate(parts, axis=1), motion_targets(motion), mask, speech.fps,
-                source or speech.source, d, 0 if track is None else len(PHONE_INPUTS))
+    pair = Pair(np.concatenate(parts, axis=1), motion_targets(motion), mask, speech.fps, source or speech.source, d,
+                0 if track is None else len(PHONE_INPUTS), None if track is None else rule_mouth(speech, track, emotion))
+    return with_mouth_targets(pair, mouth_targets)
 
 
 # ------------------------------------------------------------------------------ videos
@@ -137,9 +188,9 @@ def video_transcript(path: str) -> str:
 
 
 def pair_from_video(path: str, fps: float = 25.0, emotion_intensity: float = 0.7, tracker=None,
-                    cancelled: Optional[CancelFn] = None, phones: str = "auto") -> Pair:
+                    cancelled: Optional[CancelFn] = None, phones: str = "auto", mouth_targets: str = "video") -> Pair:
     """Extract one training pair from a talking-face video with audio (and ``<video>.txt``, its
-    transcript, when there is one)."""
+    transcript, when there is one); ``mouth_targets`` as :func:`with_mouth_targets`."""
     try:
         speech = load_speech(path, fps)
     except AudioError as e:
@@ -147,7 +198,7 @@ def pair_from_video(path: str, fps: float = 25.0, emotion_intensity: float = 0.7
     lms = video_landmarks(path, fps, speech.n_frames, tracker=tracker, cancelled=cancelled)
     motion, valid = motion_from_landmarks(lms, fps, speech.duration_s, generator="video")
     return pair_from_motion(speech, motion, emotion_label(path, speech, emotion_intensity), valid, path,
-                            phones=phones, transcript=video_transcript(path))
+                            phones=phones, transcript=video_transcript(path), mouth_targets=mouth_targets)
 
 
 def _cache_key(path: str, fps: float, intensity: float, phones: str = "auto") -> str:
@@ -158,12 +209,35 @@ def _cache_key(path: str, fps: float, intensity: float, phones: str = "auto") ->
     return hashlib.sha1(raw.encode()).hexdigest()[:20]
 
 
+def _read_cache(path: str, source: str) -> Optional[Pair]:
+    """The pair cached in ``path`` (video targets and the rules' mouth), or ``None`` when it cannot be
+    read (then the video is extracted again and the cache rewritten)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            rules = z["rules"] if "rules" in z.files else np.zeros((0, len(MOUTH)), np.float32)
+            pair = Pair(z["x"], z["y"], z["mask"], float(z["fps"]), source, phone_dim=int(z["phone_dim"]),
+                        rules=rules if len(rules) else None)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        log.warning("cannot read the cached targets %s (%s); extracting them again", path, one_line(e))
+        return None
+    if pair.phone_dim and pair.rules is None:   # cached before the rules were: extract again
+        return None
+    return pair
+
+
 def collect_pairs(videos: str, fps: float = 25.0, cache_dir: Optional[str] = None, emotion_intensity: float = 0.7,
                   progress: Optional[ProgressFn] = None, cancelled: Optional[CancelFn] = None,
-                  say: Callable[[str], None] = print, phones: str = "auto") -> List[Pair]:
-    """Training pairs of every video in ``videos`` (cached as ``.npz`` in ``cache_dir``)."""
+                  say: Callable[[str], None] = print, phones: str = "auto",
+                  mouth_targets: str = DEFAULT_MOUTH_TARGETS) -> List[Pair]:
+    """Training pairs of every video in ``videos`` (cached as ``.npz`` in ``cache_dir``), their mouth
+    targets from ``mouth_targets`` (:func:`with_mouth_targets`; the cache holds both sources)."""
     if phones not in PHONE_MODES:
         raise InvalidDataError(f"unknown phone backend {phones!r}; choose one of {list(PHONE_MODES)}")
+    if mouth_targets not in MOUTH_TARGETS:
+        raise InvalidDataError(f"unknown mouth targets {mouth_targets!r}; choose one of {list(MOUTH_TARGETS)}")
+    if mouth_targets != "video" and phones == "off":
+        raise InvalidDataError(f"mouth targets {mouth_targets!r} come from the phone track; phones 'off' makes "
+                               f"none (choose another phone backend, or mouth targets 'video')")
     paths = find_videos(videos)
     steps = Steps(len(paths), progress, cancelled, what="training-target extraction")
     pairs, skipped = [], []
@@ -171,10 +245,10 @@ def collect_pairs(videos: str, fps: float = 25.0, cache_dir: Optional[str] = Non
     for p in paths:
         key = _cache_key(p, fps, emotion_intensity, phones)
         cached = os.path.join(cache_dir, key + ".npz") if cache_dir else None
-        if cached and os.path.isfile(cached):
-            z = np.load(cached, allow_pickle=False)
-            pairs.append(Pair(z["x"], z["y"], z["mask"], float(z["fps"]), p, phone_dim=int(z["phone_dim"])))
-            say(f"  {os.path.basename(p)}: {len(z['y'])} frames (cached)")
+        pair = _read_cache(cached, p) if cached and os.path.isfile(cached) else None
+        if pair is not None:
+            pairs.append(with_mouth_targets(pair, mouth_targets))
+            say(f"  {os.path.basename(p)}: {len(pair.y)} frames (cached)")
         else:
             try:
                 t = time.time()
@@ -186,12 +260,14 @@ def collect_pairs(videos: str, fps: float = 25.0, cache_dir: Optional[str] = Non
                 say(f"  skipped {skipped[-1]}")
                 steps.tick()
                 continue
-            pairs.append(pair)
+            pairs.append(with_mouth_targets(pair, mouth_targets))
             say(f"  {os.path.basename(p)}: {len(pair.y)} frames, face in {int(pair.mask.sum())} "
                 f"({time.time() - t:.1f} s)")
             if cached:
-                os.makedirs(cache_dir, exist_ok=True)
-                np.savez(cached, x=pair.x, y=pair.y, mask=pair.mask, fps=pair.fps, phone_dim=pair.phone_dim)
+                rules = pair.rules if pair.rules is not None else np.zeros((0, len(MOUTH)), np.float32)
+                with replacing(cached) as (tmp,):
+                    np.savez(tmp, x=pair.x, y=pair.y, mask=pair.mask, fps=pair.fps, phone_dim=pair.phone_dim,
+                             rules=rules)
         steps.tick()
     if not pairs:
         raise InvalidDataError("no usable training videos: " + "; ".join(skipped))
@@ -318,6 +394,7 @@ def train_a2m(pairs: Sequence[Pair], out_dir: Optional[str] = None, name: str = 
     if val:
         say(f"  held-out loss {val_before:.4f} -> {val_after:.4f}")
     model.config["training"] = {"steps": int(steps), "clips": len(pairs), "frames": int(sum(len(p.y) for p in pairs)),
+                                "mouth_targets": "+".join(sorted({p.mouth_targets for p in pairs})),
                                 "batch": int(batch), "window": int(window), "lr": float(lr), "seed": int(seed),
                                 "val_loss_before": val_before, "val_loss_after": val_after,
                                 "train_loss_last": last}
@@ -354,6 +431,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="phone track of the audio as model input: auto (pocketsphinx for English, aligned to "
                          "<video>.txt when present; acoustic cues otherwise), pocketsphinx, acoustic, or off "
                          "(no phone inputs) (default auto)")
+    ap.add_argument("--mouth-targets", default=DEFAULT_MOUTH_TARGETS, choices=MOUTH_TARGETS,
+                    help="targets of the mouth channels (jaw_open, mouth_wide, mouth_pucker, mouth_press, lip_tuck): "
+                         "phones (the procedural viseme rules on the phone track, so the model learns to replace "
+                         "them), video (the expression fit of the tracked face) or blend (their mean); head pose, "
+                         "blinks, brows and the rest always come from the video (default %(default)s)")
     ap.add_argument("--cache", default=None, help="cache folder for extracted targets (default OUT/cache)")
     ap.add_argument("--init", default=None, help="an existing A2M model (name or folder) to fine-tune")
     ap.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, ... (default cpu)")
@@ -362,6 +444,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line; bad input, an output that cannot be written or a full disk is one ``error:``
+    line on stderr and exit code 2 (no traceback, no partial file)."""
     args = _parser().parse_args(argv)
 
     def say(msg: str) -> None:
@@ -370,19 +454,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         dil = [int(d) for d in str(args.dilations).split(",") if d.strip()]
         if not dil:
             raise InvalidDataError("--dilations needs at least one value")
+        if args.mouth_targets != "video" and args.phones == "off":
+            raise InvalidDataError(f"--mouth-targets {args.mouth_targets} comes from the phone track, which "
+                                   f"--phones off turns off; choose a phone backend or --mouth-targets video")
+        # what is written at the end must be writable before hours of extraction and training
+        folder = os.path.join(args.out, args.name)
         cache = args.cache or os.path.join(args.out, "cache")
-        say(f"extracting training targets from {args.videos} ...")
-        pairs = collect_pairs(args.videos, args.fps, cache, args.emotion_intensity, say=say, phones=args.phones)
+        check_writable([os.path.join(folder, f) for f in (WEIGHTS_FILE, CONFIG_FILE, TRAINING_FILE)],
+                       what=f"{folder} (--out/--name)")
+        check_writable([os.path.join(cache, "probe.npz")], what=f"{cache} (--cache)")
         init = NeuralA2M.load(args.init) if args.init else None
-        say(f"training on {len(pairs)} clips ({sum(len(p.y) for p in pairs)} frames) ...")
+        say(f"extracting training targets from {args.videos} ...")
+        pairs = collect_pairs(args.videos, args.fps, cache, args.emotion_intensity, say=say, phones=args.phones,
+                              mouth_targets=args.mouth_targets)
+        say(f"training on {len(pairs)} clips ({sum(len(p.y) for p in pairs)} frames, mouth targets "
+            f"{args.mouth_targets}) ...")
         res = train_a2m(pairs, args.out, args.name, steps=args.steps, batch=args.batch, window=args.window,
                         lr=args.lr, channels=args.channels, kernel=args.kernel, dilations=dil,
                         dropout=args.dropout, val_fraction=args.val_fraction, seed=args.seed,
                         device=args.device, init=init, say=say)
-        with open(os.path.join(res["path"], "training.json"), "w", encoding="utf-8") as f:
-            json.dump({k: v for k, v in res.items() if k != "model"}, f, indent=1)
-    except (SynchroRaMaError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        with replacing(os.path.join(res["path"], TRAINING_FILE)) as (tmp,):
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({k: v for k, v in res.items() if k != "model"}, f, indent=1)
+    except (SynchroRaMaError, OSError) as e:   # OSError: a file that cannot be read, a full disk
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
     return 0
 

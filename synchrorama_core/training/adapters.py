@@ -29,10 +29,11 @@ from ..audio import load_speech_waveform, speech_from_waveform
 from ..diffusion.adapters import SRAdapters, audio_windows, emotion_condition, speech_condition
 from ..diffusion.conditioning import DEFAULT_PROMPT, fit_images
 from ..diffusion.sampler import SamplerSettings
-from ..errors import InvalidDataError
+from ..errors import InvalidDataError, SynchroRaMaError, one_line
 from ..face import track_landmarks
 from ..motion import render_motion_frames
 from ..motion.draw import FACE_CONTROLNET_STYLE
+from ..outputs import check_writable
 from ..types import EMOTIONS
 from ..vocabulary.emotions import EmotionSummary, emotion_phrase
 from .data import clip_emotion, find_videos, frames_at
@@ -266,14 +267,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    import torch
-    from ..diffusion.loader import load_models
+    """The command line; bad input, an output that cannot be written or a full disk is one ``error:``
+    line on stderr and exit code 2 (no traceback, no partial file)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return train(args)
+    except (SynchroRaMaError, OSError) as e:   # OSError: a file that cannot be read, a full disk
+        print(f"error: {one_line(e)}", file=sys.stderr)
+        return 2
+
+
+def train(args: argparse.Namespace) -> int:
+    """Train as the parsed command line ``args`` says (:func:`build_parser`)."""
+    import torch
+    from ..diffusion.loader import load_models
     if args.size % 64:
-        raise SystemExit(f"--size must be a multiple of 64, got {args.size}")
+        raise InvalidDataError(f"--size must be a multiple of 64, got {args.size}")
     if not 0 <= args.cond_dropout < 1:
-        raise SystemExit(f"--cond-dropout must lie in [0, 1), got {args.cond_dropout}")
+        raise InvalidDataError(f"--cond-dropout must lie in [0, 1), got {args.cond_dropout}")
+    if not args.out.endswith(".safetensors"):
+        raise InvalidDataError(f"--out must name a .safetensors file (adapters load only from those), got {args.out}")
+    # the adapters are written after every --save-every steps: a folder that cannot take them must
+    # fail now, not after loading the models, encoding the videos and the first steps
+    check_writable([args.out], what=f"{args.out} (--out)")
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     models = load_models(args.checkpoint, controlnet=args.controlnet, motion_adapter=args.motion_adapter,
@@ -291,7 +308,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except InvalidDataError as e:
             print(f"[{i + 1}/{len(videos)}] skipped {v}: {e}", flush=True)
     if not clips:
-        raise SystemExit("no usable training video")
+        raise InvalidDataError(f"no usable training video under {args.data}")
     audio_dim = clips[0].audio.shape[-1]
     if args.resume:
         adapters = SRAdapters.load(args.resume)

@@ -17,10 +17,10 @@ import os
 import queue
 import threading
 import time
-import uuid
 from typing import Dict, Iterable, Optional
 
 from ..errors import Cancelled
+from ..outputs import part_path
 from ..progress import CancelFn, ProgressFn
 from .writer import VideoInfo, VideoWriter
 
@@ -114,15 +114,6 @@ def stream_frames(frames: Iterable, writer: VideoWriter, cancelled: Optional[Can
         timings["encode"] = encode_s
 
 
-def part_path(path: str, tag: Optional[str] = None) -> str:
-    """The hidden temporary name ``path`` is written under: ``.STEM.<pid>.<6 hex>.part.EXT`` beside it
-    (``tag`` = ``"<pid>.<6 hex>"``; one tag names all the files of one run)."""
-    d, name = os.path.split(os.path.abspath(os.fspath(path)))
-    root, ext = os.path.splitext(name)
-    tag = tag or f"{os.getpid()}.{uuid.uuid4().hex[:6]}"
-    return os.path.join(d, f".{root}.{tag}.part{ext}")
-
-
 def write_stream(path: str, frames: Iterable, fps: float, audio=None, sample_rate: Optional[int] = None, *,
                  cancelled: Optional[CancelFn] = None, progress: Optional[ProgressFn] = None, total: int = 0,
                  timings: Optional[Dict[str, float]] = None, **writer_options) -> VideoInfo:
@@ -146,7 +137,7 @@ def write_stream(path: str, frames: Iterable, fps: float, audio=None, sample_rat
 
 def encode_stream(path: str, frames: Iterable, fps: float, audio=None, sample_rate: Optional[int] = None,
                   **kw) -> VideoInfo:
-    """:func:`write_stream` under a temporary name (:func:`part_path`), renamed to ``path`` only when
+    """:func:`write_stream` under a temporary name (:func:`..outputs.part_path`), renamed to ``path`` only when
     complete: a cancel or an error leaves no file and an earlier ``path`` untouched.  Returns what
     was written (its ``path`` is ``path``)."""
     path = os.path.abspath(os.fspath(path))
@@ -164,4 +155,4 @@ def encode_stream(path: str, frames: Iterable, fps: float, audio=None, sample_ra
     return info
 
 
-__all__ = ["QUEUE_FRAMES", "encode_stream", "part_path", "stream_frames", "write_stream"]
+__all__ = ["QUEUE_FRAMES", "encode_stream", "stream_frames", "write_stream"]
