@@ -357,7 +357,9 @@ def run_batch(manifest: str, out_dir: str, workers: Optional[int] = None, engine
     t0 = time.perf_counter()
     if engine not in ENGINES:
         raise InvalidDataError(f"unknown engine {engine!r}; use one of {ENGINES}")
-    workers = max(1, int(workers or os.cpu_count() or 1))
+    workers = max(1, int(workers)) if workers else None
+    if workers is None and engine == "local":
+        workers = max(1, os.cpu_count() or 1)      # the ray engine asks the cluster once connected
     retries = max(0, int(retries))
     manifest = os.path.abspath(os.fspath(manifest))
     jobs, errors = read_manifest(manifest)
@@ -415,12 +417,25 @@ def run_batch(manifest: str, out_dir: str, workers: Optional[int] = None, engine
 
 
 def _finish(entry: dict, result: dict, summary: _Summary, report) -> None:
+    _record(entry, result)
+    summary.write()
+    report()
+
+
+def _record(entry: dict, result: dict) -> None:
     entry.update(result)
     if entry["status"] != "done":       # the output paths are only listed for made outputs
         entry.pop("video", None)
         entry.pop("json", None)
-    summary.write()
-    report()
+
+
+def _stopped(entries: Sequence[dict], exc: BaseException) -> None:
+    """Jobs that were running when the batch was stopped at once (a second Ctrl-C, or an error in the
+    batch itself): ``cancelled``, so that ``resume`` redoes them."""
+    why = "cancelled by the user" if isinstance(exc, (KeyboardInterrupt, Cancelled)) else \
+        f"stopped: the batch ended with {type(exc).__name__}: {' '.join(str(exc).split())}".rstrip(": ")
+    for entry in entries:
+        _record(entry, {"status": "cancelled", "error": why})
 
 
 def _run_local(todo, out_dir, workers, retries, summary, report, cancelled, ray_address) -> None:
@@ -465,7 +480,7 @@ def _run_local(todo, out_dir, workers, retries, summary, report, cancelled, ray_
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = None
                 _clean_partials(out_dir, [j.name for j, _ in todo])
-    except BaseException:
+    except BaseException as e:
         # stop at once (a second Ctrl-C, or an error here): end the workers, leave no partial file
         stop.set()
         if pool is not None:
@@ -473,8 +488,7 @@ def _run_local(todo, out_dir, workers, retries, summary, report, cancelled, ray_
                 p.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
             pool = None
-        for job, entry in running.values():
-            entry.update(status="cancelled", error="cancelled by the user")
+        _stopped([entry for _, entry in running.values()], e)
         _clean_partials(out_dir, [j.name for j, _ in todo])
         raise
     finally:
@@ -495,10 +509,18 @@ def _interrupted(job: Job, entry: dict, queue: list, retries: int, summary: _Sum
 
 
 def _run_ray(todo, out_dir, workers, retries, summary, report, cancelled, ray_address) -> None:
+    """One Ray actor per worker (its models load once), fed by :class:`ray.util.ActorPool`.
+
+    The pool dispatches a job to whichever actor is idle; this loop adds what the pool leaves to its
+    caller: only as many jobs are submitted as there are idle actors (so the queue stays ours, to
+    retry and to stop), a job whose actor died is found from its object ref and queued again, and the
+    dead actor is replaced by a fresh one."""
     try:
         import ray
+        from ray.util import ActorPool
     except ImportError:
-        raise InvalidDataError("the ray engine needs Ray: pip install ray (or use --engine local)") from None
+        raise InvalidDataError("the ray engine needs Ray: pip install 'ray[default]' (or use --engine local)") \
+            from None
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     started = False
     if not ray.is_initialized():
@@ -511,44 +533,87 @@ def _run_ray(todo, out_dir, workers, retries, summary, report, cancelled, ray_ad
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
                      runtime_env={"env_vars": {"PYTHONPATH": root}})
         started = True
+    if workers is None:         # the cluster's CPUs, not this machine's
+        workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        summary.head["workers"] = workers
+        summary.write()
     # max_concurrency 2: stop() must reach an actor while its run() is busy
     actor_cls = ray.remote(num_cpus=1, max_concurrency=2)(_RayWorker)
     actors = [actor_cls.remote(out_dir) for _ in range(workers)]
-    idle = list(actors)
+    pool = ActorPool(actors)
     queue = list(todo)
-    running: Dict[object, Tuple[object, Job, dict]] = {}
+    running: Dict[str, Tuple[object, object, Job, dict]] = {}    # name -> (ref, actor, job, entry)
     stopping = False
+
+    def submit(actor, item):
+        job, entry = item
+        ref = actor.run.remote(job)
+        running[job.name] = (ref, actor, job, entry)
+        return ref
+
     try:
         while queue or running:
             if cancelled is not None and cancelled() and not stopping:
                 stopping = True
                 for a in actors:
                     a.stop.remote()
-            while queue and idle and not stopping:
+            while queue and pool.has_free() and not stopping:
                 job, entry = queue.pop(0)
-                actor = idle.pop()
                 entry.update(status="running", attempts=entry["attempts"] + 1)
                 entry.pop("error", None)
-                running[actor.run.remote(job)] = (actor, job, entry)
+                pool.submit(submit, (job, entry))
                 summary.write()
                 report()
-            if not running:
+            if not pool.has_next():
                 break
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.2)
-            for ref in ready:
-                actor, job, entry = running.pop(ref)
-                try:
-                    _finish(entry, ray.get(ref), summary, report)
-                    idle.append(actor)
-                except ray.exceptions.RayActorError:          # the worker process died
-                    _interrupted(job, entry, queue, retries, summary, report)
-                    _clean_partials(out_dir, [job.name])
-                    fresh = actor_cls.remote(out_dir)
-                    actors[actors.index(actor)] = fresh
-                    idle.append(fresh)
-                except ray.exceptions.RayError as e:          # the worker could not start (e.g. an import)
-                    _finish(entry, {"status": "failed", "error": " ".join(str(e).split())[-500:]}, summary, report)
-                    idle.append(actor)
+            try:
+                name, result = pool.get_next_unordered(timeout=0.2)
+            except TimeoutError:
+                continue
+            except ray.exceptions.RayError:
+                # the pool does not say which job was lost: look for refs that hold an error
+                dead = []
+                for name, (ref, actor, job, entry) in list(running.items()):
+                    err = _ray_error(ray, ref)
+                    if err is None:
+                        continue
+                    del running[name]
+                    if isinstance(err, ray.exceptions.RayActorError) and not getattr(err, "actor_init_failed", 0):
+                        dead.append(actor)           # the worker process died (killed, out of memory)
+                        _clean_partials(out_dir, [job.name])
+                        _interrupted(job, entry, queue, retries, summary, report)
+                    else:                            # the worker could not start (e.g. an import), or Ray failed
+                        _finish(entry, {"status": "failed", "error": " ".join(str(err).split())[-500:]},
+                                summary, report)
+                if dead:
+                    # older Rays' pools put a dead actor back among the idle ones (newer ones drop it),
+                    # where the next job would fail at once: take it out, add a fresh actor instead
+                    idle = []
+                    while (a := pool.pop_idle()) is not None:
+                        idle.append(a)
+                    for a in idle:
+                        if a not in dead:
+                            pool.push(a)
+                    for a in dead:
+                        fresh = actor_cls.remote(out_dir)
+                        actors[actors.index(a)] = fresh
+                        pool.push(fresh)
+                continue
+            _finish(running.pop(name)[3], result, summary, report)
+    except BaseException as e:
+        # stop at once (a second Ctrl-C, or an error here): end the workers, leave no partial file
+        for a in actors:
+            ray.kill(a, no_restart=True)
+        refs = [r[0] for r in running.values()]
+        if refs:                         # the actors are gone once their refs resolve (with an error)
+            ray.wait(refs, num_returns=len(refs), timeout=10)
+        for ref, _, _, entry in running.values():
+            try:                         # a job that finished before the kill keeps its result
+                _record(entry, ray.get(ref, timeout=0))
+            except Exception:  # noqa: BLE001 - killed: no result
+                _stopped([entry], e)
+        _clean_partials(out_dir, [j.name for j, _ in todo])
+        raise
     finally:
         for a in actors:
             try:
@@ -559,6 +624,17 @@ def _run_ray(todo, out_dir, workers, retries, summary, report, cancelled, ray_ad
             ray.shutdown()
 
 
+def _ray_error(ray, ref):
+    """The error a finished ref holds, or None (still running, or a result)."""
+    if not ray.wait([ref], timeout=0)[0]:
+        return None
+    try:
+        ray.get(ref)
+    except ray.exceptions.RayError as e:
+        return e
+    return None
+
+
 class _RayWorker:
     """A Ray actor around :class:`Worker` (its models stay loaded between jobs)."""
 
@@ -567,8 +643,8 @@ class _RayWorker:
         self._stop = threading.Event()
         self.worker = Worker(out_dir, cancelled=self._stop.is_set)
 
-    def run(self, job: Job) -> dict:
-        return self.worker.run(job)
+    def run(self, job: Job) -> Tuple[str, dict]:
+        return job.name, self.worker.run(job)
 
     def stop(self) -> None:
         self._stop.set()
