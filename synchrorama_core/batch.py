@@ -24,11 +24,12 @@ Relative paths are relative to the manifest's folder.  The whole manifest is che
 starts (unknown keys, missing files, wrong types, duplicate output names): every bad line is reported
 and nothing runs, unless ``keep_going`` (then bad lines are recorded as failed and the rest runs).
 
-**Engines.** ``local``: a process pool of ``workers`` processes (default: the CPU count).  ``ray``:
-Ray actors, one per worker, on the cluster ``RAY_ADDRESS`` names (or a local Ray instance); Ray is an
-optional extra (``pip install ray``).  Either way each worker loads its models and the face tracker
-once and keeps them for all its jobs, and the output folder (and inputs) must be reachable from every
-worker (shared storage on a cluster).
+**Engines.** ``local``: a process pool of ``workers`` processes (default: this machine's CPU count).
+``ray``: Ray actors, one per worker (default: the cluster's CPU count), fed by
+:class:`ray.util.ActorPool`, on the cluster ``RAY_ADDRESS`` names (or a local Ray instance); Ray is an
+optional extra (``pip install 'ray[default]'``).  Either way each worker loads its models and the face
+tracker once and keeps them for all its jobs, and the output folder (and inputs) must be reachable from
+every worker (shared storage on a cluster).
 
 **Nothing lost.** A failing job (no face, unreadable audio, bad option) is recorded with its one-line
 error and the others go on.  Outputs are written atomically by :func:`~synchrorama_core.pipeline.generate`.
@@ -37,14 +38,17 @@ error and the others go on.  Outputs are written atomically by :func:`~synchrora
 it is consistent even if the batch is killed.  A worker that dies mid-job (killed, out of memory) makes
 its jobs ``interrupted``: they run again up to ``retries`` times.  ``resume`` skips the jobs the summary
 records as done whose outputs still exist and whose inputs and options are unchanged, and redoes the
-rest.  Cancelling (Ctrl-C) stops the running jobs at their next frame, leaves no partial file and marks
-them ``cancelled``.
+rest.  Cancelling (``cancelled()``; the CLI's first Ctrl-C) stops the running jobs at their next frame,
+leaves no partial file and marks them ``cancelled``; an exception while the batch runs (the CLI's
+second Ctrl-C) ends the workers at once, marks the jobs they were running ``cancelled``, removes their
+partial files, writes the summary and is re-raised.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
+import logging
 import os
 import time
 import traceback
@@ -60,6 +64,7 @@ ENGINES = ("local", "ray")
 JOB_KEYS = ("image", "images", "audio", "text", "text_file", "output")
 
 ProgressFn = Callable[[int, int, str], None]
+log = logging.getLogger(__name__)
 
 
 class ManifestError(SynchroRaMaError, ValueError):
@@ -488,7 +493,11 @@ def _run_local(todo, out_dir, workers, retries, summary, report, cancelled, ray_
                 p.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
             pool = None
-        _stopped([entry for _, entry in running.values()], e)
+        for fut, (_, entry) in running.items():
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                _record(entry, fut.result())     # it finished before the stop: keep its result
+            else:
+                _stopped([entry], e)
         _clean_partials(out_dir, [j.name for j, _ in todo])
         raise
     finally:
@@ -533,10 +542,17 @@ def _run_ray(todo, out_dir, workers, retries, summary, report, cancelled, ray_ad
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
                      runtime_env={"env_vars": {"PYTHONPATH": root}})
         started = True
+    cpus = int(ray.cluster_resources().get("CPU", 0))
     if workers is None:         # the cluster's CPUs, not this machine's
-        workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        workers = max(1, cpus)
         summary.head["workers"] = workers
         summary.write()
+    elif workers > cpus:
+        # each actor holds a CPU for the whole batch: a job given to an actor that finds none waits for
+        # the autoscaler, or forever on a cluster that does not grow
+        log.warning("%d workers asked for, but the Ray cluster has %d CPUs: the jobs of the actors that find "
+                    "no CPU wait until the cluster grows (use --workers %d or less on a fixed cluster)",
+                    workers, cpus, max(1, cpus))
     # max_concurrency 2: stop() must reach an actor while its run() is busy
     actor_cls = ray.remote(num_cpus=1, max_concurrency=2)(_RayWorker)
     actors = [actor_cls.remote(out_dir) for _ in range(workers)]
@@ -578,13 +594,17 @@ def _run_ray(todo, out_dir, workers, retries, summary, report, cancelled, ray_ad
                     if err is None:
                         continue
                     del running[name]
-                    if isinstance(err, ray.exceptions.RayActorError) and not getattr(err, "actor_init_failed", 0):
-                        dead.append(actor)           # the worker process died (killed, out of memory)
+                    why = " ".join(str(err).split())[-500:]
+                    if not isinstance(err, ray.exceptions.RayActorError):     # Ray failed this one call
+                        _finish(entry, {"status": "failed", "error": why}, summary, report)
+                        continue
+                    dead.append(actor)
+                    if getattr(err, "actor_init_failed", False):             # e.g. an import on the node
+                        _finish(entry, {"status": "failed", "error": f"its worker could not start: {why}"},
+                                summary, report)
+                    else:                                    # the process died (killed, out of memory)
                         _clean_partials(out_dir, [job.name])
                         _interrupted(job, entry, queue, retries, summary, report)
-                    else:                            # the worker could not start (e.g. an import), or Ray failed
-                        _finish(entry, {"status": "failed", "error": " ".join(str(err).split())[-500:]},
-                                summary, report)
                 if dead:
                     # older Rays' pools put a dead actor back among the idle ones (newer ones drop it),
                     # where the next job would fail at once: take it out, add a fresh actor instead
@@ -595,6 +615,10 @@ def _run_ray(todo, out_dir, workers, retries, summary, report, cancelled, ray_ad
                         if a not in dead:
                             pool.push(a)
                     for a in dead:
+                        try:
+                            ray.kill(a)          # in case it only went unreachable for a while
+                        except Exception:  # noqa: BLE001 - already gone
+                            pass
                         fresh = actor_cls.remote(out_dir)
                         actors[actors.index(a)] = fresh
                         pool.push(fresh)
@@ -603,13 +627,16 @@ def _run_ray(todo, out_dir, workers, retries, summary, report, cancelled, ray_ad
     except BaseException as e:
         # stop at once (a second Ctrl-C, or an error here): end the workers, leave no partial file
         for a in actors:
-            ray.kill(a, no_restart=True)
+            try:
+                ray.kill(a)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
         refs = [r[0] for r in running.values()]
         if refs:                         # the actors are gone once their refs resolve (with an error)
             ray.wait(refs, num_returns=len(refs), timeout=10)
         for ref, _, _, entry in running.values():
             try:                         # a job that finished before the kill keeps its result
-                _record(entry, ray.get(ref, timeout=0))
+                _record(entry, ray.get(ref, timeout=0)[1])
             except Exception:  # noqa: BLE001 - killed: no result
                 _stopped([entry], e)
         _clean_partials(out_dir, [j.name for j, _ in todo])
