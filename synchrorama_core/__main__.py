@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("manifest", help="jobs file (.jsonl/.json lines, or .csv)")
     b.add_argument("--out", "-o", required=True, help="output folder")
     b.add_argument("--workers", "-j", type=_positive(int), default=None,
-                   help="worker processes (default: the number of CPUs)")
+                   help="worker processes (default: the number of CPUs; with --engine ray, the cluster's)")
     b.add_argument("--engine", choices=("local", "ray"), default=None,
                    help="local process pool (default) or Ray (default when RAY_ADDRESS is set)")
     b.add_argument("--resume", action="store_true",

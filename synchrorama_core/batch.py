@@ -24,11 +24,12 @@ Relative paths are relative to the manifest's folder.  The whole manifest is che
 starts (unknown keys, missing files, wrong types, duplicate output names): every bad line is reported
 and nothing runs, unless ``keep_going`` (then bad lines are recorded as failed and the rest runs).
 
-**Engines.** ``local``: a process pool of ``workers`` processes (default: the CPU count).  ``ray``:
-Ray actors, one per worker, on the cluster ``RAY_ADDRESS`` names (or a local Ray instance); Ray is an
-optional extra (``pip install ray``).  Either way each worker loads its models and the face tracker
-once and keeps them for all its jobs, and the output folder (and inputs) must be reachable from every
-worker (shared storage on a cluster).
+**Engines.** ``local``: a process pool of ``workers`` processes (default: this machine's CPU count).
+``ray``: Ray actors, one per worker (default: the cluster's CPU count), fed by
+:class:`ray.util.ActorPool`, on the cluster ``RAY_ADDRESS`` names (or a local Ray instance); Ray is an
+optional extra (``pip install 'ray[default]'``).  Either way each worker loads its models and the face
+tracker once and keeps them for all its jobs, and the output folder (and inputs) must be reachable from
+every worker (shared storage on a cluster).
 
 **Nothing lost.** A failing job (no face, unreadable audio, bad option) is recorded with its one-line
 error and the others go on.  Outputs are written atomically by :func:`~synchrorama_core.pipeline.generate`.
@@ -37,14 +38,17 @@ error and the others go on.  Outputs are written atomically by :func:`~synchrora
 it is consistent even if the batch is killed.  A worker that dies mid-job (killed, out of memory) makes
 its jobs ``interrupted``: they run again up to ``retries`` times.  ``resume`` skips the jobs the summary
 records as done whose outputs still exist and whose inputs and options are unchanged, and redoes the
-rest.  Cancelling (Ctrl-C) stops the running jobs at their next frame, leaves no partial file and marks
-them ``cancelled``.
+rest.  Cancelling (``cancelled()``; the CLI's first Ctrl-C) stops the running jobs at their next frame,
+leaves no partial file and marks them ``cancelled``; an exception while the batch runs (the CLI's
+second Ctrl-C) ends the workers at once, marks the jobs they were running ``cancelled``, removes their
+partial files, writes the summary and is re-raised.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
+import logging
 import os
 import time
 import traceback
@@ -60,6 +64,7 @@ ENGINES = ("local", "ray")
 JOB_KEYS = ("image", "images", "audio", "text", "text_file", "output")
 
 ProgressFn = Callable[[int, int, str], None]
+log = logging.getLogger(__name__)
 
 
 class ManifestError(SynchroRaMaError, ValueError):
@@ -357,7 +362,9 @@ def run_batch(manifest: str, out_dir: str, workers: Optional[int] = None, engine
     t0 = time.perf_counter()
     if engine not in ENGINES:
         raise InvalidDataError(f"unknown engine {engine!r}; use one of {ENGINES}")
-    workers = max(1, int(workers or os.cpu_count() or 1))
+    workers = max(1, int(workers)) if workers else None
+    if workers is None and engine == "local":
+        workers = max(1, os.cpu_count() or 1)      # the ray engine asks the cluster once connected
     retries = max(0, int(retries))
     manifest = os.path.abspath(os.fspath(manifest))
     jobs, errors = read_manifest(manifest)
@@ -415,12 +422,25 @@ def run_batch(manifest: str, out_dir: str, workers: Optional[int] = None, engine
 
 
 def _finish(entry: dict, result: dict, summary: _Summary, report) -> None:
+    _record(entry, result)
+    summary.write()
+    report()
+
+
+def _record(entry: dict, result: dict) -> None:
     entry.update(result)
     if entry["status"] != "done":       # the output paths are only listed for made outputs
         entry.pop("video", None)
         entry.pop("json", None)
-    summary.write()
-    report()
+
+
+def _stopped(entries: Sequence[dict], exc: BaseException) -> None:
+    """Jobs that were running when the batch was stopped at once (a second Ctrl-C, or an error in the
+    batch itself): ``cancelled``, so that ``resume`` redoes them."""
+    why = "cancelled by the user" if isinstance(exc, (KeyboardInterrupt, Cancelled)) else \
+        f"stopped: the batch ended with {type(exc).__name__}: {' '.join(str(exc).split())}".rstrip(": ")
+    for entry in entries:
+        _record(entry, {"status": "cancelled", "error": why})
 
 
 def _run_local(todo, out_dir, workers, retries, summary, report, cancelled, ray_address) -> None:
@@ -465,7 +485,7 @@ def _run_local(todo, out_dir, workers, retries, summary, report, cancelled, ray_
                 pool.shutdown(wait=False, cancel_futures=True)
                 pool = None
                 _clean_partials(out_dir, [j.name for j, _ in todo])
-    except BaseException:
+    except BaseException as e:
         # stop at once (a second Ctrl-C, or an error here): end the workers, leave no partial file
         stop.set()
         if pool is not None:
@@ -473,8 +493,11 @@ def _run_local(todo, out_dir, workers, retries, summary, report, cancelled, ray_
                 p.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
             pool = None
-        for job, entry in running.values():
-            entry.update(status="cancelled", error="cancelled by the user")
+        for fut, (_, entry) in running.items():
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                _record(entry, fut.result())     # it finished before the stop: keep its result
+            else:
+                _stopped([entry], e)
         _clean_partials(out_dir, [j.name for j, _ in todo])
         raise
     finally:
@@ -495,10 +518,18 @@ def _interrupted(job: Job, entry: dict, queue: list, retries: int, summary: _Sum
 
 
 def _run_ray(todo, out_dir, workers, retries, summary, report, cancelled, ray_address) -> None:
+    """One Ray actor per worker (its models load once), fed by :class:`ray.util.ActorPool`.
+
+    The pool dispatches a job to whichever actor is idle; this loop adds what the pool leaves to its
+    caller: only as many jobs are submitted as there are idle actors (so the queue stays ours, to
+    retry and to stop), a job whose actor died is found from its object ref and queued again, and the
+    dead actor is replaced by a fresh one."""
     try:
         import ray
+        from ray.util import ActorPool
     except ImportError:
-        raise InvalidDataError("the ray engine needs Ray: pip install ray (or use --engine local)") from None
+        raise InvalidDataError("the ray engine needs Ray: pip install 'ray[default]' (or use --engine local)") \
+            from None
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     started = False
     if not ray.is_initialized():
@@ -511,44 +542,105 @@ def _run_ray(todo, out_dir, workers, retries, summary, report, cancelled, ray_ad
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
                      runtime_env={"env_vars": {"PYTHONPATH": root}})
         started = True
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if workers is None:         # the cluster's CPUs, not this machine's
+        workers = max(1, cpus)
+        summary.head["workers"] = workers
+        summary.write()
+    elif workers > cpus:
+        # each actor holds a CPU for the whole batch: a job given to an actor that finds none waits for
+        # the autoscaler, or forever on a cluster that does not grow
+        log.warning("%d workers asked for, but the Ray cluster has %d CPUs: the jobs of the actors that find "
+                    "no CPU wait until the cluster grows (use --workers %d or less on a fixed cluster)",
+                    workers, cpus, max(1, cpus))
     # max_concurrency 2: stop() must reach an actor while its run() is busy
     actor_cls = ray.remote(num_cpus=1, max_concurrency=2)(_RayWorker)
     actors = [actor_cls.remote(out_dir) for _ in range(workers)]
-    idle = list(actors)
+    pool = ActorPool(actors)
     queue = list(todo)
-    running: Dict[object, Tuple[object, Job, dict]] = {}
+    running: Dict[str, Tuple[object, object, Job, dict]] = {}    # name -> (ref, actor, job, entry)
     stopping = False
+
+    def submit(actor, item):
+        job, entry = item
+        ref = actor.run.remote(job)
+        running[job.name] = (ref, actor, job, entry)
+        return ref
+
     try:
         while queue or running:
             if cancelled is not None and cancelled() and not stopping:
                 stopping = True
                 for a in actors:
                     a.stop.remote()
-            while queue and idle and not stopping:
+            while queue and pool.has_free() and not stopping:
                 job, entry = queue.pop(0)
-                actor = idle.pop()
                 entry.update(status="running", attempts=entry["attempts"] + 1)
                 entry.pop("error", None)
-                running[actor.run.remote(job)] = (actor, job, entry)
+                pool.submit(submit, (job, entry))
                 summary.write()
                 report()
-            if not running:
+            if not pool.has_next():
                 break
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=0.2)
-            for ref in ready:
-                actor, job, entry = running.pop(ref)
-                try:
-                    _finish(entry, ray.get(ref), summary, report)
-                    idle.append(actor)
-                except ray.exceptions.RayActorError:          # the worker process died
-                    _interrupted(job, entry, queue, retries, summary, report)
-                    _clean_partials(out_dir, [job.name])
-                    fresh = actor_cls.remote(out_dir)
-                    actors[actors.index(actor)] = fresh
-                    idle.append(fresh)
-                except ray.exceptions.RayError as e:          # the worker could not start (e.g. an import)
-                    _finish(entry, {"status": "failed", "error": " ".join(str(e).split())[-500:]}, summary, report)
-                    idle.append(actor)
+            try:
+                name, result = pool.get_next_unordered(timeout=0.2)
+            except TimeoutError:
+                continue
+            except ray.exceptions.RayError:
+                # the pool does not say which job was lost: look for refs that hold an error
+                dead = []
+                for name, (ref, actor, job, entry) in list(running.items()):
+                    err = _ray_error(ray, ref)
+                    if err is None:
+                        continue
+                    del running[name]
+                    why = " ".join(str(err).split())[-500:]
+                    if not isinstance(err, ray.exceptions.RayActorError):     # Ray failed this one call
+                        _finish(entry, {"status": "failed", "error": why}, summary, report)
+                        continue
+                    dead.append(actor)
+                    if getattr(err, "actor_init_failed", False):             # e.g. an import on the node
+                        _finish(entry, {"status": "failed", "error": f"its worker could not start: {why}"},
+                                summary, report)
+                    else:                                    # the process died (killed, out of memory)
+                        _clean_partials(out_dir, [job.name])
+                        _interrupted(job, entry, queue, retries, summary, report)
+                if dead:
+                    # older Rays' pools put a dead actor back among the idle ones (newer ones drop it),
+                    # where the next job would fail at once: take it out, add a fresh actor instead
+                    idle = []
+                    while (a := pool.pop_idle()) is not None:
+                        idle.append(a)
+                    for a in idle:
+                        if a not in dead:
+                            pool.push(a)
+                    for a in dead:
+                        try:
+                            ray.kill(a)          # in case it only went unreachable for a while
+                        except Exception:  # noqa: BLE001 - already gone
+                            pass
+                        fresh = actor_cls.remote(out_dir)
+                        actors[actors.index(a)] = fresh
+                        pool.push(fresh)
+                continue
+            _finish(running.pop(name)[3], result, summary, report)
+    except BaseException as e:
+        # stop at once (a second Ctrl-C, or an error here): end the workers, leave no partial file
+        for a in actors:
+            try:
+                ray.kill(a)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        refs = [r[0] for r in running.values()]
+        if refs:                         # the actors are gone once their refs resolve (with an error)
+            ray.wait(refs, num_returns=len(refs), timeout=10)
+        for ref, _, _, entry in running.values():
+            try:                         # a job that finished before the kill keeps its result
+                _record(entry, ray.get(ref, timeout=0)[1])
+            except Exception:  # noqa: BLE001 - killed: no result
+                _stopped([entry], e)
+        _clean_partials(out_dir, [j.name for j, _ in todo])
+        raise
     finally:
         for a in actors:
             try:
@@ -559,6 +651,17 @@ def _run_ray(todo, out_dir, workers, retries, summary, report, cancelled, ray_ad
             ray.shutdown()
 
 
+def _ray_error(ray, ref):
+    """The error a finished ref holds, or None (still running, or a result)."""
+    if not ray.wait([ref], timeout=0)[0]:
+        return None
+    try:
+        ray.get(ref)
+    except ray.exceptions.RayError as e:
+        return e
+    return None
+
+
 class _RayWorker:
     """A Ray actor around :class:`Worker` (its models stay loaded between jobs)."""
 
@@ -567,8 +670,8 @@ class _RayWorker:
         self._stop = threading.Event()
         self.worker = Worker(out_dir, cancelled=self._stop.is_set)
 
-    def run(self, job: Job) -> dict:
-        return self.worker.run(job)
+    def run(self, job: Job) -> Tuple[str, dict]:
+        return job.name, self.worker.run(job)
 
     def stop(self) -> None:
         self._stop.set()

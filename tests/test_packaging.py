@@ -27,6 +27,13 @@ def test_requirements_match_pyproject_and_avoid_torch():
     assert sorted(reqs) == sorted(deps), "requirements.txt and pyproject.toml dependencies differ"
     names = {_name(r) for r in reqs}
     assert not names & {"torch", "torchvision", "torchaudio"}, "no torch pins: ComfyUI's torch is used"
+    # optional extras (Ray for the batch command) stay out of the install, at the floor the tests use
+    dev = {_name(r): r for r in _reqs(os.path.join(ROOT, "requirements-dev.txt"))}
+    for extra, extra_deps in py["project"].get("optional-dependencies", {}).items():
+        for d in extra_deps:
+            assert _name(d) not in names, f"extra {extra!r}: {d} is also a requirement"
+            assert _name(d) in dev and re.sub(r"\[.*?\]", "", d.replace(" ", "")) == dev[_name(d)], \
+                f"extra {extra!r}: {d} does not match requirements-dev.txt ({dev.get(_name(d))})"
     for field in ("PublisherId", "DisplayName", "Icon"):
         assert py["tool"]["comfy"].get(field), f"[tool.comfy] needs {field}"
     assert py["project"]["requires-python"]
