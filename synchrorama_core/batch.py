@@ -56,6 +56,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .errors import Cancelled, InvalidDataError, SynchroRaMaError
+from .outputs import replacing
 from .pipeline import FLAT_OPTIONS, generate_kwargs
 
 SUMMARY_NAME = "batch_summary.json"
@@ -320,10 +321,9 @@ class _Summary:
         data = dict(self.head, counts=self.counts(), jobs=self.entries)
         if finished:
             data["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        tmp = f"{self.path}.{os.getpid()}.part"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, allow_nan=False, default=str)
-        os.replace(tmp, self.path)
+        with replacing(self.path) as (tmp,):
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(data, f, indent=1, allow_nan=False, default=str)
 
 
 def _previous(path: str) -> Dict[str, dict]:
